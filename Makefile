@@ -1,0 +1,51 @@
+# Two commands set up a fresh Debian machine with Python 3.11: `make demo` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install demo test test-fast lint format bench browser-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+# Embedded Redis (unless ONEMAP_REDIS_URL is set) + simulator with today's backfill + dashboard.
+demo: install
+	$(VENV)/bin/onemap demo
+
+# Debian's Chromium, its driver and CJK fonts, installed only when missing.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  echo "installing chromium, chromium-driver, fonts-noto-cjk"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	fi
+
+test: install browser-deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not browser"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install browser-deps
+	@echo "see docs/benchmarks.md for each benchmark's command"
+
+clean:
+	rm -rf $(VENV) .onemap .pytest_cache

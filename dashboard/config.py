@@ -1,0 +1,53 @@
+"""Settings: every ONEMAP_* environment variable, with its default and a help line.
+
+docs/configuration.md lists the same table; a test fails when a setting is undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best in the table
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = _setting(
+        "", "Redis server URL. Empty: `onemap demo` starts an embedded redis-server."
+    )
+    prefix: str = _setting("onemap", "Prefix of every Redis key, so several feeds can share one.")
+    events_maxlen: int = _setting(2_000_000, "Approximate cap of the event stream (the hot log).")
+    positions_maxlen: int = _setting(1_000_000, "Approximate cap of the worker-position stream.")
+    deadletter_maxlen: int = _setting(100_000, "Approximate cap of the dead-letter stream.")
+    max_future_s: int = _setting(300, "Reject messages stamped more than this many s ahead.")
+    max_age_h: int = _setting(72, "Reject messages older than this many hours.")
+    host: str = _setting("127.0.0.1", "Address the dashboard listens on.")
+    port: int = _setting(8050, "Port the dashboard listens on.")
+    secret_key: str = _setting("", "Flask secret key. Empty: a random key per process start.")
+    message_queue: str = _setting(
+        "", "Socket.IO message-queue URL for several server processes (empty: one process)."
+    )
+    data_dir: str = _setting(".onemap", "Where `onemap demo` keeps the embedded Redis files.")
+    ticker_size: int = _setting(200, "How many latest event steps a newly opened page receives.")
+    push_interval_ms: int = _setting(100, "Longest wait before a batch of event steps goes out.")
+    position_interval_ms: int = _setting(500, "At most one position frame per room this often.")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f"ONEMAP_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = type(f.default)(raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(variable, default, help) for every setting, in declaration order."""
+    return [(f"ONEMAP_{f.name.upper()}", f.default, f.metadata["help"]) for f in fields(Settings)]

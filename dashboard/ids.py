@@ -1,0 +1,10 @@
+"""Every component id, prefixed by the view that owns it (the browser code uses the same names)."""
+
+WALL_ROOT = "wall-root"
+WALL_SCOPE = "wall-scope"
+WALL_HEALTH = "wall-health"
+WALL_HEALTH_TEXT = "wall-health-text"
+WALL_CLOCK = "wall-clock"
+WALL_MAP = "wall-map"
+WALL_AREAS = "wall-areas"
+WALL_TICKER = "wall-ticker"

@@ -1,0 +1,262 @@
+"""The only Redis → Socket.IO bridge: fold the feed into the state and push it to rooms.
+
+One background task per server process follows both streams with XREAD (lossless and
+resumable: after a dropped Redis connection it continues from the last id it applied), folds
+each entry into the state and emits:
+
+* ``steps``: every new event step, at once, to the rooms of its city, county and town;
+* ``positions``: coalesced, at most one frame per ``position_interval_ms`` per room, only the
+  workers that moved since the last frame;
+* ``kpis``: the headline figures of each watched room, at most once a second and only when
+  something arrived; otherwise a tiny ``beat`` every two seconds, so an idle screen costs
+  next to nothing and still knows its connection is alive.
+
+Emits are local to this process (``ignore_queue``): every server process runs its own bridge
+for its own sockets, so a Socket.IO message queue, when configured for emits from other
+processes, must not multiply these.
+
+A page says ``hello`` with its scope and the last stream id it applied; it receives what it
+missed, then joins its room, under the same lock the emitter holds, so nothing falls between
+the catch-up and the live flow, and the page drops any id it has already applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import request
+from flask_socketio import SocketIO, join_room, leave_room
+
+from dashboard.config import Settings
+from dashboard.kpis import headline
+from dashboard.state import OPEN, Applied, State
+from dashboard.wire import incident_marker, position_row, sid_key, step_payload
+from feeds.bus import EVENTS, POSITIONS, Bus, Entry
+from feeds.schema import EventMessage, PositionMessage
+
+log = logging.getLogger(__name__)
+
+MAX_CATCHUP = 20_000  # beyond this a page is better served by a fresh snapshot
+
+
+def room(area: str) -> str:
+    return f"area:{area}"
+
+
+class Pusher:
+    def __init__(self, socketio: SocketIO, bus: Bus, state: State, settings: Settings) -> None:
+        self.socketio = socketio
+        self.bus = bus
+        self.state = state
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.watched: dict[str, int] = defaultdict(int)  # room → connected pages
+        self.scope_of: dict[str, str] = {}  # socket id → scope
+        self.moved: dict[str, PositionMessage] = {}
+        self.ready = threading.Event()
+        self.newest_ts: datetime | None = None
+        self._last_frame = 0.0
+        self._last_kpis = 0.0
+        self._last_beat = 0.0
+        self._dirty = True
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.socketio.on_event("hello", self.on_hello)
+        self.socketio.on_event("disconnect", self.on_disconnect)
+        self.socketio.start_background_task(self._run)
+
+    def rebuild(self) -> None:
+        """Today's state from the log: every event step, then the latest positions."""
+        started = time.perf_counter()
+        for entry in self.bus.replay(EVENTS):
+            assert isinstance(entry.message, EventMessage)
+            self.state.apply_event(entry.sid, entry.message)
+        self.state.last_sid[POSITIONS] = self.bus.last_ids()[POSITIONS]
+        self.state.positions.update(self.bus.latest_positions())
+        log.info(
+            "rebuilt %d incidents from the log in %.2fs",
+            len(self.state.incidents),
+            time.perf_counter() - started,
+        )
+
+    def _run(self) -> None:
+        try:
+            self.rebuild()
+        finally:
+            self.ready.set()
+        for batch in self.bus.follow(dict(self.state.last_sid), block_ms=self._block_ms()):
+            self._apply(batch)
+            self._housekeeping()
+
+    def _block_ms(self) -> int:
+        # Steps go out as soon as XREAD returns them; the block only paces position frames
+        # and heartbeats when the feed is quiet.
+        return self.settings.position_interval_ms
+
+    def _emit(self, event: str, data: dict[str, Any], to: str) -> None:
+        self.socketio.emit(event, data, to=to, ignore_queue=True)
+
+    # -- folding and emitting --------------------------------------------------------------
+    def _apply(self, batch: list[Entry]) -> None:
+        applied: list[Applied] = []
+        self._dirty = self._dirty or bool(batch)
+        with self.lock:
+            for entry in batch:
+                if isinstance(entry.message, EventMessage):
+                    step = self.state.apply_event(entry.sid, entry.message)
+                    if step is not None:
+                        applied.append(step)
+                        self.newest_ts = entry.message.ts
+                elif self.state.apply_position(entry.sid, entry.message):
+                    self.moved[entry.message.worker] = entry.message
+            if applied:
+                self._emit_steps(applied)
+
+    def _emit_steps(self, applied: list[Applied]) -> None:
+        by_room: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for step in applied:
+            area = step.message.area
+            payload = step_payload(step, self.state.geo)
+            for code in (self.state.geo.city.code, area.county, area.town):
+                if self.watched.get(room(code)):
+                    by_room[room(code)].append(payload)
+        for name, steps in by_room.items():
+            self._emit("steps", {"steps": steps}, name)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_frame >= self.settings.position_interval_ms / 1000:
+            self._last_frame = now
+            self._emit_positions()
+        if self._dirty and now - self._last_kpis >= 1.0:
+            self._last_kpis = self._last_beat = now
+            self._dirty = False
+            self._emit_kpis()
+        elif now - self._last_beat >= 2.0:
+            self._last_beat = now
+            self._emit_beat()
+
+    def _emit_positions(self) -> None:
+        with self.lock:
+            moved, self.moved = self.moved, {}
+            by_room: dict[str, list[list[object]]] = defaultdict(list)
+            city = self.state.geo.city.code
+            for p in moved.values():
+                row = position_row(p)
+                for code in (city, p.grid[:6], p.grid[:9]):
+                    if self.watched.get(room(code)):
+                        by_room[room(code)].append(row)
+            for name, rows in by_room.items():
+                self._emit("positions", {"p": rows}, name)
+
+    def _emit_kpis(self) -> None:
+        now = datetime.now(UTC)
+        with self.lock:
+            rooms = [name for name, n in self.watched.items() if n]
+            for name in rooms:
+                self._emit("kpis", self._kpis(name.split(":", 1)[1], now), name)
+
+    def _emit_beat(self) -> None:
+        beat = {
+            "now": datetime.now(UTC).isoformat(),
+            "newest": self.newest_ts.isoformat() if self.newest_ts else None,
+        }
+        for name in [name for name, n in self.watched.items() if n]:
+            self._emit("beat", beat, name)
+
+    def _kpis(self, scope: str, now: datetime) -> dict[str, Any]:
+        newest = self.newest_ts.isoformat() if self.newest_ts else None
+        return {"kpis": headline(self.state, scope, now), "now": now.isoformat(), "newest": newest}
+
+    # -- pages -----------------------------------------------------------------------------
+    def on_hello(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A page announces its scope and the last id it applied; returns how it went."""
+        scope = str((data or {}).get("scope") or self.state.geo.city.code)
+        after = (data or {}).get("after")
+        if (
+            scope != self.state.geo.city.code
+            and scope not in self.state.geo.counties
+            and (scope not in self.state.geo.towns)
+        ):
+            return {"ok": False, "error": "unknown scope"}
+        self.ready.wait(timeout=60)
+        sid = request.sid  # type: ignore[attr-defined]
+        with self.lock:
+            self._leave(sid)
+            reply = self._catch_up(scope, after) if after else self._snapshot(scope)
+            join_room(room(scope))
+            self.watched[room(scope)] += 1
+            self.scope_of[sid] = scope
+        return reply
+
+    def on_disconnect(self, *args: object) -> None:
+        with self.lock:
+            self._leave(request.sid)  # type: ignore[attr-defined]
+
+    def _leave(self, sid: str) -> None:
+        scope = self.scope_of.pop(sid, None)
+        if scope is not None:
+            leave_room(room(scope), sid=sid)
+            self.watched[room(scope)] -= 1
+
+    def _snapshot(self, scope: str) -> dict[str, Any]:
+        steps = [
+            step_payload(a, self.state.geo)
+            for a in self.state.recent
+            if scope in (self.state.geo.city.code, a.message.area.county, a.message.area.town)
+        ][-self.settings.ticker_size :]
+        positions = [
+            position_row(p)
+            for p in self.state.positions.values()
+            if scope in (self.state.geo.city.code, p.grid[:6], p.grid[:9])
+        ]
+        now = datetime.now(UTC)
+        city = self.state.geo.city.code
+        markers = [
+            incident_marker(incident, now)
+            for incident in self.state.incidents.values()
+            if incident.status == OPEN and scope in (city, incident.area.county, incident.area.town)
+        ]
+        return {
+            "ok": True,
+            "mode": "snapshot",
+            "scope": scope,
+            "last": self.state.last_sid[EVENTS],
+            "steps": steps,
+            "positions": positions,
+            "incidents": markers,
+            **self._kpis(scope, now),
+        }
+
+    def _catch_up(self, scope: str, after: str) -> dict[str, Any]:
+        """Steps after ``after`` in scope, up to what the state has applied (and so emitted)."""
+        last = self.state.last_sid[EVENTS]
+        city = self.state.geo.city.code
+        if not self._still_in_log(after):
+            return self._snapshot(scope)
+        steps: list[dict[str, Any]] = []
+        for entry in self.bus.replay(EVENTS, after=after):
+            if sid_key(entry.sid) > sid_key(last):
+                break
+            m = entry.message
+            assert isinstance(m, EventMessage)
+            incident = self.state.incidents.get(m.id)
+            if incident is None or scope not in (city, m.area.county, m.area.town):
+                continue
+            applied = incident.steps.get(m.seq)
+            if applied is None or applied.sid != entry.sid:
+                continue  # a repeat in the log: the state dropped it, so pages never saw it
+            steps.append(step_payload(Applied(entry.sid, m, incident), self.state.geo))
+            if len(steps) > MAX_CATCHUP:
+                return self._snapshot(scope)
+        return {"ok": True, "mode": "catchup", "scope": scope, "last": last, "steps": steps}
+
+    def _still_in_log(self, after: str) -> bool:
+        first = self.bus.client.xrange(self.bus.keys[EVENTS], count=1)
+        return not first or sid_key(first[0][0].decode()) <= sid_key(after) or after == "0-0"

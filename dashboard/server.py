@@ -1,0 +1,108 @@
+"""The app factory: Flask server, Dash pages and Socket.IO push, built from Settings."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import dash
+import redis
+from flask import Flask, jsonify, redirect
+from flask_socketio import SocketIO
+
+from dashboard.config import Settings
+from dashboard.push import Pusher
+from dashboard.state import State
+from feeds.bus import Bus
+from feeds.geo import Geography, load_geography
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class OneMap:
+    """Everything a running dashboard holds; tests and the CLI reach the parts from here."""
+
+    settings: Settings
+    server: Flask
+    dash_app: dash.Dash
+    socketio: SocketIO
+    bus: Bus
+    state: State
+    pusher: Pusher
+    geo: Geography
+
+    def run(self) -> None:
+        self.pusher.start()
+        self.socketio.run(
+            self.server,
+            host=self.settings.host,
+            port=self.settings.port,
+            allow_unsafe_werkzeug=True,
+            use_reloader=False,
+            log_output=False,
+        )
+
+
+def create_app(settings: Settings) -> OneMap:
+    if not settings.redis_url:
+        raise ValueError("ONEMAP_REDIS_URL is empty: start Redis first (`onemap demo` does)")
+    geo = load_geography()
+    server = Flask(__name__)
+    server.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
+    bus = Bus(
+        redis.Redis.from_url(
+            settings.redis_url, health_check_interval=10, client_name="onemap-dashboard"
+        ),
+        prefix=settings.prefix,
+        events_maxlen=settings.events_maxlen,
+        positions_maxlen=settings.positions_maxlen,
+        deadletter_maxlen=settings.deadletter_maxlen,
+    )
+    state = State(geo, recent_size=max(500, settings.ticker_size))
+    socketio = SocketIO(
+        server,
+        async_mode="threading",
+        message_queue=settings.message_queue or None,
+        max_http_buffer_size=1_000_000,
+    )
+    dash_app = _dash_app(server)
+    pusher = Pusher(socketio, bus, state, settings)
+    _routes(server, bus, pusher)
+    return OneMap(settings, server, dash_app, socketio, bus, state, pusher, geo)
+
+
+def _dash_app(server: Flask) -> dash.Dash:
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ROOT / "assets"),
+        title="OneMap 一图统览",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    from layouts import wall  # noqa: F401  (registers the page and its callbacks)
+
+    app.layout = dash.html.Div(dash.page_container, className="onemap-root")
+    return app
+
+
+def _routes(server: Flask, bus: Bus, pusher: Pusher) -> None:
+    @server.get("/")
+    def index():  # type: ignore[no-untyped-def]
+        return redirect("/wall")
+
+    @server.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        return jsonify(
+            ready=pusher.ready.is_set(),
+            incidents=len(pusher.state.incidents),
+            workers=len(pusher.state.positions),
+            last=pusher.state.last_sid,
+            stats=bus.stats(),
+        )

@@ -1,0 +1,143 @@
+"""Today's state, folded from messages: pure Python, no Dash, no Redis.
+
+Steps may arrive twice or out of order. An incident keeps every step by ``seq``; a step seen
+before is a duplicate and changes nothing; the incident's status is that of its highest ``seq``,
+so a late-arriving earlier step fills in the history without rolling the status back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from feeds.catalogue import CATEGORIES
+from feeds.geo import Geography
+from feeds.schema import AreaRef, EventMessage, PositionMessage
+
+OPEN, CLOSED = "open", "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    seq: int
+    type: str
+    ts: datetime
+    level: int
+    sid: str
+
+
+@dataclass(slots=True)
+class Incident:
+    id: str
+    category: str
+    area: AreaRef
+    lon: float
+    lat: float
+    source: str
+    title: str
+    detail: str
+    reporter: str | None
+    severity: str | None
+    deadline: datetime
+    steps: dict[int, Step] = field(default_factory=dict)
+    latest: Step | None = None  # the step with the highest seq
+
+    @property
+    def status(self) -> str:
+        return CLOSED if self.latest is not None and self.latest.type == "closed" else OPEN
+
+    @property
+    def level(self) -> int:
+        return self.latest.level if self.latest else 1
+
+    @property
+    def platform(self) -> str:
+        return CATEGORIES[self.category].platform
+
+    def counter_key(self) -> tuple[str, str, str, str, int, str]:
+        return (
+            self.area.county,
+            self.area.town,
+            self.category,
+            self.platform,
+            self.level,
+            self.status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A step that changed the state: what the push layer sends on."""
+
+    sid: str
+    message: EventMessage
+    incident: Incident
+
+
+class State:
+    """Every incident seen (open, and closed today), counters, latest worker positions."""
+
+    def __init__(self, geo: Geography, recent_size: int = 500) -> None:
+        self.geo = geo
+        self.incidents: dict[str, Incident] = {}
+        self.counters: Counter[tuple[str, str, str, str, int, str]] = Counter()
+        self.positions: dict[str, PositionMessage] = {}
+        self.recent: deque[Applied] = deque(maxlen=recent_size)
+        self.last_sid: dict[str, str] = {"events": "0-0", "positions": "0-0"}
+        self.duplicates = 0
+
+    def apply_event(self, sid: str, message: EventMessage) -> Applied | None:
+        """Fold one step in; ``None`` when it was a duplicate."""
+        self.last_sid["events"] = sid
+        incident = self.incidents.get(message.id)
+        if incident is None:
+            incident = self._new_incident(message)
+            self.incidents[message.id] = incident
+        elif message.seq in incident.steps:
+            self.duplicates += 1
+            return None
+        else:
+            self.counters[incident.counter_key()] -= 1
+        incident.steps[message.seq] = Step(
+            message.seq, message.type, message.ts, message.level, sid
+        )
+        if incident.latest is None or message.seq > incident.latest.seq:
+            incident.latest = incident.steps[message.seq]
+        self.counters[incident.counter_key()] += 1
+        applied = Applied(sid, message, incident)
+        self.recent.append(applied)
+        return applied
+
+    def _new_incident(self, m: EventMessage) -> Incident:
+        return Incident(
+            m.id,
+            m.category,
+            m.area,
+            m.lon,
+            m.lat,
+            m.source,
+            m.title,
+            m.detail,
+            m.reporter,
+            m.severity,
+            m.deadline,
+        )
+
+    def apply_position(self, sid: str, message: PositionMessage) -> bool:
+        """Keep the newest position per worker; ``False`` for an older, late one."""
+        self.last_sid["positions"] = sid
+        known = self.positions.get(message.worker)
+        if known is not None and known.ts > message.ts:
+            return False
+        self.positions[message.worker] = message
+        return True
+
+    def count(self, area: str | None = None, status: str | None = None) -> int:
+        """Incidents in ``area`` (a county or town code, or the city) with ``status``."""
+        area = area or self.geo.city.code
+        return sum(
+            n
+            for (county, town, *_rest, st), n in self.counters.items()
+            if (status is None or st == status) and area in (self.geo.city.code, county, town)
+        )

@@ -1,0 +1,285 @@
+"""The only module that knows Redis key names: publish, dead-letter, replay and follow the feed.
+
+Every accepted message is appended to a Stream (the durable, capped log) and announced on a
+pub/sub channel by one Lua script, so the two can never disagree: no subscriber sees an
+announcement whose log entry is missing, and no log entry goes unannounced. Worker positions
+also overwrite a hash of latest positions so a newcomer can draw every worker at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+import redis
+
+from feeds.geo import Geography
+from feeds.schema import (
+    DEFAULT_LIMITS,
+    EventMessage,
+    Limits,
+    Message,
+    PositionMessage,
+    Rejection,
+    decode_trusted,
+    encode,
+    validate,
+)
+
+log = logging.getLogger(__name__)
+
+# KEYS: stream, channel, stats[, latest-hash]
+# ARGV: maxlen, payload, stats-field, stream-name[, hash-field]
+# Append first: if that fails (say the key holds another type) the script stops before anything
+# is announced. The announcement follows at once; bookkeeping after it cannot split the pair.
+_APPEND_AND_ANNOUNCE = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2])
+local note = '{"stream":"' .. ARGV[4] .. '","sid":"' .. id .. '","m":' .. ARGV[2] .. '}'
+redis.call('PUBLISH', KEYS[2], note)
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+if KEYS[4] then redis.call('HSET', KEYS[4], ARGV[5], ARGV[2]) end
+return id
+"""
+
+EVENTS = "events"
+POSITIONS = "positions"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message read back from the log, with the stream it came from and its stream id."""
+
+    stream: str  # EVENTS or POSITIONS
+    sid: str
+    message: Message
+
+
+class _Announcement(msgspec.Struct):
+    stream: str
+    sid: str
+    m: msgspec.Raw
+
+
+_announcement = msgspec.json.Decoder(_Announcement)
+
+
+class Bus:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "onemap",
+        events_maxlen: int = 2_000_000,
+        positions_maxlen: int = 1_000_000,
+        deadletter_maxlen: int = 100_000,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.keys = {
+            EVENTS: f"{prefix}:events",
+            POSITIONS: f"{prefix}:positions",
+            "channel": f"{prefix}:live",
+            "workers": f"{prefix}:workers",
+            "deadletter": f"{prefix}:deadletter",
+            "stats": f"{prefix}:stats",
+            "inbox": f"{prefix}:inbox",
+        }
+        self.maxlen = {EVENTS: events_maxlen, POSITIONS: positions_maxlen}
+        self.deadletter_maxlen = deadletter_maxlen
+        self._append = client.register_script(_APPEND_AND_ANNOUNCE)
+
+    # -- writing ---------------------------------------------------------------------------
+    def publish(self, message: Message) -> str:
+        return self.publish_many([message])[0]
+
+    def publish_many(self, messages: Iterable[Message]) -> list[str]:
+        """Append and announce each message; one round trip for the lot."""
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for message in messages:
+            keys, args = self._script_args(message)
+            self._append(keys=keys, args=args, client=pipe)
+            count += 1
+        if not count:
+            return []
+        return [_text(sid) for sid in pipe.execute()]
+
+    def _script_args(self, message: Message) -> tuple[list[str], list[object]]:
+        payload = encode(message)
+        if isinstance(message, EventMessage):
+            keys = [self.keys[EVENTS], self.keys["channel"], self.keys["stats"]]
+            return keys, [self.maxlen[EVENTS], payload, "accepted:event", EVENTS]
+        keys = [
+            self.keys[POSITIONS],
+            self.keys["channel"],
+            self.keys["stats"],
+            self.keys["workers"],
+        ]
+        args = [self.maxlen[POSITIONS], payload, "accepted:position", POSITIONS, message.worker]
+        return keys, args
+
+    def dead_letter(self, raw: bytes, rejection: Rejection) -> str:
+        """Keep a refused message with its reason, and count it."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(
+            self.keys["deadletter"],
+            {
+                "reason": rejection.reason,
+                "detail": rejection.detail[:500],
+                "raw": raw[:16384],
+                "at": datetime.now(UTC).isoformat(),
+            },
+            maxlen=self.deadletter_maxlen,
+            approximate=True,
+        )
+        pipe.hincrby(self.keys["stats"], f"rejected:{rejection.reason}", 1)
+        sid = pipe.execute()[0]
+        log.warning("rejected message: %s (%s)", rejection.reason, rejection.detail[:200])
+        return _text(sid)
+
+    def ingest(
+        self, raw: bytes, geo: Geography, limits: Limits = DEFAULT_LIMITS
+    ) -> str | Rejection:
+        """Validate one raw message: publish it (returning its stream id) or dead-letter it."""
+        result = validate(raw, geo, limits)
+        if isinstance(result, Rejection):
+            self.dead_letter(raw, result)
+            return result
+        return self.publish(result)
+
+    # -- the inbox: raw messages from producers that cannot link our code -----------------
+    def ingest_inbox(
+        self,
+        geo: Geography,
+        limits: Limits = DEFAULT_LIMITS,
+        consumer: str = "ingest-1",
+        block_ms: int = 1000,
+        count: int = 500,
+    ) -> tuple[int, int]:
+        """Validate one batch from the inbox stream; returns (accepted, rejected).
+
+        A consumer group remembers what was handed out: entries a crashed ingester took but
+        never acknowledged are taken again first. Re-publishing one is harmless, because the
+        state folds a repeated step (same id and seq) as a duplicate.
+        """
+        group, inbox = "ingest", self.keys["inbox"]
+        try:
+            self.client.xgroup_create(inbox, group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        reply = self.client.xreadgroup(group, consumer, {inbox: "0"}, count=count)
+        if not reply or not reply[0][1]:
+            reply = self.client.xreadgroup(
+                group, consumer, {inbox: ">"}, count=count, block=block_ms
+            )
+        accepted = rejected = 0
+        for _stream, entries in reply or []:
+            for sid, fields in entries:
+                raw = fields.get(b"m", b"")
+                if isinstance(self.ingest(raw, geo, limits), Rejection):
+                    rejected += 1
+                else:
+                    accepted += 1
+                self.client.xack(inbox, group, sid)
+                self.client.xdel(inbox, sid)
+        return accepted, rejected
+
+    # -- reading ---------------------------------------------------------------------------
+    def read(
+        self, after: dict[str, str], block_ms: int | None = None, count: int = 1000
+    ) -> list[Entry]:
+        """Entries after the given stream ids (``{"events": "0-0", "positions": "$"}``)."""
+        streams = {self.keys[name]: sid for name, sid in after.items()}
+        reply = self.client.xread(streams, count=count, block=block_ms)
+        names = {self.keys[name]: name for name in after}
+        return [
+            Entry(names[_text(key)], _text(sid), decode_trusted(fields[b"m"]))
+            for key, entries in reply or []
+            for sid, fields in entries
+        ]
+
+    def replay(
+        self, stream: str = EVENTS, after: str = "0-0", batch: int = 5000
+    ) -> Iterator[Entry]:
+        """Every entry of one stream after ``after``, oldest first, in batches."""
+        start = f"({after}" if after not in ("0", "0-0", "-") else "-"
+        while True:
+            rows = self.client.xrange(self.keys[stream], min=start, max="+", count=batch)
+            for sid, fields in rows:
+                yield Entry(stream, _text(sid), decode_trusted(fields[b"m"]))
+            if len(rows) < batch:
+                return
+            start = f"({_text(rows[-1][0])}"
+
+    def follow(
+        self,
+        after: dict[str, str],
+        block_ms: int = 1000,
+        count: int = 1000,
+        max_backoff: float = 5.0,
+    ) -> Iterator[list[Entry]]:
+        """Batches of new entries forever, surviving Redis restarts and killed connections.
+
+        Resumes from the last id it yielded, so a reconnect loses nothing and repeats nothing.
+        Yields an empty list when a block times out, so callers can do housekeeping.
+        """
+        position = dict(after)
+        backoff = 0.1
+        while True:
+            try:
+                batch = self.read(position, block_ms=block_ms, count=count)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("redis read failed (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            backoff = 0.1
+            for entry in batch:
+                position[entry.stream] = entry.sid
+            yield batch
+
+    def last_ids(self) -> dict[str, str]:
+        """The newest id of each stream ("0-0" when empty): where a live follower starts."""
+        ids = {}
+        for name in (EVENTS, POSITIONS):
+            rows = self.client.xrevrange(self.keys[name], count=1)
+            ids[name] = _text(rows[0][0]) if rows else "0-0"
+        return ids
+
+    def subscribe(self) -> Iterator[Entry]:
+        """Live announcements from pub/sub (lossy by nature: use ``follow`` to never miss one)."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self.keys["channel"])
+        try:
+            for item in pubsub.listen():
+                note = _announcement.decode(item["data"])
+                yield Entry(note.stream, note.sid, decode_trusted(bytes(note.m)))
+        finally:
+            pubsub.close()
+
+    def latest_positions(self) -> dict[str, PositionMessage]:
+        raw = self.client.hgetall(self.keys["workers"])
+        positions = {}
+        for worker, payload in raw.items():
+            message = decode_trusted(payload)
+            assert isinstance(message, PositionMessage)
+            positions[_text(worker)] = message
+        return positions
+
+    def stats(self) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.client.hgetall(self.keys["stats"]).items()}
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        rows = self.client.xrevrange(self.keys["deadletter"], count=count)
+        return [
+            {"sid": _text(sid), **{_text(k): _text(v) for k, v in fields.items()}}
+            for sid, fields in rows
+        ]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

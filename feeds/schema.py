@@ -1,0 +1,239 @@
+"""The feed contract in code: message types and validation at the door.
+
+Two kinds of message travel the bus, told apart by ``kind``:
+
+* ``event``: one step of an incident's life (reported, dispatched, ... closed, reopened).
+  ``id`` is the incident id, stable across its steps; ``seq`` numbers the steps from 1.
+* ``position``: a grid worker's location and status.
+
+``validate`` turns raw bytes into a typed message or a ``Rejection`` with a stable reason code;
+it never raises, so one bad line cannot stop a feed. docs/feeds.md is the human version of this
+module and must change with it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Literal
+
+import msgspec
+
+from feeds.catalogue import CATEGORIES, SEVERITIES, SOURCES, STEP_TYPES, WORKER_STATUSES
+from feeds.geo import Geography
+
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+MAX_MESSAGE_BYTES = 8192
+MAX_TITLE_CHARS = 100
+MAX_DETAIL_CHARS = 2000
+
+StepType = Literal[
+    "reported", "dispatched", "accepted", "escalated", "handled", "feedback", "closed", "reopened"
+]
+Source = Literal["grid_worker", "hotline_12345", "app", "wechat", "inspection"]
+Severity = Literal["normal", "major", "urgent"]
+WorkerStatus = Literal["patrolling", "handling", "idle", "offline"]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+
+assert set(StepType.__args__) == set(STEP_TYPES)  # type: ignore[attr-defined]
+assert set(Source.__args__) == set(SOURCES)  # type: ignore[attr-defined]
+assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
+assert set(WorkerStatus.__args__) == set(WORKER_STATUSES)  # type: ignore[attr-defined]
+
+
+class AreaRef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where an incident is: county and town always, village and grid when known."""
+
+    county: str
+    town: str
+    village: str | None = None
+    grid: str | None = None
+
+    @property
+    def finest(self) -> str:
+        return self.grid or self.village or self.town
+
+
+class EventMessage(
+    msgspec.Struct, tag="event", tag_field="kind", forbid_unknown_fields=True, frozen=True
+):
+    id: Identifier
+    seq: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    type: StepType
+    ts: AwareDatetime
+    category: str
+    level: Level
+    area: AreaRef
+    lon: Longitude
+    lat: Latitude
+    source: Source
+    title: str
+    deadline: AwareDatetime
+    detail: str = ""
+    reporter: Identifier | None = None
+    severity: Severity | None = None
+
+
+class PositionMessage(
+    msgspec.Struct, tag="position", tag_field="kind", forbid_unknown_fields=True, frozen=True
+):
+    worker: Identifier
+    ts: AwareDatetime
+    lon: Longitude
+    lat: Latitude
+    grid: str
+    status: WorkerStatus
+    battery: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    accuracy: Annotated[float, msgspec.Meta(ge=0, le=10_000)] | None = None
+
+
+Message = EventMessage | PositionMessage
+
+_decoder = msgspec.json.Decoder(Message)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Message) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_trusted(raw: bytes | str) -> Message:
+    """Decode a message that already passed ``validate`` (read back from our own log)."""
+    return _decoder.decode(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message was refused. ``reason`` is a stable code; ``detail`` is for people."""
+
+    reason: str
+    detail: str
+
+
+REJECTION_REASONS: dict[str, str] = {
+    "too_large": f"message longer than {MAX_MESSAGE_BYTES} bytes",
+    "bad_json": "not a JSON object",
+    "schema": "missing field, unknown field or wrong type/range",
+    "unknown_category": "category code not in the catalogue",
+    "unknown_area": "area code does not exist in the geography",
+    "area_mismatch": "area codes do not nest (grid not in village, town not in county ...)",
+    "out_of_bounds": "point outside the city or far from the declared county",
+    "bad_timestamp": "timestamp in the future or too old, or deadline before ts",
+    "text_too_long": f"title over {MAX_TITLE_CHARS} or detail over {MAX_DETAIL_CHARS} chars",
+    "bad_text": "empty title or control characters in text",
+}
+
+# Tabs and newlines are normal in a detail; other C0/C1 controls only ever come from broken
+# encoders or from someone probing the terminal of whoever reads the log.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Clock limits for timestamps, relative to the validating process's clock."""
+
+    max_future: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=3)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def validate(
+    raw: bytes | str,
+    geo: Geography,
+    limits: Limits = DEFAULT_LIMITS,
+    now: datetime | None = None,
+) -> Message | Rejection:
+    """Decode and check one message. Never raises for bad input."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return Rejection("too_large", f"{len(raw)} bytes")
+    try:
+        message = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return Rejection("schema", str(exc))
+    except msgspec.DecodeError as exc:
+        return Rejection("bad_json", str(exc))
+    now = now or datetime.now(UTC)
+    if isinstance(message, EventMessage):
+        problem = _check_event(message, geo, limits, now)
+    else:
+        problem = _check_position(message, geo, limits, now)
+    return problem or message
+
+
+def _check_event(
+    msg: EventMessage, geo: Geography, limits: Limits, now: datetime
+) -> Rejection | None:
+    if msg.category not in CATEGORIES:
+        return Rejection("unknown_category", repr(msg.category))
+    return (
+        _check_text(msg)
+        or _check_area(msg.area, geo)
+        or _check_point(msg.lon, msg.lat, msg.area.county, geo)
+        or _check_time(msg.ts, limits, now)
+        or (Rejection("bad_timestamp", "deadline before ts") if msg.deadline < msg.ts else None)
+    )
+
+
+def _check_position(
+    msg: PositionMessage, geo: Geography, limits: Limits, now: datetime
+) -> Rejection | None:
+    if msg.grid not in geo.grids:
+        return Rejection("unknown_area", f"grid {msg.grid!r}")
+    county = geo.county_of(msg.grid)
+    assert county is not None
+    return _check_point(msg.lon, msg.lat, county, geo) or _check_time(msg.ts, limits, now)
+
+
+def _check_text(msg: EventMessage) -> Rejection | None:
+    if len(msg.title) > MAX_TITLE_CHARS or len(msg.detail) > MAX_DETAIL_CHARS:
+        return Rejection("text_too_long", f"title {len(msg.title)}, detail {len(msg.detail)}")
+    if not msg.title.strip():
+        return Rejection("bad_text", "empty title")
+    if _CONTROL.search(msg.title) or _CONTROL.search(msg.detail):
+        return Rejection("bad_text", "control character in text")
+    return None
+
+
+def _check_area(area: AreaRef, geo: Geography) -> Rejection | None:
+    chain = [
+        ("county", area.county, geo.counties, None),
+        ("town", area.town, geo.towns, area.county),
+        ("village", area.village, geo.villages, area.town),
+        ("grid", area.grid, geo.grids, area.village),
+    ]
+    for name, code, known, parent in chain:
+        if code is None:
+            if name == "village" and area.grid is not None:
+                return Rejection("area_mismatch", "grid given without its village")
+            continue
+        if code not in known:
+            return Rejection("unknown_area", f"{name} {code!r}")
+        if parent is not None and known[code].parent != parent:
+            return Rejection("area_mismatch", f"{name} {code} is not under {parent}")
+    return None
+
+
+def _check_point(lon: float, lat: float, county: str, geo: Geography) -> Rejection | None:
+    if not geo.in_city(lon, lat):
+        return Rejection("out_of_bounds", f"({lon}, {lat}) is outside the city")
+    if not geo.in_county(county, lon, lat):
+        return Rejection("out_of_bounds", f"({lon}, {lat}) is not in county {county}")
+    return None
+
+
+def _check_time(ts: datetime, limits: Limits, now: datetime) -> Rejection | None:
+    if ts > now + limits.max_future:
+        return Rejection("bad_timestamp", f"{ts.isoformat()} is in the future")
+    if ts < now - limits.max_age:
+        return Rejection("bad_timestamp", f"{ts.isoformat()} is older than {limits.max_age}")
+    return None
