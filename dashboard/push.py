@@ -32,6 +32,7 @@ from typing import Any
 from flask import request
 from flask_socketio import SocketIO, join_room, leave_room
 
+from dashboard import panels
 from dashboard.config import Settings
 from dashboard.kpis import headline
 from dashboard.state import OPEN, Applied, State
@@ -42,6 +43,7 @@ from feeds.schema import EventMessage, PositionMessage
 log = logging.getLogger(__name__)
 
 MAX_CATCHUP = 20_000  # beyond this a page is better served by a fresh snapshot
+PANELS_EVERY_S = 5.0  # charts and lists: fresh enough for a wall, cheap enough for many rooms
 
 
 def room(area: str) -> str:
@@ -63,7 +65,9 @@ class Pusher:
         self._last_frame = 0.0
         self._last_kpis = 0.0
         self._last_beat = 0.0
+        self._last_panels = 0.0
         self._dirty = True
+        self._panels_dirty = True
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,6 +83,9 @@ class Pusher:
             self.state.apply_event(entry.sid, entry.message)
         self.state.last_sid[POSITIONS] = self.bus.last_ids()[POSITIONS]
         self.state.positions.update(self.bus.latest_positions())
+        stamps = [self.state.recent[-1].message.ts] if self.state.recent else []
+        stamps += [p.ts for p in self.state.positions.values()]
+        self.newest_ts = max(stamps, default=None)
         log.info(
             "rebuilt %d incidents from the log in %.2fs",
             len(self.state.incidents),
@@ -108,14 +115,17 @@ class Pusher:
         self._dirty = self._dirty or bool(batch)
         with self.lock:
             for entry in batch:
-                if isinstance(entry.message, EventMessage):
-                    step = self.state.apply_event(entry.sid, entry.message)
+                message = entry.message
+                if self.newest_ts is None or message.ts > self.newest_ts:
+                    self.newest_ts = message.ts  # how fresh the feed is, for the health light
+                if isinstance(message, EventMessage):
+                    step = self.state.apply_event(entry.sid, message)
                     if step is not None:
                         applied.append(step)
-                        self.newest_ts = entry.message.ts
-                elif self.state.apply_position(entry.sid, entry.message):
-                    self.moved[entry.message.worker] = entry.message
+                elif self.state.apply_position(entry.sid, message):
+                    self.moved[message.worker] = message
             if applied:
+                self._panels_dirty = True
                 self._emit_steps(applied)
 
     def _emit_steps(self, applied: list[Applied]) -> None:
@@ -141,6 +151,16 @@ class Pusher:
         elif now - self._last_beat >= 2.0:
             self._last_beat = now
             self._emit_beat()
+        if self._panels_dirty and now - self._last_panels >= PANELS_EVERY_S:
+            self._last_panels = now
+            self._panels_dirty = False
+            self._emit_panels()
+
+    def _emit_panels(self) -> None:
+        now = datetime.now(UTC)
+        with self.lock:
+            for name in [name for name, n in self.watched.items() if n]:
+                self._emit("panels", panels.build(self.state, name.split(":", 1)[1], now), name)
 
     def _emit_positions(self) -> None:
         with self.lock:
@@ -231,6 +251,7 @@ class Pusher:
             "steps": steps,
             "positions": positions,
             "incidents": markers,
+            "panels": panels.build(self.state, scope, now),
             **self._kpis(scope, now),
         }
 

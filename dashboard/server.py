@@ -12,6 +12,7 @@ import redis
 from flask import Flask, jsonify, redirect
 from flask_socketio import SocketIO
 
+from dashboard import geo_api
 from dashboard.config import Settings
 from dashboard.push import Pusher
 from dashboard.state import State
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> OneMap:
         raise ValueError("ONEMAP_REDIS_URL is empty: start Redis first (`onemap demo` does)")
     geo = load_geography()
     server = Flask(__name__)
+    server.config["ONEMAP_SETTINGS"] = settings
     server.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
     bus = Bus(
         redis.Redis.from_url(
@@ -96,6 +98,13 @@ def _routes(server: Flask, bus: Bus, pusher: Pusher) -> None:
     @server.get("/")
     def index():  # type: ignore[no-untyped-def]
         return redirect("/wall")
+
+    @server.get("/geo/<code>.json")
+    def area_map(code: str):  # type: ignore[no-untyped-def]
+        try:
+            return jsonify(geo_api.area_map(pusher.state.geo, code))
+        except KeyError:
+            return jsonify(error="unknown area"), 404
 
     @server.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

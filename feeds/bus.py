@@ -25,7 +25,9 @@ from feeds.schema import (
     Message,
     PositionMessage,
     Rejection,
+    WarningMessage,
     decode_trusted,
+    decode_warning,
     encode,
     validate,
 )
@@ -45,8 +47,21 @@ if KEYS[4] then redis.call('HSET', KEYS[4], ARGV[5], ARGV[2]) end
 return id
 """
 
+# KEYS: warnings stream, warnings channel, seen-marker; ARGV: maxlen, payload, marker ttl (s)
+# The marker makes publishing a warning idempotent: every server process detects the same
+# warnings from the same log, and a restart detects them again; only the first gets through.
+_PUBLISH_WARNING = """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then return false end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2])
+redis.call('PUBLISH', KEYS[2], '{"stream":"warnings","sid":"' .. id .. '","m":' .. ARGV[2] .. '}')
+return id
+"""
+
 EVENTS = "events"
 POSITIONS = "positions"
+WARNINGS = "warnings"
+WARNINGS_MAXLEN = 100_000
+WARNING_MEMORY_S = 8 * 86_400  # a warning id is remembered this long (the log holds days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +101,13 @@ class Bus:
             "deadletter": f"{prefix}:deadletter",
             "stats": f"{prefix}:stats",
             "inbox": f"{prefix}:inbox",
+            WARNINGS: f"{prefix}:warnings",
+            "warnings_channel": f"{prefix}:warnings:live",
         }
         self.maxlen = {EVENTS: events_maxlen, POSITIONS: positions_maxlen}
         self.deadletter_maxlen = deadletter_maxlen
         self._append = client.register_script(_APPEND_AND_ANNOUNCE)
+        self._warn = client.register_script(_PUBLISH_WARNING)
 
     # -- writing ---------------------------------------------------------------------------
     def publish(self, message: Message) -> str:
@@ -120,6 +138,16 @@ class Bus:
         ]
         args = [self.maxlen[POSITIONS], payload, "accepted:position", POSITIONS, message.worker]
         return keys, args
+
+    def publish_warning(self, warning: WarningMessage) -> str | None:
+        """Append and announce a warning; ``None`` if one with its id was published before."""
+        keys = [
+            self.keys[WARNINGS],
+            self.keys["warnings_channel"],
+            f"{self.prefix}:warned:{warning.id}",
+        ]
+        sid = self._warn(keys=keys, args=[WARNINGS_MAXLEN, encode(warning), WARNING_MEMORY_S])
+        return _text(sid) if sid else None
 
     def dead_letter(self, raw: bytes, rejection: Rejection) -> str:
         """Keep a refused message with its reason, and count it."""
@@ -269,6 +297,17 @@ class Bus:
             assert isinstance(message, PositionMessage)
             positions[_text(worker)] = message
         return positions
+
+    def warnings(
+        self, after: str | None = None, count: int = 100, block_ms: int | None = None
+    ) -> list[tuple[str, WarningMessage]]:
+        """(stream id, warning): the newest ``count`` first, or those after ``after`` in order."""
+        if after is None:
+            rows = self.client.xrevrange(self.keys[WARNINGS], count=count)
+        else:
+            reply = self.client.xread({self.keys[WARNINGS]: after}, count=count, block=block_ms)
+            rows = reply[0][1] if reply else []
+        return [(_text(sid), decode_warning(fields[b"m"])) for sid, fields in rows]
 
     def stats(self) -> dict[str, int]:
         return {_text(k): int(v) for k, v in self.client.hgetall(self.keys["stats"]).items()}

@@ -5,6 +5,9 @@ Friday is due at 15:00 on Monday, and one on the eve of the National Day holiday
 Working days come from ``chinese_calendar`` (State Council holidays and make-up workdays, 调休);
 for a year that package does not cover yet we fall back to Monday-Friday and say so once in the log.
 Hour limits (urgent safety categories) run on the clock, day and night.
+
+Calendar arithmetic happens in China time whatever offset a timestamp carries: a report stamped
+``2026-04-02T20:00Z`` is Friday 04:00 in Ningbo, and Friday is the day that counts.
 """
 
 from __future__ import annotations
@@ -12,12 +15,19 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
+from typing import Literal
 
 import chinese_calendar
 
 from feeds.catalogue import CATEGORIES
+from feeds.schema import CHINA_TZ
 
 log = logging.getLogger(__name__)
+
+DUE_SOON = timedelta(hours=2)  # an open incident this close to its deadline turns orange
+WORKDAY_START = 9  # o'clock: when a report made on a day off starts its clock
+
+DeadlineState = Literal["on_track", "due_soon", "overdue"]
 
 
 @lru_cache(maxsize=4096)
@@ -35,12 +45,12 @@ def _warn_uncovered_year(year: int) -> None:
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
-    """The same clock time ``days`` working days later.
+    """The same clock time ``days`` working days later, in China time.
 
     A start on a non-working day counts from the next working day's start of business
     (that is when the clock of a routine problem starts ticking).
     """
-    current = start
+    current = start.astimezone(CHINA_TZ)
     if not is_workday(current.date()):
         current = _next_workday_morning(current)
     for _ in range(days):
@@ -55,7 +65,13 @@ def _next_workday_morning(moment: datetime) -> datetime:
     while not is_workday(day):
         day += timedelta(days=1)
     return moment.replace(
-        year=day.year, month=day.month, day=day.day, hour=9, minute=0, second=0, microsecond=0
+        year=day.year,
+        month=day.month,
+        day=day.day,
+        hour=WORKDAY_START,
+        minute=0,
+        second=0,
+        microsecond=0,
     )
 
 
@@ -63,5 +79,17 @@ def deadline_for(category: str, reported_at: datetime) -> datetime:
     """The deadline of a new incident of ``category`` reported at ``reported_at`` (aware)."""
     cat = CATEGORIES[category]
     if cat.unit == "hours":
-        return reported_at + timedelta(hours=cat.limit)
+        return reported_at.astimezone(CHINA_TZ) + timedelta(hours=cat.limit)
     return add_working_days(reported_at, cat.limit)
+
+
+def countdown(deadline: datetime, now: datetime) -> timedelta:
+    """Time left until ``deadline`` (negative once overdue): what the wall's timers show."""
+    return deadline - now
+
+
+def deadline_state(deadline: datetime, now: datetime, soon: timedelta = DUE_SOON) -> DeadlineState:
+    """Overdue once ``now`` is past the deadline; due soon within ``soon`` of it."""
+    if deadline < now:
+        return "overdue"
+    return "due_soon" if deadline < now + soon else "on_track"

@@ -95,11 +95,43 @@ class PositionMessage(
 
 Message = EventMessage | PositionMessage
 
+WarningType = Literal["spike", "cluster", "index_drop", "worker_offline"]
+
+
+class WarningMessage(
+    msgspec.Struct, tag="warning", tag_field="kind", forbid_unknown_fields=True, frozen=True
+):
+    """An early warning raised by the analytics (never sent by producers, so not a ``Message``).
+
+    ``id`` is derived from what was detected (area, category, window), so the same warning
+    found twice, by two server processes or after a restart, is published once.
+    """
+
+    id: Identifier
+    ts: AwareDatetime  # when the detected situation was seen (event time, not wall time)
+    type: WarningType
+    area: str  # the finest area concerned: a county, town or grid code
+    title: str  # one line in Chinese, for the wall
+    severity: Severity = "normal"
+    category: str | None = None
+    detail: str = ""
+    related: tuple[str, ...] = ()  # incident ids behind the warning
+    worker: Identifier | None = None  # worker_offline: who went quiet
+
+
+_warning_decoder = msgspec.json.Decoder(WarningMessage)
+
+
+def decode_warning(raw: bytes | str) -> WarningMessage:
+    """Decode a warning read back from the warnings stream."""
+    return _warning_decoder.decode(raw)
+
+
 _decoder = msgspec.json.Decoder(Message)
 _encoder = msgspec.json.Encoder()
 
 
-def encode(message: Message) -> bytes:
+def encode(message: Message | WarningMessage) -> bytes:
     return _encoder.encode(message)
 
 
@@ -124,7 +156,7 @@ REJECTION_REASONS: dict[str, str] = {
     "unknown_area": "area code does not exist in the geography",
     "area_mismatch": "area codes do not nest (grid not in village, town not in county ...)",
     "out_of_bounds": "point outside the city or far from the declared county",
-    "bad_timestamp": "timestamp in the future or too old, or deadline before ts",
+    "bad_timestamp": "timestamp in the future or too old, or a report due before it is made",
     "text_too_long": f"title over {MAX_TITLE_CHARS} or detail over {MAX_DETAIL_CHARS} chars",
     "bad_text": "empty title or control characters in text",
 }
@@ -180,8 +212,16 @@ def _check_event(
         or _check_area(msg.area, geo)
         or _check_point(msg.lon, msg.lat, msg.area.county, geo)
         or _check_time(msg.ts, limits, now)
-        or (Rejection("bad_timestamp", "deadline before ts") if msg.deadline < msg.ts else None)
+        or _check_deadline(msg)
     )
+
+
+def _check_deadline(msg: EventMessage) -> Rejection | None:
+    # Later steps may well come after the deadline (that is what overdue means); a report's
+    # own deadline, though, can never precede it.
+    if msg.type == "reported" and msg.deadline < msg.ts:
+        return Rejection("bad_timestamp", "deadline before the report")
+    return None
 
 
 def _check_position(

@@ -1,45 +1,61 @@
 """/wall: the command-centre wall. Dark, no mouse, readable from across the room.
 
-The layout is static: the base map (our own county/town GeoJSON, no tiles) and empty panels.
-Everything live arrives over Socket.IO and is applied by ``assets/onemap.js`` in place, so the
-server never re-renders anything per message.
+The layout is a static frame: panels, an empty map and empty charts. Everything live arrives
+over Socket.IO and is applied in place by ``assets/onemap-*.js`` (areas, index colours, markers,
+workers, ticker, KPIs, charts), so nothing is re-rendered by the server per message. The
+requested area (``?area=<code>``) is where the wall starts; ``?tour=1`` makes it cycle through
+the counties and back to the city on its own.
 """
 
 from __future__ import annotations
 
-import json
-
 import dash
 import dash_leaflet as dl
-from dash import html
+import flask
+from dash import dcc, html
 
 from dashboard import ids
-from feeds.catalogue import PLATFORMS
+from dashboard.config import Settings
+from dashboard.geo_api import focus_of
+from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
+from layouts.theme import empty_figure
 
-KPI_LABELS = [
-    ("reported", "今日上报"),
-    ("open", "在办事件"),
-    ("closed", "今日办结"),
-    ("overdue", "超期"),
-    ("online", "在线网格员"),
+KPI_TILES = [
+    ("reported", "今日上报", ""),
+    ("visits", "今日巡查", ""),
+    ("open", "在办事件", ""),
+    ("overdue", "超期事件", ""),
+    ("disposal_rate", "处置率", "%"),
+    ("on_time_rate", "按期办结率", "%"),
+    ("self_closure_rate", "网格自结率", "%"),
+    ("online", "在线网格员", ""),
 ]
+INDEX_COLOURS = [("green", "良好"), ("yellow", "关注"), ("red", "预警")]
+GRAPH_CONFIG = {"staticPlot": True, "displayModeBar": False, "responsive": True}
 
 
-def layout(area: str | None = None, **_query: str) -> html.Div:
+def layout(area: str | None = None, tour: str | None = None, **_query: str) -> html.Div:
     geo = load_geography()
-    scope = geo.area(area) if area else None
-    if scope is None or scope.level not in ("city", "county", "town"):
-        scope = geo.city
+    settings: Settings = flask.current_app.config["ONEMAP_SETTINGS"]
+    scope, highlight = focus_of(geo, area)
     return html.Div(
         [
-            _header(scope.name),
+            _header(geo.area(scope).name),  # type: ignore[union-attr]
             _kpis(),
-            html.Main([_map(scope.code), _ticker()], className="wall-main"),
+            html.Main([_left(), _map(settings.tile_url), _right()], className="wall-body"),
         ],
         id=ids.WALL_ROOT,
         className="wall",
-        **{"data-scope": scope.code, "data-view": "wall"},
+        **{
+            "data-scope": scope,
+            "data-highlight": highlight or "",
+            "data-tour": "1" if tour in ("1", "true", "yes") else "",
+            "data-view": "wall",
+            "data-stale-after": str(settings.stale_after_s),
+            "data-dwell": str(settings.tour_dwell_s),
+            "data-max-heap-mb": str(settings.max_heap_mb),
+        },
     )
 
 
@@ -55,12 +71,20 @@ def _header(scope_name: str) -> html.Header:
             ),
             html.Div(scope_name, id=ids.WALL_SCOPE, className="wall-scope"),
             html.Div(
-                [html.Span(className="health-dot"), html.Span("连接中", id=ids.WALL_HEALTH_TEXT)],
-                id=ids.WALL_HEALTH,
-                className="wall-health",
-                **{"data-state": "connecting"},
+                [
+                    html.Div(
+                        [
+                            html.Span(className="health-dot"),
+                            html.Span("连接中", id=ids.WALL_HEALTH_TEXT),
+                        ],
+                        id=ids.WALL_HEALTH,
+                        className="wall-health",
+                        **{"data-state": "connecting"},
+                    ),
+                    html.Div("--:--:--", id=ids.WALL_CLOCK, className="wall-clock"),
+                ],
+                className="wall-status",
             ),
-            html.Div("--:--:--", id=ids.WALL_CLOCK, className="wall-clock"),
         ],
         className="wall-header",
     )
@@ -72,88 +96,144 @@ def _kpis() -> html.Section:
             html.Div(
                 [
                     html.Div(label, className="kpi-label"),
-                    html.Div("—", className="kpi-value", **{"data-kpi": key}),
+                    html.Div(
+                        [
+                            html.Span("—", className="kpi-value"),
+                            html.Span(unit, className="kpi-unit"),
+                        ],
+                        className="kpi-figure",
+                    ),
+                    html.Div("", className="kpi-delta"),
                 ],
                 className=f"kpi kpi-{key}",
+                **{"data-kpi": key},
             )
-            for key, label in KPI_LABELS
+            for key, label, unit in KPI_TILES
         ],
         className="wall-kpis",
     )
 
 
-def _map(scope: str) -> html.Div:
+def _panel(title: str, body: object, name: str) -> html.Section:
+    return html.Section(
+        [html.H2(title, className="panel-title"), html.Div(body, className="panel-body")],
+        className=f"panel panel-{name}",
+    )
+
+
+def _graph(graph_id: str) -> dcc.Graph:
+    return dcc.Graph(
+        id=graph_id, figure=empty_figure(), config=GRAPH_CONFIG, className="wall-graph"
+    )
+
+
+def _left() -> html.Div:
+    return html.Div(
+        [
+            _panel("今日上报趋势 · 对比昨日", _graph(ids.WALL_TREND), "trend"),
+            _panel("四平台 · 事件类别", _graph(ids.WALL_CATEGORIES), "categories"),
+            _panel("办结层级流向", _graph(ids.WALL_FLOW), "flow"),
+        ],
+        className="wall-column wall-left",
+    )
+
+
+def _map(tile_url: str) -> html.Div:
     geo = load_geography()
-    level = "county" if scope == geo.city.code else "town" if len(scope) == 6 else "grid"
-    shapes = geo.geojson(level, parent=scope)
+    tiles = [dl.TileLayer(url=tile_url, opacity=0.35)] if tile_url else []
     return html.Div(
         [
             dl.Map(
-                [dl.GeoJSON(data=shapes, id=ids.WALL_AREAS, style=_AREA_STYLE)],
+                tiles,
                 id=ids.WALL_MAP,
-                bounds=_bounds(shapes),
-                center=[geo.area(scope).lat, geo.area(scope).lon],  # dash-leaflet needs both
+                center=[geo.city.lat, geo.city.lon],
                 zoom=9,
                 zoomControl=False,
                 attributionControl=False,
                 zoomSnap=0.1,
+                dragging=False,
+                scrollWheelZoom=False,
+                doubleClickZoom=False,
+                keyboard=False,
                 className="wall-map",
             ),
+            html.Div(id=ids.WALL_BREADCRUMB, className="map-breadcrumb"),
+            html.Div(id=ids.WALL_TOUR, className="map-tour"),
             _legend(),
+            html.Div(id=ids.WALL_FOCUS, className="focus-card", hidden=True),
         ],
         className="wall-map-panel",
-        **{
-            "data-labels": json.dumps(_labels(shapes), ensure_ascii=False),
-            "data-bounds": json.dumps(_bounds(shapes)),
-        },
     )
-
-
-def _bounds(shapes: dict) -> list[list[float]]:
-    xs, ys = [], []
-    for feature in shapes["features"]:
-        for lon, lat in _coordinates(feature["geometry"]["coordinates"]):
-            xs.append(lon)
-            ys.append(lat)
-    return [[min(ys), min(xs)], [max(ys), max(xs)]]
-
-
-def _coordinates(nested: list) -> list[tuple[float, float]]:
-    if nested and isinstance(nested[0], (int, float)):
-        return [(nested[0], nested[1])]
-    return [pair for part in nested for pair in _coordinates(part)]
-
-
-_AREA_STYLE = {"color": "#5fb3ff", "weight": 1.5, "fillColor": "#12304f", "fillOpacity": 0.55}
-
-
-def _labels(shapes: dict) -> list[dict[str, object]]:
-    geo = load_geography()
-    labels = []
-    for feature in shapes["features"]:
-        area = geo.area(feature["properties"]["code"])
-        if area is not None:
-            labels.append({"code": area.code, "text": area.short, "lat": area.lat, "lon": area.lon})
-    return labels
 
 
 def _legend() -> html.Div:
     return html.Div(
-        [html.Div("平台", className="legend-title")]
-        + [
+        [
+            html.Div("治理指数", className="legend-title"),
+            *[
+                html.Div(
+                    [html.Span(className=f"legend-swatch index-{key}"), name],
+                    className="legend-row",
+                )
+                for key, name in INDEX_COLOURS
+            ],
+            html.Div("事件平台", className="legend-title"),
+            *[
+                html.Div(
+                    [html.Span(className=f"legend-dot platform-{key}"), name],
+                    className="legend-row",
+                )
+                for key, name in PLATFORMS.items()
+            ],
             html.Div(
-                [html.Span(className=f"legend-swatch platform-{key}"), name], className="legend-row"
-            )
-            for key, name in PLATFORMS.items()
+                [html.Span(className="legend-dot legend-overdue"), "超期"], className="legend-row"
+            ),
+            html.Div("网格员", className="legend-title"),
+            html.Div(
+                [
+                    html.Span([html.Span(className="legend-worker status-0"), "巡查"]),
+                    html.Span([html.Span(className="legend-worker status-1"), "处置"]),
+                    html.Span([html.Span(className="legend-worker status-2"), "空闲"]),
+                ],
+                className="legend-row legend-workers",
+            ),
         ],
         className="wall-legend",
     )
 
 
-def _ticker() -> html.Aside:
-    return html.Aside(
-        [html.H2("实时事件"), html.Ol(id=ids.WALL_TICKER, className="ticker")],
-        className="wall-ticker",
+def _right() -> html.Div:
+    ladder = html.Ol(
+        [
+            html.Li(
+                [
+                    html.Span(name, className="ladder-name"),
+                    html.Span(className="ladder-bar"),
+                    html.Span("—", className="ladder-count"),
+                    html.Span("", className="ladder-wait"),
+                ],
+                className="ladder-row",
+                **{"data-level": str(level)},
+            )
+            for level, name in LEVELS.items()
+        ],
+        id=ids.WALL_LADDER,
+        className="ladder",
+    )
+    return html.Div(
+        [
+            _panel(
+                "实时事件",
+                [
+                    html.Div(id=ids.WALL_PINNED, className="pinned"),
+                    html.Ol(id=ids.WALL_TICKER, className="ticker"),
+                ],
+                "ticker",
+            ),
+            _panel("五级联动 · 在办分布", ladder, "ladder"),
+            _panel("治理指数排名", html.Ol(id=ids.WALL_RANKING, className="ranking"), "ranking"),
+        ],
+        className="wall-column wall-right",
     )
 
 

@@ -502,3 +502,27 @@ def test_take_returns_nothing_due_after_until(geo):
     taken = model.take(until, limit=100_000)
     assert taken and all(to_ms(m.ts) <= until for m in taken)
     assert model.next_due() > until
+
+
+def test_routine_cases_wait_for_the_morning_but_urgent_and_safety_ones_do_not(day):
+    def night(step: EventMessage) -> bool:
+        minutes = step.ts.hour * 60 + step.ts.minute
+        return minutes >= 22 * 60 or minutes < 7 * 60 + 30
+
+    routine, round_the_clock = [], []
+    for steps in day.values():
+        if [s.type for s in steps] == ["reported", "handled", "closed"]:
+            continue  # fixed on the spot by the worker who found it
+        urgent = steps[0].severity == "urgent" or CATEGORIES[steps[0].category].unit == "hours"
+        (round_the_clock if urgent else routine).extend(steps[1:])
+    assert sum(map(night, routine)) / len(routine) < 0.02
+    assert sum(map(night, round_the_clock)) / len(round_the_clock) > 0.1
+
+
+def test_overdue_incidents_close_late(geo):
+    model = Model(geo, SimConfig(seed=11), DAY_START, positions=False,
+                  arrivals_until=DAY_START + timedelta(hours=12))
+    incidents = by_incident(list(model.messages())).values()
+    late = [steps for steps in incidents if steps[-1].ts > steps[0].deadline]
+    assert all(steps[-1].type == "closed" for steps in incidents)
+    assert 0.001 <= len(late) / len(incidents) <= 0.015

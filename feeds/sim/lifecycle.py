@@ -15,17 +15,12 @@ import random
 from dataclasses import dataclass
 
 from feeds.catalogue import CATEGORIES
-from feeds.sim.clock import DAY, HOUR, MINUTE
+from feeds.sim.clock import DAY, HOUR, MINUTE, local_midnight, local_minute
 
 ON_SPOT_SHARE = 0.65  # of level-1 incidents a grid worker reported: fixed there and then
 OVERDUE_SHARE = 0.005
 REOPEN_SHARE = 0.01
 STUCK_SHARE = 0.3  # of overdue incidents: left open a day or more past the deadline
-# feeds.schema.validate refuses any event whose ts is after its deadline, so an overdue
-# incident cannot send its late steps: it stays open past the deadline, its last step the one
-# before. Set True once the contract only checks the deadline of "reported" steps; overdue
-# incidents then close 10 minutes to 3 days late.
-SEND_STEPS_PAST_DEADLINE = False
 
 # (step, median minutes, log-sigma); the level is filled in by the path
 Stage = tuple[str, float, float]
@@ -38,6 +33,9 @@ _STANDARD: tuple[Stage, ...] = (
 _HANDLING_AT = {1: 70, 2: 150, 3: 240, 4: 360, 5: 480}  # handled, by level of the handler
 _REOPEN: tuple[Stage, ...] = (("reopened", 360, 1.0), ("handled", 120, 0.7), ("closed", 60, 0.8))
 _SEVERITY_PACE = {"normal": 1.0, "major": 0.7, "urgent": 0.3}
+# Routine cases wait for the morning: a step falling between 22:00 and 07:30 happens at
+# 07:30-08:30 instead (later steps move with it). Urgent and clock-hour (safety) cases don't wait.
+QUIET_FROM, QUIET_UNTIL = 22 * 60, 7 * 60 + 30  # minutes after local midnight
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +76,28 @@ def plan(
     overdue = rng.random() < OVERDUE_SHARE
     reopened = not overdue and rng.random() < REOPEN_SHARE
     stages = _path(top, on_spot) + (_at(top, _REOPEN) if reopened else ())
-    pace = _SEVERITY_PACE[severity] * (0.5 if CATEGORIES[category].unit == "hours" else 1.0)
-    gaps = [_duration(rng, median * pace, sigma, speed) for _, _, median, sigma in stages]
+    gaps = _gaps(rng, stages, category, severity, speed)
     if overdue:
         gaps = _stretch(gaps, deadline_ms + _lateness(rng, speed) - reported_ms)
     else:
         gaps = _squeeze(rng, gaps, deadline_ms - reported_ms)
     steps = _timeline(reported_ms, stages, gaps)
-    if overdue and not SEND_STEPS_PAST_DEADLINE:
-        steps = tuple(step for step in steps if step.ms <= deadline_ms)
+    if not (on_spot or _round_the_clock(category, severity)):
+        steps = _daytime(rng, steps, gaps, stages, deadline_ms, overdue)
     return Plan(steps, top, on_spot, overdue, reopened)
+
+
+def _round_the_clock(category: str, severity: str) -> bool:
+    return severity == "urgent" or CATEGORIES[category].unit == "hours"
+
+
+def _gaps(
+    rng: random.Random, stages: tuple[LevelledStage, ...], category: str, severity: str,
+    speed: float,
+) -> list[int]:
+    """Milliseconds between consecutive steps; safety cases and serious ones move faster."""
+    pace = _SEVERITY_PACE[severity] * (0.5 if CATEGORIES[category].unit == "hours" else 1.0)
+    return [_duration(rng, median * pace, sigma, speed) for _, _, median, sigma in stages]
 
 
 def _at(level: int, stages: tuple[Stage, ...]) -> tuple[LevelledStage, ...]:
@@ -136,6 +146,33 @@ def _squeeze(rng: random.Random, gaps: list[int], window: int) -> list[int]:
 
 def _scaled(gaps: list[int], factor: float) -> list[int]:
     return [max(1, int(g * factor)) for g in gaps]
+
+
+def _daytime(
+    rng: random.Random, steps: tuple[Step, ...], gaps: list[int],
+    stages: tuple[LevelledStage, ...], deadline_ms: int, overdue: bool,
+) -> tuple[Step, ...]:
+    """``steps`` moved out of the night; quicker if that would miss the deadline."""
+    for _ in range(3):
+        calm = _out_of_quiet_hours(rng, steps)
+        if overdue or calm[-1].ms <= deadline_ms:
+            return calm
+        gaps = _scaled(gaps, 0.5)
+        steps = _timeline(steps[0].ms, stages, gaps)
+    return steps  # a tight deadline overnight: someone works late
+
+
+def _out_of_quiet_hours(rng: random.Random, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    moved, delay = [steps[0]], 0
+    for step in steps[1:]:
+        ms = step.ms + delay
+        minute = local_minute(ms)
+        if minute >= QUIET_FROM or minute < QUIET_UNTIL:
+            morning = local_midnight(ms) + (DAY if minute >= QUIET_FROM else 0)
+            wake = morning + QUIET_UNTIL * MINUTE + rng.randrange(HOUR)
+            delay, ms = delay + wake - ms, wake
+        moved.append(Step(ms, step.type, step.level))
+    return tuple(moved)
 
 
 def _timeline(

@@ -3,8 +3,9 @@
 ``Model`` knows nothing about the real clock or Redis: ``take(until)`` pops everything due up to
 a moment, in due order. The same geography, config (with a seed), ``start`` and ``live_from``
 always give the same messages, byte for byte. Random streams are split by purpose, so that the
-incidents depend only on the seed and ``start``: a restarted simulator backfills exactly the
-incidents it showed before, whatever the time it restarts.
+incidents depend only on the config and ``start``, not on ``live_from``: restarted later the
+same day with the same seed, the simulator backfills exactly the incidents (same ids, same
+bytes) it showed before.
 """
 
 from __future__ import annotations

@@ -1,0 +1,159 @@
+/* OneMap core: shared helpers and the live connection (Socket.IO in, a view's methods out).
+ *
+ * Field text (titles, places) only ever reaches the page through textContent: a hotline
+ * complaint may carry markup, and it must show as text.
+ * The connection keeps the id of the last event step it applied; on every (re)connect it sends
+ * that id and the server replies with exactly what was missed; ids already applied are dropped.
+ */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  onemap.maps = {};
+  onemap.stats = { steps: 0, duplicates: 0, positions: 0, lastSid: null, connects: 0, caughtUp: 0,
+                   frames: 0, lastFrameMs: 0, maxFrameMs: 0 };
+  // ?record=1 keeps every applied step id, so tests can compare the page with the log.
+  onemap.applied = /[?&]record=1/.test(window.location.search) ? [] : null;
+
+  // dash-leaflet bundles Leaflet, which always sets window.L; an init hook hands us each map
+  // as it is created so live layers can be drawn and updated in place.
+  onemap.hookLeaflet = function () {
+    var L = window.L;
+    if (!L || !L.Map) return false;
+    if (!L.Map.__onemap) {
+      L.Map.__onemap = true;
+      L.Map.addInitHook(function () {
+        var map = this;
+        map.whenReady(function () { onemap.maps[map.getContainer().id] = map; });
+      });
+    }
+    return true;
+  };
+  onemap.hookLeaflet();
+
+  onemap.el = function (tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+
+  function sidKey(sid) {
+    var parts = String(sid).split("-");
+    return [Number(parts[0]), Number(parts[1] || 0)];
+  }
+  onemap.sidAfter = function (a, b) {
+    if (b === null || b === undefined) return true;
+    var x = sidKey(a), y = sidKey(b);
+    return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
+  };
+
+  onemap.clock = function (iso) {
+    var d = iso ? new Date(iso) : new Date();
+    return d.toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+  };
+
+  onemap.age = function (ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + "秒前";
+    if (s < 3600) return Math.floor(s / 60) + "分钟前";
+    return Math.floor(s / 3600) + "小时前";
+  };
+
+  // ---------------------------------------------------------------------------------------
+  // Live: one socket, one scope at a time. The view gets onSnapshot/onSteps/onPositions/
+  // onKpis/onPanels/onBeat calls; only steps newer than the last applied one reach it.
+  function Live(view, scope) {
+    this.view = view;
+    this.scope = scope;
+    this.lastSid = null;
+    this.connected = false;
+    this.lastBeat = 0;
+    this.newest = null;
+    this.socket = null;
+  }
+
+  Live.prototype.connect = function () {
+    var self = this;
+    var socket = (this.socket = window.io({ transports: ["websocket"], reconnectionDelayMax: 5000 }));
+    socket.on("connect", function () {
+      onemap.stats.connects += 1;
+      self.connected = true;
+      self.hello();
+    });
+    socket.on("disconnect", function () { self.connected = false; });
+    socket.on("steps", function (data) { self.steps(data.steps); });
+    socket.on("positions", function (data) { self.positions(data.p); });
+    socket.on("kpis", function (data) { self.beat(data); self.view.onKpis(data); });
+    socket.on("beat", function (data) { self.beat(data); });
+    socket.on("panels", function (data) { self.view.onPanels(data); });
+  };
+
+  Live.prototype.hello = function () {
+    var self = this, scope = this.scope;
+    this.socket.emit("hello", { scope: scope, after: this.lastSid }, function (reply) {
+      if (!reply || !reply.ok || scope !== self.scope) return;
+      if (reply.mode === "snapshot") {
+        self.lastSid = null;
+        self.view.onSnapshot(reply);
+      } else {
+        onemap.stats.caughtUp += (reply.steps || []).length;
+      }
+      self.steps(reply.steps || [], reply.mode === "snapshot");
+      if (reply.positions) self.positions(reply.positions);
+      if (reply.kpis) { self.beat(reply); self.view.onKpis(reply); }
+      if (reply.panels) self.view.onPanels(reply.panels);
+      if (reply.last && onemap.sidAfter(reply.last, self.lastSid)) self.lastSid = reply.last;
+      onemap.stats.lastSid = self.lastSid;
+      self.view.onLive();
+    });
+  };
+
+  Live.prototype.setScope = function (scope) {
+    this.scope = scope;
+    this.lastSid = null;
+    if (this.connected) this.hello();
+  };
+
+  Live.prototype.steps = function (steps, fromSnapshot) {
+    var fresh = [];
+    for (var i = 0; i < steps.length; i++) {
+      var s = steps[i];
+      if (this.lastSid !== null && !onemap.sidAfter(s.sid, this.lastSid)) {
+        onemap.stats.duplicates += 1;
+        continue;
+      }
+      this.lastSid = s.sid;
+      onemap.stats.steps += 1;
+      if (onemap.applied) onemap.applied.push(s.sid);
+      fresh.push(s);
+    }
+    onemap.stats.lastSid = this.lastSid;
+    if (fresh.length) this.view.onSteps(fresh, !!fromSnapshot);
+  };
+
+  Live.prototype.positions = function (rows) {
+    var started = performance.now();
+    this.view.onPositions(rows);
+    var took = performance.now() - started;
+    onemap.stats.positions += rows.length;
+    onemap.stats.frames += 1;
+    onemap.stats.lastFrameMs = took;
+    onemap.stats.maxFrameMs = Math.max(onemap.stats.maxFrameMs, took);
+  };
+
+  Live.prototype.beat = function (data) {
+    this.lastBeat = Date.now();
+    if (data.newest) this.newest = data.newest;
+  };
+
+  // "ok", "stale" (no heartbeat, or the newest data is older than staleAfterMs) or "down".
+  Live.prototype.health = function (staleAfterMs) {
+    if (!this.connected) return "down";
+    if (Date.now() - this.lastBeat > 6000) return "stale";
+    if (!this.newest || Date.now() - new Date(this.newest).getTime() > staleAfterMs) return "stale";
+    return "ok";
+  };
+
+  onemap.Live = Live;
+})();

@@ -1,0 +1,161 @@
+/* OneMap map layers, drawn with Leaflet directly and updated in place:
+ * areas (SVG, three-colour index fill), incidents and workers (one shared canvas), patrol tracks.
+ * No layer is ever rebuilt per message: markers move or restyle, and only new ones are added.
+ */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  var el = onemap.el;
+  var WORKER_COLOURS = ["#3ddc97", "#ffb020", "#7d93b2", "#4a5361"]; // patrolling, handling, idle, offline
+  var INDEX_FILL = { green: "#1f9d5c", yellow: "#c9a227", red: "#c23b3b" };
+  var INCIDENT_MARKERS_MAX = 5000;
+  var TRACK_MINUTES = 30;
+  var TRACK_POINTS_MAX = 120;
+
+  function WallMap(map) {
+    var L = window.L;
+    this.map = map;
+    this.canvas = L.canvas({ padding: 0.3 });
+    this.areaLayer = L.layerGroup().addTo(map);
+    this.labelLayer = L.layerGroup().addTo(map);
+    this.trackLayer = L.layerGroup().addTo(map);
+    this.workerLayer = L.layerGroup().addTo(map);
+    this.incidentLayer = L.layerGroup().addTo(map);
+    this.areas = {};
+    this.scores = {};
+    this.index = {};
+    this.incidents = {};
+    this.workers = {};
+    this.tracks = {};
+    this.showTracks = false;
+  }
+
+  WallMap.prototype.setScope = function (geo, highlight) {
+    var L = window.L, self = this;
+    this.clearLive();
+    this.areaLayer.clearLayers();
+    this.labelLayer.clearLayers();
+    this.areas = {};
+    this.scores = {};
+    this.showTracks = geo.level !== "city";
+    this.highlight = highlight || null;
+    L.geoJSON(geo.shapes, {
+      style: function (feature) { return self.areaStyle(feature.properties.code, highlight); },
+      onEachFeature: function (feature, layer) { self.areas[feature.properties.code] = layer; },
+    }).eachLayer(function (layer) { layer.addTo(self.areaLayer); });
+    geo.labels.forEach(function (label) {
+      var text = el("span", null, label.text);
+      var score = el("b", "area-score");
+      text.appendChild(score);
+      self.labelLayer.addLayer(
+        L.tooltip({ permanent: true, direction: "center", className: "area-label area-label-" + geo.level, interactive: false })
+          .setLatLng([label.lat, label.lon]).setContent(text));
+      self.scores[label.code] = score;
+    });
+    this.map.invalidateSize();
+    this.map.fitBounds(geo.bounds, { padding: [20, 20], animate: false });
+    this.applyIndex(this.index);
+  };
+
+  WallMap.prototype.areaStyle = function (code, highlight) {
+    var colour = this.index[code] && INDEX_FILL[this.index[code].colour];
+    var lit = highlight && code === highlight;
+    return {
+      color: lit ? "#ffffff" : "#5fb3ff", weight: lit ? 3 : 1.2,
+      fillColor: colour || "#12304f", fillOpacity: colour ? 0.42 : 0.55,
+    };
+  };
+
+  // index: {code: {score, colour}} for the areas on the map
+  WallMap.prototype.applyIndex = function (index) {
+    this.index = index || {};
+    for (var code in this.areas) this.areas[code].setStyle(this.areaStyle(code, this.highlight));
+    for (var label in this.scores) {
+      var entry = this.index[label];
+      this.scores[label].textContent = entry ? " " + Math.round(entry.score) : "";
+    }
+  };
+
+  WallMap.prototype.clearLive = function () {
+    this.incidentLayer.clearLayers();
+    this.workerLayer.clearLayers();
+    this.trackLayer.clearLayers();
+    this.incidents = {};
+    this.workers = {};
+    this.tracks = {};
+  };
+
+  WallMap.prototype.placeIncident = function (s, pulse) {
+    var L = window.L, known = this.incidents[s.id];
+    if (s.status === "closed") {
+      if (known) { this.incidentLayer.removeLayer(known); delete this.incidents[s.id]; }
+      return;
+    }
+    var zoomedIn = this.showTracks;  // county or town: room for bigger markers
+    var style = {
+      renderer: this.canvas, radius: s.overdue ? 8 : zoomedIn ? 6 : 3.6,
+      weight: s.overdue ? 3 : zoomedIn ? 1.2 : 0.6,
+      color: s.overdue ? "#ff2d2d" : "rgba(255,255,255,0.8)", fillColor: s.colour, fillOpacity: 0.9,
+      interactive: false,
+    };
+    if (known) {
+      known.setStyle(style);
+      return;
+    }
+    this.incidents[s.id] = L.circleMarker([s.lat, s.lon], style).addTo(this.incidentLayer);
+    if (pulse) this.pulse(s);
+    var ids = Object.keys(this.incidents);
+    if (ids.length > INCIDENT_MARKERS_MAX) {
+      this.incidentLayer.removeLayer(this.incidents[ids[0]]);
+      delete this.incidents[ids[0]];
+    }
+  };
+
+  WallMap.prototype.pulse = function (s) {
+    var ring = window.L.circleMarker([s.lat, s.lon], {
+      radius: 10, color: s.overdue ? "#ff2d2d" : s.colour, weight: 3, fill: false,
+      className: "pulse-ring", interactive: false,
+    }).addTo(this.map);
+    setTimeout(function () { ring.remove(); }, 2500);
+  };
+
+  // rows: [worker, lon, lat, statusCode]
+  WallMap.prototype.moveWorkers = function (rows) {
+    var L = window.L, now = Date.now();
+    for (var i = 0; i < rows.length; i++) {
+      var r = rows[i], known = this.workers[r[0]];
+      var colour = WORKER_COLOURS[r[3]] || WORKER_COLOURS[3];
+      if (known) {
+        known.setLatLng([r[2], r[1]]);
+        if (known.options.fillColor !== colour) known.setStyle({ fillColor: colour });
+      } else {
+        this.workers[r[0]] = L.circleMarker([r[2], r[1]], {
+          renderer: this.canvas, radius: this.showTracks ? 3.5 : 2.2, weight: 0,
+          fillColor: colour, fillOpacity: 0.9, interactive: false,
+        }).addTo(this.workerLayer);
+      }
+      if (this.showTracks) this.extendTrack(r[0], r[2], r[1], now);
+    }
+  };
+
+  WallMap.prototype.extendTrack = function (worker, lat, lon, now) {
+    var track = this.tracks[worker];
+    if (!track) {
+      track = this.tracks[worker] = { times: [], line: window.L.polyline([], {
+        renderer: this.canvas, color: "#3ddc97", weight: 1.5, opacity: 0.45, interactive: false,
+      }).addTo(this.trackLayer) };
+    }
+    var cutoff = now - TRACK_MINUTES * 60000;
+    var points = track.line.getLatLngs();
+    points.push([lat, lon]);
+    track.times.push(now);
+    while (track.times.length && (track.times[0] < cutoff || track.times.length > TRACK_POINTS_MAX)) {
+      track.times.shift();
+      points.shift();
+    }
+    track.line.setLatLngs(points);
+  };
+
+  onemap.WallMap = WallMap;
+})();

@@ -1,0 +1,123 @@
+/* The event ticker: a queue drained at a readable pace, so bursts scroll instead of jumping.
+ *
+ * Items slide in at the top one at a time. When the queue grows, the pace quickens (down to a
+ * floor a reader can still follow); beyond that, the oldest ordinary items are folded into a
+ * "+N" count rather than shown late. Red items (overdue, urgent, early warnings) are pinned
+ * above the list until their incident closes, however busy the feed is.
+ */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  var el = onemap.el;
+  var VISIBLE_MAX = 40;
+  var QUEUE_MAX = 150;
+  var SLOWEST_MS = 1200;
+  var FASTEST_MS = 140;
+  var PINNED_MAX = 3;
+
+  function Ticker(list, pinned) {
+    this.list = list;
+    this.pinned = pinned;
+    this.queue = [];
+    this.folded = 0;
+    this.pins = {};
+    this.timer = null;
+    this.foldNote = el("li", "ticker-fold");
+  }
+
+  Ticker.prototype.clear = function () {
+    this.queue = [];
+    this.folded = 0;
+    this.pins = {};
+    this.list.textContent = "";
+    this.pinned.textContent = "";
+  };
+
+  // steps arrive oldest first; a snapshot fills the list at once, live steps are queued
+  Ticker.prototype.add = function (steps, immediately) {
+    for (var i = 0; i < steps.length; i++) {
+      var s = steps[i];
+      this.updatePin(s);
+      if (immediately) this.show(s, false);
+      else this.queue.push(s);
+    }
+    this.fold();
+    this.schedule();
+  };
+
+  Ticker.prototype.isRed = function (s) {
+    return s.overdue || s.severity === "urgent" || s.kind === "warning";
+  };
+
+  Ticker.prototype.updatePin = function (s) {
+    var pin = this.pins[s.id];
+    if (s.status === "closed") {
+      if (pin) { pin.remove(); delete this.pins[s.id]; }
+      return;
+    }
+    if (!this.isRed(s)) return;
+    var item = this.item(s, "pinned-item");
+    if (pin) pin.replaceWith(item);
+    else this.pinned.insertBefore(item, this.pinned.firstChild);
+    this.pins[s.id] = item;
+    var items = this.pinned.querySelectorAll(".pinned-item");
+    this.pinned.setAttribute("data-more", items.length > PINNED_MAX ? "+" + (items.length - PINNED_MAX) : "");
+  };
+
+  Ticker.prototype.fold = function () {
+    while (this.queue.length > QUEUE_MAX) {
+      var dropAt = this.queue.findIndex(function (s) { return !this.isRed(s); }, this);
+      if (dropAt < 0) break;
+      this.queue.splice(dropAt, 1);
+      this.folded += 1;
+    }
+  };
+
+  Ticker.prototype.schedule = function () {
+    if (this.timer || !this.queue.length) return;
+    var self = this;
+    var pace = Math.max(FASTEST_MS, SLOWEST_MS / (1 + this.queue.length / 4));
+    this.timer = setTimeout(function () {
+      self.timer = null;
+      var next = self.queue.shift();
+      if (next) self.show(next, true);
+      self.schedule();
+    }, pace);
+  };
+
+  Ticker.prototype.show = function (s, animate) {
+    var li = this.item(s, "ticker-item" + (animate ? " entering" : ""));
+    this.list.insertBefore(li, this.list.firstChild);
+    if (animate) {
+      // next frame: the item grows from zero height, pushing the list down smoothly
+      requestAnimationFrame(function () { requestAnimationFrame(function () { li.classList.remove("entering"); }); });
+    }
+    while (this.list.childNodes.length > VISIBLE_MAX) this.list.removeChild(this.list.lastChild);
+    this.showFold();
+  };
+
+  Ticker.prototype.showFold = function () {
+    if (!this.folded) return;
+    this.foldNote.textContent = "另有 " + this.folded + " 条事件已汇总至统计";
+    this.list.insertBefore(this.foldNote, this.list.firstChild);
+  };
+
+  Ticker.prototype.item = function (s, cls) {
+    var li = el("li", cls + (this.isRed(s) ? " red" : "") +
+      (s.severity && s.severity !== "normal" ? " severity-" + s.severity : ""));
+    li.setAttribute("data-incident", s.id);
+    li.setAttribute("data-sid", s.sid || "");
+    var head = el("div", "ticker-head");
+    head.appendChild(el("span", "ticker-time", onemap.clock(s.ts)));
+    head.appendChild(el("span", "ticker-place", s.place));
+    head.appendChild(el("span", "ticker-cat platform-" + s.platform, s.catName));
+    head.appendChild(el("span", "ticker-step step-" + s.type, s.step));
+    head.appendChild(el("span", "ticker-level", s.overdue ? "超期 · " + s.levelName : s.levelName));
+    li.appendChild(head);
+    li.appendChild(el("div", "ticker-title", s.title));
+    return li;
+  };
+
+  onemap.Ticker = Ticker;
+})();

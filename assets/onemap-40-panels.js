@@ -1,0 +1,103 @@
+/* KPI counters (animated), the escalation ladder, the index ranking and the charts. */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  var el = onemap.el;
+  var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1, coverage: 1 };
+  var TWEEN_MS = 900;
+
+  function format(key, value) {
+    if (value === null || value === undefined || isNaN(value)) return "—";
+    if (PERCENT[key]) return (value * 100).toFixed(1);
+    return Math.round(value).toLocaleString("zh-CN");
+  }
+
+  function Panels(root) {
+    this.root = root;
+    this.shown = {};
+  }
+
+  // kpis: {key: value, ...}; yesterday: {key: value at the same hour yesterday}
+  Panels.prototype.kpis = function (kpis, yesterday) {
+    var tiles = this.root.querySelectorAll(".kpi[data-kpi]");
+    for (var i = 0; i < tiles.length; i++) {
+      var key = tiles[i].getAttribute("data-kpi");
+      if (!(key in kpis)) continue;
+      this.tween(tiles[i].querySelector(".kpi-value"), key, kpis[key]);
+      this.delta(tiles[i].querySelector(".kpi-delta"), key, kpis[key], (yesterday || {})[key]);
+    }
+  };
+
+  Panels.prototype.tween = function (node, key, target) {
+    var from = this.shown[key];
+    this.shown[key] = target;
+    if (target === null || target === undefined || from === null || from === undefined || from === target) {
+      node.textContent = format(key, target);
+      return;
+    }
+    var started = performance.now();
+    function frame(now) {
+      var t = Math.min(1, (now - started) / TWEEN_MS);
+      var eased = 1 - Math.pow(1 - t, 3);
+      node.textContent = format(key, from + (target - from) * eased);
+      if (t < 1) requestAnimationFrame(frame);
+    }
+    requestAnimationFrame(frame);
+  };
+
+  Panels.prototype.delta = function (node, key, value, before) {
+    if (before === null || before === undefined || value === null || value === undefined) {
+      node.textContent = "";
+      return;
+    }
+    var diff = value - before;
+    var text = PERCENT[key] ? Math.abs(diff * 100).toFixed(1) + "个百分点" : Math.abs(Math.round(diff)).toLocaleString("zh-CN");
+    node.textContent = "较昨日同时 " + (diff > 0 ? "▲ " : diff < 0 ? "▼ " : "持平 ") + (diff ? text : "");
+    node.setAttribute("data-trend", diff > 0 ? "up" : diff < 0 ? "down" : "flat");
+  };
+
+  // ladder: [{level, name, open, median_wait_s}]
+  Panels.prototype.ladder = function (rows) {
+    var most = Math.max.apply(null, rows.map(function (r) { return r.open; }).concat([1]));
+    rows.forEach(function (r) {
+      var li = this.root.querySelector('.ladder-row[data-level="' + r.level + '"]');
+      if (!li) return;
+      li.querySelector(".ladder-count").textContent = r.open.toLocaleString("zh-CN");
+      li.querySelector(".ladder-bar").style.setProperty("--share", (r.open / most).toFixed(3));
+      li.querySelector(".ladder-wait").textContent = r.median_wait_s === null ? "" : "中位等待 " + waited(r.median_wait_s);
+    }, this);
+  };
+
+  function waited(seconds) {
+    if (seconds < 3600) return Math.max(1, Math.round(seconds / 60)) + "分钟";
+    if (seconds < 86400) return (seconds / 3600).toFixed(1) + "小时";
+    return (seconds / 86400).toFixed(1) + "天";
+  }
+
+  // ranking: [{code, name, score, colour}] best first
+  Panels.prototype.ranking = function (rows) {
+    var list = this.root.querySelector(".ranking");
+    if (!list || !rows) return;
+    list.textContent = "";
+    rows.forEach(function (r, i) {
+      var li = el("li", "ranking-row index-" + r.colour);
+      li.appendChild(el("span", "ranking-pos", i + 1));
+      li.appendChild(el("span", "ranking-name", r.name));
+      var bar = el("span", "ranking-bar");
+      bar.style.setProperty("--share", (r.score / 100).toFixed(3));
+      li.appendChild(bar);
+      li.appendChild(el("span", "ranking-score", Math.round(r.score)));
+      list.appendChild(li);
+    });
+  };
+
+  Panels.prototype.figures = function (figures) {
+    if (!window.dash_clientside || !window.dash_clientside.set_props) return;
+    for (var id in figures) {
+      if (figures[id]) window.dash_clientside.set_props(id, { figure: figures[id] });
+    }
+  };
+
+  onemap.Panels = Panels;
+})();

@@ -1,0 +1,148 @@
+/* The wall: ties the live connection to the map, ticker and panels; tours; heals itself.
+ *
+ * Walls run unattended for weeks. Socket.IO reconnects by itself and the connection catches up
+ * from the last applied step; if the page still has no fresh data for a long time, or its
+ * heap grows past a bound, it reloads itself, which is the one cure that always works.
+ */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  var RELOAD_AFTER_STALE_MS = 10 * 60 * 1000;
+  var CHECK_EVERY_MS = 30 * 1000;
+
+  function Wall(root, map) {
+    this.root = root;
+    this.scope = root.getAttribute("data-scope");
+    this.highlight = root.getAttribute("data-highlight") || null;
+    this.staleAfterMs = 1000 * Number(root.getAttribute("data-stale-after") || 60);
+    this.maxHeapMb = Number(root.getAttribute("data-max-heap-mb") || 1024);
+    this.dwellMs = 1000 * Number(root.getAttribute("data-dwell") || 45);
+    this.map = map ? new onemap.WallMap(map) : null;
+    this.ticker = new onemap.Ticker(root.querySelector(".ticker"), root.querySelector(".pinned"));
+    this.panels = new onemap.Panels(root);
+    this.live = new onemap.Live(this, this.scope);
+    this.unhealthySince = null;
+    this.tourStops = [];
+    onemap.wall = this;
+  }
+
+  Object.defineProperty(Wall.prototype, "socket", { get: function () { return this.live.socket; } });
+  Object.defineProperty(Wall.prototype, "incidents", {
+    get: function () { return this.map ? this.map.incidents : {}; },
+  });
+
+  Wall.prototype.start = function () {
+    var self = this;
+    this.goTo(this.scope, this.highlight, function () { self.live.connect(); });
+    setInterval(function () { self.tick(); }, 1000);
+    setInterval(function () { self.checkHealth(); }, CHECK_EVERY_MS);
+    if (this.root.getAttribute("data-tour")) this.startTour();
+  };
+
+  Wall.prototype.goTo = function (code, highlight, then) {
+    var self = this;
+    fetch("/geo/" + encodeURIComponent(code) + ".json", { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("geo " + r.status); return r.json(); })
+      .then(function (geo) {
+        self.scope = geo.code;
+        self.geo = geo;
+        self.root.setAttribute("data-scope", geo.code);
+        self.root.querySelector(".wall-scope").textContent = geo.name;
+        self.breadcrumb(geo.path);
+        if (self.map) self.map.setScope(geo, highlight);
+        self.ticker.clear();
+        if (then) then(); else self.live.setScope(geo.code);
+      })
+      .catch(function (err) { console.warn("OneMap: cannot load area", code, err); if (then) then(); });
+  };
+
+  Wall.prototype.breadcrumb = function (path) {
+    var box = this.root.querySelector(".map-breadcrumb");
+    box.textContent = "";
+    path.forEach(function (step, i) {
+      if (i) box.appendChild(onemap.el("span", "crumb-sep", "›"));
+      box.appendChild(onemap.el("span", "crumb", step.name));
+    });
+  };
+
+  // -- the view interface called by onemap.Live ------------------------------------------
+  Wall.prototype.onSnapshot = function (reply) {
+    if (this.map) {
+      this.map.clearLive();
+      (reply.incidents || []).forEach(function (i) { this.map.placeIncident(i, false); }, this);
+    }
+    this.ticker.clear();
+  };
+
+  Wall.prototype.onSteps = function (steps, fromSnapshot) {
+    if (this.map) steps.forEach(function (s) { this.map.placeIncident(s, !fromSnapshot); }, this);
+    this.ticker.add(steps, fromSnapshot);
+  };
+
+  Wall.prototype.onPositions = function (rows) { if (this.map) this.map.moveWorkers(rows); };
+  Wall.prototype.onKpis = function (data) { this.panels.kpis(data.kpis || {}, data.yesterday); };
+
+  Wall.prototype.onPanels = function (data) {
+    this.panels.figures({ "wall-trend": data.trend, "wall-categories": data.categories, "wall-flow": data.flow });
+    if (data.ladder) this.panels.ladder(data.ladder);
+    if (data.ranking) this.panels.ranking(data.ranking);
+    if (data.index && this.map) this.map.applyIndex(data.index);
+  };
+
+  Wall.prototype.onLive = function () { this.root.setAttribute("data-live", "1"); };
+
+  // -- health, clock, self-healing --------------------------------------------------------
+  Wall.prototype.tick = function () {
+    var clock = this.root.querySelector(".wall-clock");
+    clock.textContent = onemap.clock();
+    var state = this.live.health(this.staleAfterMs);
+    var box = this.root.querySelector(".wall-health");
+    var text = this.root.querySelector("#wall-health-text");
+    var age = this.live.newest ? onemap.age(Date.now() - new Date(this.live.newest).getTime()) : "";
+    box.setAttribute("data-state", state);
+    text.textContent = state === "down" ? "连接中断 · 重连中" :
+      state === "stale" ? "数据延迟" + (age ? " · 最新 " + age : "") : "实时 · 最新 " + age;
+    this.unhealthySince = state === "ok" ? null : (this.unhealthySince || Date.now());
+  };
+
+  Wall.prototype.checkHealth = function () {
+    var heapMb = performance.memory ? performance.memory.usedJSHeapSize / 1048576 : 0;
+    var staleTooLong = this.unhealthySince && Date.now() - this.unhealthySince > RELOAD_AFTER_STALE_MS;
+    if (heapMb > this.maxHeapMb || staleTooLong) {
+      console.warn("OneMap: reloading (heap " + heapMb.toFixed(0) + " MB, unhealthy " + !!staleTooLong + ")");
+      window.location.reload();
+    }
+  };
+
+  // -- tour: city, then each county, then the city again ----------------------------------
+  Wall.prototype.startTour = function () {
+    var self = this, stops = null, at = 0;
+    var badge = this.root.querySelector(".map-tour");
+    fetch("/geo/" + this.scope + ".json").then(function (r) { return r.json(); }).then(function (geo) {
+      stops = [geo.code].concat(geo.tour || []);
+      self.tourStops = stops;
+      badge.textContent = "自动巡览";
+      setInterval(function () {
+        at = (at + 1) % stops.length;
+        self.goTo(stops[at], null, null);
+      }, self.dwellMs);
+    });
+  };
+
+  function boot() {
+    onemap.hookLeaflet();
+    var root = document.getElementById("wall-root");
+    if (!root || root.__onemap || !window.io) return;
+    root.__onemap = true;
+    var tries = 0;
+    (function waitForMap() {
+      var container = root.querySelector(".leaflet-container");
+      var map = container && onemap.maps[container.id];
+      if (map || tries++ > 100) new Wall(root, map || null).start();
+      else setTimeout(waitForMap, 50);
+    })();
+  }
+  new MutationObserver(boot).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", boot);
+})();

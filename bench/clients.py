@@ -1,0 +1,196 @@
+"""Screens without a browser: python-socketio clients, several per process, that consume.
+
+Each client is its own websocket connection saying ``hello`` to a scope, exactly like a wall.
+They record what a benchmark needs and no more, because on a 2-core machine every
+microsecond a client spends is a microsecond the server under test does not get:
+
+* every ``positions`` frame as (receipt time, rows);
+* a sample of position rows as (worker, receipt time), for publish → receipt latency;
+* the receipt time of each event step whose title carries the benchmark's tag.
+
+The parent drives the processes through queues: ``flush`` returns what was recorded since the
+last flush, ``stop`` disconnects and returns the rest.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+TAG = re.compile(r"LAT-\d{6}")  # the event publisher's titles (bench.load)
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    url: str
+    scope: str
+    count: int  # connections in this process
+    sample_every: int = 0  # keep ~1 in N position rows for latency (0: none)
+    record_steps: bool = False
+
+
+@dataclass
+class Record:
+    """What one process's clients saw since the last flush."""
+
+    frames: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[str, float]] = field(default_factory=list)
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    disconnects: list[float] = field(default_factory=list)
+
+
+class Recorder:
+    def __init__(self, spec: ClientSpec) -> None:
+        self.spec = spec
+        self.lock = threading.Lock()
+        self.record = Record()
+        self.rng = random.Random()
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            self.record.counts[name] = self.record.counts.get(name, 0) + n
+
+    def positions(self, data: dict[str, Any]) -> None:
+        now = time.time()
+        rows = data["p"]
+        every = self.spec.sample_every
+        # A random start per frame: row 0 is always the earliest move of the interval.
+        picked = rows[self.rng.randrange(every) :: every] if every and rows else []
+        with self.lock:
+            self.record.frames.append((now, len(rows)))
+            self.record.samples.extend((row[0], now) for row in picked)
+
+    def steps(self, data: dict[str, Any]) -> None:
+        now = time.time()
+        found = [m.group() for s in data["steps"] if (m := TAG.search(s["title"]))]
+        with self.lock:
+            self.record.counts["steps"] = self.record.counts.get("steps", 0) + len(data["steps"])
+            if self.spec.record_steps:
+                self.record.steps.extend((title, now) for title in found)
+
+    def take(self) -> Record:
+        with self.lock:
+            taken, self.record = self.record, Record()
+        return taken
+
+
+def _connect(spec: ClientSpec, recorder: Recorder) -> socketio.Client:
+    # websocket-client validates UTF-8 byte by byte in pure Python (without the optional
+    # wsaccel): ~5% of a core per screen at this load, all of it taken from the server under
+    # test. Decoding the frame to str still rejects invalid UTF-8, in C.
+    client = socketio.Client(
+        reconnection=False, websocket_extra_options={"skip_utf8_validation": True}
+    )
+    client.on("positions", recorder.positions)
+    client.on("steps", recorder.steps)
+    client.on("kpis", lambda _data: recorder.count("kpis"))
+    client.on("beat", lambda _data: recorder.count("beats"))
+
+    def lost(*_args: object) -> None:
+        with recorder.lock:
+            recorder.record.disconnects.append(time.time())
+
+    client.on("disconnect", lost)
+    client.connect(spec.url, transports=["websocket"], wait_timeout=30)
+    reply = client.call("hello", {"scope": spec.scope}, timeout=60)
+    if not reply or not reply.get("ok"):
+        raise RuntimeError(f"hello refused: {reply!r}")
+    return client
+
+
+def client_process(
+    spec: ClientSpec, index: int, ready: mp.Queue, commands: mp.Queue, results: mp.Queue
+) -> None:
+    """Connect ``spec.count`` clients, then answer flush/stop commands until stopped."""
+    recorder = Recorder(spec)
+    clients: list[socketio.Client] = []
+    try:
+        for _ in range(spec.count):
+            clients.append(_connect(spec, recorder))
+        ready.put((index, len(clients), None))
+    except Exception as exc:  # reported to the parent, which fails the benchmark
+        ready.put((index, len(clients), repr(exc)))
+    try:
+        while True:
+            try:
+                command = commands.get(timeout=600)
+            except queue.Empty:
+                return  # orphaned: the parent is gone
+            if command == "stop":
+                break
+            results.put((index, recorder.take()))
+    finally:
+        for client in clients:
+            try:
+                client.disconnect()
+            except Exception:  # noqa: S110 - a dying connection must not stop the others
+                pass
+        results.put((index, recorder.take()))
+
+
+class ClientFleet:
+    """Processes of clients, started together and flushed together."""
+
+    def __init__(self, spec: ClientSpec, processes: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.ready: mp.Queue = ctx.Queue()
+        self.results: mp.Queue = ctx.Queue()
+        self.commands = [ctx.Queue() for _ in range(processes)]
+        self.processes = [
+            ctx.Process(
+                target=client_process,
+                args=(spec, i, self.ready, self.commands[i], self.results),
+                daemon=True,
+            )
+            for i in range(processes)
+        ]
+        self.expected = spec.count * processes
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid is not None]
+
+    def start(self, timeout: float = 180) -> int:
+        """Start and wait until every client said hello; returns how many did."""
+        for process in self.processes:
+            process.start()
+        connected = 0
+        for _ in self.processes:
+            _index, n, error = self.ready.get(timeout=timeout)
+            if error:
+                raise RuntimeError(f"a client process failed to connect: {error}")
+            connected += n
+        return connected
+
+    def flush(self, timeout: float = 60) -> list[Record]:
+        for commands in self.commands:
+            commands.put("flush")
+        return [self.results.get(timeout=timeout)[1] for _ in self.processes]
+
+    def stop(self) -> list[Record]:
+        """Disconnect everyone; returns the last records (and never raises)."""
+        alive = [p for p in self.processes if p.is_alive()]
+        for commands, process in zip(self.commands, self.processes, strict=True):
+            if process.is_alive():
+                commands.put("stop")
+        records = []
+        for _ in alive:
+            try:
+                records.append(self.results.get(timeout=30)[1])
+            except queue.Empty:
+                break
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        return records

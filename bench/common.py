@@ -1,0 +1,255 @@
+"""What both benchmarks share: the server under test, CPU meters, percentiles, the report.
+
+Every process a benchmark starts is its own child and is stopped by its own handle in a
+``finally``; nothing is ever stopped by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from feeds.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+# `dashboard/push.py` as of this writing calls `timezone.utc` without importing `timezone`:
+# the bridge thread dies at the first heartbeat after 2 s without data. This launcher adds the
+# missing name before serving, so an idle server can be measured at all; it changes nothing
+# once the import is there. Only used with --patch-beat-bug, and reported when used.
+_PATCHED_SERVE = (
+    "import datetime, sys\n"
+    "import dashboard.push as push\n"
+    "patched = not hasattr(push, 'timezone')\n"
+    "push.timezone = datetime.timezone\n"
+    "print('bench: beat NameError patched' if patched else 'bench: no patch needed', flush=True)\n"
+    "from dashboard.cli import main\n"
+    "sys.exit(main(['serve']))\n"
+)
+
+
+# -- processes ------------------------------------------------------------------------------
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:
+            return dict(json.loads(response.read()))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tracebacks(self) -> list[str]:
+        """The exception line of each traceback in the log: a dead bridge thread leaves one."""
+        found, inside = [], False
+        for line in self.log().splitlines():
+            if line.startswith("Traceback"):
+                inside = True
+            elif inside and line and not line.startswith(" "):
+                found.append(line)
+                inside = False
+        return found
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def dashboard_server(
+    redis_url: str, prefix: str, tmp: Path, patch_beat_bug: bool = False, **env: str
+) -> Iterator[Server]:
+    """The real dashboard (`python -m dashboard.cli serve`) on a free port, like tests/live."""
+    port = free_port()
+    log_path = tmp / f"dashboard-{port}.log"
+    environ = dict(
+        os.environ,
+        ONEMAP_REDIS_URL=redis_url,
+        ONEMAP_PREFIX=prefix,
+        ONEMAP_PORT=str(port),
+        ONEMAP_HOST="127.0.0.1",
+        ONEMAP_LOG_LEVEL="WARNING",  # a log line per request would be measured as server work
+        PYTHONUNBUFFERED="1",
+        **env,
+    )
+    command = [PY, "-c", _PATCHED_SERVE] if patch_beat_bug else [PY, "-m", "dashboard.cli", "serve"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        wait_http(f"{server.url}/healthz", process, lambda body: json.loads(body).get("ready"))
+        yield server
+    finally:
+        stop_process(process)
+
+
+def wait_http(
+    url: str,
+    process: subprocess.Popen[bytes],
+    ready: Any = lambda body: True,
+    timeout: float = 90,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if ready(response.read()):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready within {timeout}s")
+
+
+# -- measuring ------------------------------------------------------------------------------
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """CPU time of named groups of processes over a window, as % of one core."""
+
+    def __init__(self, groups: dict[str, Sequence[int]]) -> None:
+        self.groups = {name: list(pids) for name, pids in groups.items() if pids}
+        self._start: dict[str, float] = {}
+        self._wall = 0.0
+
+    def start(self) -> None:
+        psutil.cpu_percent(interval=None)  # primes the machine-wide counter
+        self._start = {name: _cpu_seconds(pids) for name, pids in self.groups.items()}
+        self._wall = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self._wall
+        used = {
+            name: 100 * (_cpu_seconds(pids) - self._start[name]) / elapsed
+            for name, pids in self.groups.items()
+        }
+        # Of both cores together: near 200% means everything, server included, was starved.
+        used["machine (of 200%)"] = psutil.cpu_percent(interval=None) * (psutil.cpu_count() or 1)
+        return used
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.NoSuchProcess:
+        return float("nan")
+
+
+def descendants_named(word: str) -> list[int]:
+    """Our own child processes whose name contains ``word`` (Chromium's many processes)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if word in child.name():
+                found.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else float("nan"),
+    }
+
+
+# -- reporting ------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": model,
+        "python": platform.python_version(),
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def banner(title: str) -> None:
+    info = machine()
+    print(f"== {title}")
+    print(
+        f"   {info['date']} · {info['nproc']} cores · {info['ram_gib']} GiB · {info['cpu']} · "
+        f"Python {info['python']} · load {info['load_before']}",
+        flush=True,
+    )
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def write_json(path: str | None, result: dict[str, Any]) -> None:
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        print(f"results written to {path}")

@@ -1,0 +1,341 @@
+"""Who is asking and what they may see: sign-in, kiosk tokens, sessions, scopes, sockets.
+
+Every entry point asks here. HTTP: one ``before_request`` gate lets nothing but the sign-in page
+(and ``/healthz``) through without a valid session, so Dash's layout, dependencies, callbacks and
+assets are all behind it. Scope: ``within`` is the single rule (a city sees everything, a county
+its towns, a town itself); pages call ``page_scope``, the push bridge calls ``SocketGuard``.
+Sessions are signed cookies naming a principal id that is checked against the store on every
+request and, for live sockets, once a second, so removing an account or revoking a kiosk token
+ends its sessions everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import redis
+from flask import Flask, Response, jsonify, redirect, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_socketio import SocketIO
+from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
+
+from dashboard.config import Settings
+from dashboard.users import Account, Kiosk, UserStore
+from layouts import login as login_page
+
+log = logging.getLogger(__name__)
+
+PII_ROLES = frozenset({"duty"})  # who sees names and numbers in free text
+DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an incident's detail
+# Paths that need one of a few roles; everything else is open to every signed-in role.
+ROLE_PATHS = {"/api/incident/": DETAIL_ROLES}
+PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz"})
+SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
+
+
+def within(scope: str, code: str, city: str) -> bool:
+    """Whether area ``code`` lies inside jurisdiction ``scope`` (codes nest by prefix)."""
+    if not code:
+        return False
+    return scope == city or code == scope or (len(code) > len(scope) and code.startswith(scope))
+
+
+@dataclass(frozen=True, eq=False)
+class Principal(UserMixin):
+    """A signed-in person or wall, as every check sees it."""
+
+    id: str  # "u:<name>:<generation>" or "k:<kiosk id>": what the session cookie names
+    kind: str  # "user" | "kiosk"
+    name: str
+    role: str
+    scope: str
+    display: str
+    expires: float | None  # epoch seconds; None: as long as the kiosk token lives
+
+    def get_id(self) -> str:
+        return self.id
+
+    @property
+    def sees_pii(self) -> bool:
+        return self.role in PII_ROLES
+
+    @classmethod
+    def of_account(cls, a: Account, expires: float | None) -> Principal:
+        return cls(a.principal_id, "user", a.name, a.role, a.scope, a.display, expires)
+
+    @classmethod
+    def of_kiosk(cls, k: Kiosk) -> Principal:
+        expires = datetime.fromisoformat(k.expires).timestamp() if k.expires else None
+        return cls(k.principal_id, "kiosk", k.id, "wall", k.scope, k.name, expires)
+
+
+class Access:
+    """The HTTP side: session cookies, the gate, /login, /logout and kiosk links."""
+
+    def __init__(self, store: UserStore, settings: Settings, city: str) -> None:
+        self.store = store
+        self.settings = settings
+        self.city = city
+        self.origins = {o.strip().rstrip("/") for o in settings.allowed_origins.split(",")} - {""}
+
+    def install(self, server: Flask) -> None:
+        secure = self.settings.cookie_secure
+        server.config.update(
+            # The __Host- prefix makes the browser refuse the cookie unless Secure, host-only
+            # and Path=/, so no sibling subdomain can plant or read it.
+            SESSION_COOKIE_NAME="__Host-onemap" if secure else "onemap",
+            SESSION_COOKIE_SECURE=secure,
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            PERMANENT_SESSION_LIFETIME=timedelta(days=self.settings.kiosk_session_days),
+            WTF_CSRF_TIME_LIMIT=3600,
+        )
+        manager = LoginManager(server)
+        manager.user_loader(self._load)
+        limiter = Limiter(
+            get_remote_address,
+            app=server,
+            storage_uri=self.settings.redis_url,
+            key_prefix=f"{self.settings.prefix}:ratelimit",
+            headers_enabled=True,
+        )
+        server.before_request(self._gate)
+        server.add_url_rule("/login.css", "login_css", _login_css)
+        server.add_url_rule("/logout", "logout", self._logout, methods=["POST"])
+        view = self._login
+        # Failed sign-ins count against the client address and against the name tried.
+        for key in (get_remote_address, _tried_name):
+            view = limiter.limit(
+                self.settings.login_rate,
+                key_func=key,
+                methods=["POST"],
+                deduct_when=lambda response: response.status_code != 302,
+            )(view)
+        server.add_url_rule("/login", "login", view, methods=["GET", "POST"])
+        server.register_error_handler(429, self._too_many)
+
+    # -- sessions ------------------------------------------------------------------------
+    def _load(self, principal_id: str) -> Principal | None:
+        kind, _, rest = principal_id.partition(":")
+        if kind == "u":
+            name, _, generation = rest.rpartition(":")
+            account = self.store.get_user(name)
+            expires = session.get("exp")
+            if account is None or account.generation != generation:
+                return None
+            if not isinstance(expires, int | float) or expires < time.time():
+                return None
+            return Principal.of_account(account, expires)
+        if kind == "k":
+            kiosk = self.store.get_kiosk(rest)
+            return Principal.of_kiosk(kiosk) if kiosk and not kiosk.expired() else None
+        return None
+
+    def _start_session(self, principal: Principal, permanent: bool) -> None:
+        session.clear()  # nothing from before sign-in survives it
+        session.permanent = permanent
+        session["exp"] = principal.expires
+        login_user(principal)
+
+    def current(self) -> Principal | None:
+        user = current_user
+        return user if isinstance(user, Principal) else None  # type: ignore[return-value]
+
+    # -- the gate ------------------------------------------------------------------------
+    def _gate(self) -> Any:
+        path = request.path
+        if path in PUBLIC_PATHS:
+            return None
+        token = request.args.get("kiosk")
+        if token and request.method == "GET":
+            return self._exchange(token)
+        principal = self.current()
+        if principal is None:
+            if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+                return redirect(f"/login?{urlencode({'next': request.full_path})}")
+            return jsonify(error="login required"), 401
+        for prefix, roles in ROLE_PATHS.items():
+            if path.startswith(prefix) and principal.role not in roles:
+                return jsonify(error="forbidden"), 403
+        return None
+
+    def _exchange(self, token: str) -> Any:
+        """A wall URL's one-time trip: the token becomes a session, the URL loses the token."""
+        kiosk = self.store.kiosk_for(token)
+        if kiosk is None:
+            self._audit("kiosk_refused", "", kiosk=token.partition(".")[0][:12])
+            return Response(login_page.refused("大屏链接无效或已被撤销"), 403)
+        principal = Principal.of_kiosk(kiosk)
+        self._start_session(principal, permanent=True)
+        self._audit("kiosk_signin", principal.name, scope=kiosk.scope, display=kiosk.name)
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
+        return redirect(request.path + (f"?{urlencode(rest)}" if rest else ""))
+
+    # -- sign-in and sign-out ------------------------------------------------------------
+    def _login(self) -> Any:
+        next_url = _safe_next(request.values.get("next", ""))
+        if request.method == "GET":
+            if self.current() is not None:
+                return redirect(next_url)
+            return login_page.render(generate_csrf(), next_url)
+        try:
+            validate_csrf(request.form.get("csrf_token", ""))
+        except ValidationError:
+            return self._login_again(next_url, "页面已过期，请重新输入", 400)
+        name = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        account = self.store.verify(name, password) if name and password else None
+        if account is None:
+            self._audit("login_failed", name[:64])
+            return self._login_again(next_url, "用户名或密码错误", 401, name)
+        expires = time.time() + self.settings.session_hours * 3600
+        # A person's cookie ends with the browser; the server enforces the hours either way.
+        self._start_session(Principal.of_account(account, expires), permanent=False)
+        self._audit("login", account.name, role=account.role, scope=account.scope)
+        return redirect(next_url)
+
+    def _login_again(self, next_url: str, error: str, status: int, name: str = "") -> Any:
+        return Response(login_page.render(generate_csrf(), next_url, error, name), status)
+
+    def _too_many(self, _error: Exception) -> Any:
+        next_url = _safe_next(request.values.get("next", ""))
+        return self._login_again(next_url, "尝试次数过多，请稍后再试", 429)
+
+    def _logout(self) -> Any:
+        token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken", "")
+        try:
+            validate_csrf(token)
+        except ValidationError:
+            return jsonify(error="bad csrf token"), 400
+        principal = self.current()
+        if principal is not None:
+            self._audit("logout", principal.name)
+        logout_user()
+        session.clear()
+        return redirect("/login")
+
+    # -- scope, for pages, callbacks and data endpoints ----------------------------------
+    def allows(self, code: str) -> bool:
+        principal = self.current()
+        return principal is not None and within(principal.scope, code, self.city)
+
+    def page_scope(self, area: str | None) -> str | None:
+        """The area a page should show: the asked one if in scope, the user's own if none asked,
+        None (refuse) if it lies outside."""
+        principal = self.current()
+        if principal is None:
+            return None
+        if not area:
+            return principal.scope
+        return area if within(principal.scope, area, self.city) else None
+
+    def origin_allowed(self, origin: str, host_url: str) -> bool:
+        origin = origin.rstrip("/")
+        return origin in self.origins if self.origins else origin == host_url.rstrip("/")
+
+    def _audit(self, event: str, user: str, **fields: str) -> None:
+        try:
+            self.store.audit(
+                self.settings.audit_maxlen, event=event, user=user, ip=request.remote_addr or "",
+                **fields,
+            )
+        except redis.RedisError as exc:  # an audit outage must not become a sign-in outage
+            log.warning("audit write failed: %s", exc)
+
+
+class SocketGuard:
+    """The Socket.IO side: who may connect, which rooms each socket may join, and revocation.
+
+    ``admit`` runs in the ``connect`` handler; ``allows`` in ``hello``; a background task checks
+    every connected socket's principal against the store once a second and disconnects those
+    whose account was removed, password changed, kiosk token revoked or session expired.
+    """
+
+    def __init__(self, access: Access, socketio: SocketIO) -> None:
+        self.access = access
+        self.socketio = socketio
+        self.lock = threading.Lock()
+        self.seats: dict[str, Principal] = {}  # socket id → who holds it
+        self.revoked_total = 0
+
+    def admit(self, sid: str) -> Principal:
+        origin = request.headers.get("Origin")
+        if origin and not self.access.origin_allowed(origin, request.host_url):
+            log.warning("socket refused: origin %s not allowed", origin)
+            raise ConnectionRefusedError("origin not allowed")
+        principal = self.access.current()
+        if principal is None:
+            raise ConnectionRefusedError("unauthorized")
+        with self.lock:
+            self.seats[sid] = principal
+        return principal
+
+    def forget(self, sid: str) -> None:
+        with self.lock:
+            self.seats.pop(sid, None)
+
+    def principal(self, sid: str) -> Principal | None:
+        with self.lock:
+            return self.seats.get(sid)
+
+    def allows(self, sid: str, code: str) -> bool:
+        principal = self.principal(sid)
+        return principal is not None and within(principal.scope, code, self.access.city)
+
+    def start(self) -> None:
+        self.socketio.start_background_task(self._watch)
+
+    def _watch(self) -> None:
+        while True:
+            self.socketio.sleep(SOCKET_CHECK_S)
+            try:
+                self.sweep()
+            except redis.RedisError as exc:
+                # Keep live sockets while the store is away; new ones cannot sign in anyway.
+                log.warning("revocation check skipped: %s", exc)
+            except Exception:  # the watch must outlive any one bad round
+                log.exception("revocation check failed")
+
+    def sweep(self) -> list[str]:
+        """Disconnect every socket whose principal is no longer valid; returns their ids."""
+        with self.lock:
+            seats = dict(self.seats)
+        if not seats:
+            return []
+        valid = self.access.store.still_valid({p.id for p in seats.values()})
+        now = time.time()
+        stale = [
+            sid
+            for sid, p in seats.items()
+            if p.id not in valid or (p.expires is not None and p.expires <= now)
+        ]
+        for sid in stale:
+            self.forget(sid)
+            self.socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
+        if stale:
+            self.revoked_total += len(stale)
+            log.info("disconnected %d socket(s) whose session was revoked or expired", len(stale))
+        return stale
+
+
+def _tried_name() -> str:
+    return "name:" + request.form.get("username", "").strip().lower()[:64]
+
+
+def _safe_next(url: str) -> str:
+    """Only a path on this site: never another host (``//evil``, ``/\\evil``) or a scheme."""
+    if url.startswith("/") and not url.startswith(("//", "/\\")) and "\\" not in url:
+        return url
+    return "/wall"
+
+
+def _login_css() -> Response:
+    return Response(login_page.CSS, mimetype="text/css")

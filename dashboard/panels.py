@@ -1,0 +1,212 @@
+"""The wall's slower panels for one jurisdiction: charts and lists, as JSON-ready data.
+
+Built every few seconds per watched area (not per message) by scanning the state once; the
+browser swaps them in. Figures are plain dicts in the wall's template so no Plotly object model
+runs on the server.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from dashboard.state import CLOSED, Incident, State
+from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS
+from feeds.schema import CHINA_TZ
+from layouts.theme import LEVEL_COLOURS, MUTED, PLATFORM_COLOURS, WALL_TEMPLATE
+
+
+def in_scope(incident: Incident, scope: str, city: str) -> bool:
+    return scope in (city, incident.area.county, incident.area.town)
+
+
+def reported_at(incident: Incident) -> datetime:
+    return min(step.ts for step in incident.steps.values())
+
+
+def build(state: State, scope: str, now: datetime) -> dict[str, Any]:
+    city = state.geo.city.code
+    incidents = [i for i in state.incidents.values() if in_scope(i, scope, city)]
+    midnight = now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = [i for i in incidents if reported_at(i) >= midnight]
+    return {
+        "trend": trend_figure(incidents, midnight, now),
+        "categories": category_figure(today),
+        "flow": flow_figure(today),
+        "ladder": ladder(incidents, now),
+    }
+
+
+def hourly(incidents: list[Incident], start: datetime, hours: int) -> list[int]:
+    counts = [0] * hours
+    for incident in incidents:
+        hour = int((reported_at(incident) - start) / timedelta(hours=1))
+        if 0 <= hour < hours:
+            counts[hour] += 1
+    return counts
+
+
+def trend_figure(incidents: list[Incident], midnight: datetime, now: datetime) -> dict[str, Any]:
+    hours_so_far = now.astimezone(CHINA_TZ).hour + 1
+    today = hourly(incidents, midnight, hours_so_far)
+    yesterday = hourly(incidents, midnight - timedelta(days=1), 24)
+    x = list(range(24))
+    return _figure(
+        [
+            {
+                "type": "scatter",
+                "x": x,
+                "y": yesterday,
+                "name": "昨日",
+                "mode": "lines",
+                "line": {"color": MUTED, "width": 2, "dash": "dot"},
+            },
+            {
+                "type": "scatter",
+                "x": x[:hours_so_far],
+                "y": today,
+                "name": "今日",
+                "mode": "lines+markers",
+                "line": {"color": "#38c6ff", "width": 3, "shape": "spline"},
+                "marker": {"size": 6},
+                "fill": "tozeroy",
+                "fillcolor": "rgba(56,198,255,0.15)",
+            },
+        ],
+        {
+            "xaxis": {
+                "tickvals": [0, 6, 12, 18, 23],
+                "ticktext": ["0时", "6时", "12时", "18时", "23时"],
+                "range": [-0.3, 23.3],
+            },
+            "yaxis": {"rangemode": "tozero"},
+        },
+    )
+
+
+def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
+    counts = Counter(i.category for i in today).most_common(top)
+    counts.reverse()  # largest on top in a horizontal bar chart
+    names = [CATEGORIES[code].name for code, _ in counts]
+    colours = [PLATFORM_COLOURS[CATEGORIES[code].platform] for code, _ in counts]
+    by_platform = Counter(CATEGORIES[i.category].platform for i in today)
+    caption = "  ".join(f"{PLATFORMS[p]} {by_platform.get(p, 0)}" for p in PLATFORMS)
+    return _figure(
+        [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "x": [n for _, n in counts],
+                "y": names,
+                "marker": {"color": colours},
+                "text": [n for _, n in counts],
+                "textposition": "outside",
+                "cliponaxis": False,
+                "textfont": {"size": 14},
+            }
+        ],
+        {
+            "margin": {"l": 130, "r": 40, "t": 30, "b": 10},
+            "xaxis": {"visible": False},
+            "yaxis": {"tickfont": {"size": 15, "color": "#e6f1ff"}},
+            "bargap": 0.3,
+            "annotations": [
+                {
+                    "text": caption,
+                    "x": 0,
+                    "y": 1.0,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "xanchor": "left",
+                    "yanchor": "bottom",
+                    "showarrow": False,
+                    "font": {"size": 14, "color": MUTED},
+                    "xshift": -120,
+                }
+            ],
+        },
+    )
+
+
+def flow_counts(
+    today: list[Incident],
+) -> tuple[Counter[tuple[int, int]], Counter[int], Counter[int]]:
+    """Escalations between levels, closures per level and still-open per level."""
+    up: Counter[tuple[int, int]] = Counter()
+    closed: Counter[int] = Counter()
+    still_open: Counter[int] = Counter()
+    for incident in today:
+        top = max(step.level for step in incident.steps.values())
+        for level in range(1, top):
+            up[(level, level + 1)] += 1
+        (closed if incident.status == CLOSED else still_open)[incident.level] += 1
+    return up, closed, still_open
+
+
+def flow_figure(today: list[Incident]) -> dict[str, Any]:
+    up, closed, still_open = flow_counts(today)
+    labels = [*LEVELS.values(), "办结", "在办"]
+    done, pending = len(LEVELS), len(LEVELS) + 1  # node indexes after the five levels
+    links = [(a - 1, b - 1, n, "rgba(255,176,32,0.45)") for (a, b), n in sorted(up.items())]
+    links += [(lv - 1, done, n, "rgba(43,214,123,0.45)") for lv, n in sorted(closed.items())]
+    links += [(lv - 1, pending, n, "rgba(56,198,255,0.35)") for lv, n in sorted(still_open.items())]
+    source, target, value, colour = (
+        (list(column) for column in zip(*links, strict=True)) if links else ([], [], [], [])
+    )
+    return _figure(
+        [
+            {
+                "type": "sankey",
+                "arrangement": "snap",
+                "node": {
+                    "label": labels,
+                    "color": [*LEVEL_COLOURS, "#2bd67b", "#38c6ff"],
+                    "pad": 14,
+                    "thickness": 16,
+                    "line": {"width": 0},
+                },
+                "link": {"source": source, "target": target, "value": value, "color": colour},
+                "textfont": {"size": 15, "color": "#e6f1ff"},
+            }
+        ],
+        {"margin": {"l": 8, "r": 8, "t": 8, "b": 8}},
+    )
+
+
+def ladder(incidents: list[Incident], now: datetime) -> list[dict[str, Any]]:
+    """Open incidents at each level and the median time they have waited at that level."""
+    waits: dict[int, list[float]] = {level: [] for level in LEVELS}
+    for incident in incidents:
+        if incident.status == CLOSED or incident.latest is None:
+            continue
+        waits[incident.level].append((now - _arrived_at_level(incident)).total_seconds())
+    return [
+        {
+            "level": level,
+            "name": LEVELS[level],
+            "open": len(w),
+            "median_wait_s": statistics.median(w) if w else None,
+        }
+        for level, w in waits.items()
+    ]
+
+
+def _arrived_at_level(incident: Incident) -> datetime:
+    """When the incident reached the level it sits at now (its first step at that level)."""
+    level = incident.level
+    steps = sorted(incident.steps.values(), key=lambda s: s.seq)
+    arrived = steps[-1].ts
+    for step in reversed(steps):
+        if step.level != level:
+            break
+        arrived = step.ts
+    return arrived
+
+
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "data": data,
+        "layout": {"template": WALL_TEMPLATE, "showlegend": len(data) > 1, **layout},
+    }
