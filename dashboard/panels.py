@@ -108,9 +108,9 @@ def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
             }
         ],
         {
-            "margin": {"l": 130, "r": 40, "t": 30, "b": 10},
+            "margin": {"l": 150, "r": 44, "t": 30, "b": 10},
             "xaxis": {"visible": False},
-            "yaxis": {"tickfont": {"size": 15, "color": "#e6f1ff"}},
+            "yaxis": {"tickfont": {"size": 14, "color": "#e6f1ff"}},
             "bargap": 0.3,
             "annotations": [
                 {
@@ -123,7 +123,7 @@ def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
                     "yanchor": "bottom",
                     "showarrow": False,
                     "font": {"size": 14, "color": MUTED},
-                    "xshift": -120,
+                    "xshift": -140,
                 }
             ],
         },
