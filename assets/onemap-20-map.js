@@ -7,7 +7,8 @@
 
   var onemap = (window.onemap = window.onemap || {});
   var el = onemap.el;
-  var WORKER_COLOURS = ["#3ddc97", "#ffb020", "#7d93b2", "#4a5361"]; // patrolling, handling, idle, offline
+  // patrolling, handling, idle, offline
+  var WORKER_COLOURS = ["rgba(61,220,151,0.9)", "rgba(255,176,32,0.95)", "rgba(125,147,178,0.8)", "rgba(74,83,97,0.6)"];
   var INDEX_FILL = { green: "#1f9d5c", yellow: "#c9a227", red: "#c23b3b" };
   var INCIDENT_MARKERS_MAX = 5000;
   var TRACK_MINUTES = 30;
@@ -20,13 +21,13 @@
     this.areaLayer = L.layerGroup().addTo(map);
     this.labelLayer = L.layerGroup().addTo(map);
     this.trackLayer = L.layerGroup().addTo(map);
-    this.workerLayer = L.layerGroup().addTo(map);
+    var PointLayer = onemap.makePointLayer();
+    this.workerLayer = new PointLayer({ radius: 1.6, colours: WORKER_COLOURS }).addTo(map);
     this.incidentLayer = L.layerGroup().addTo(map);
     this.areas = {};
     this.scores = {};
     this.index = {};
     this.incidents = {};
-    this.workers = {};
     this.tracks = {};
     this.showTracks = false;
   }
@@ -40,12 +41,14 @@
     this.scores = {};
     this.showTracks = geo.level !== "city";
     this.highlight = highlight || null;
+    this.workerLayer.options.radius = geo.level === "city" ? 1.6 : geo.level === "county" ? 2.4 : 3.5;
     L.geoJSON(geo.shapes, {
       style: function (feature) { return self.areaStyle(feature.properties.code, highlight); },
       onEachFeature: function (feature, layer) { self.areas[feature.properties.code] = layer; },
     }).eachLayer(function (layer) { layer.addTo(self.areaLayer); });
     geo.labels.forEach(function (label) {
-      var text = el("span", null, label.text);
+      var text = el("span", "area-text");
+      text.appendChild(el("span", "area-name", label.text));
       var score = el("b", "area-score");
       text.appendChild(score);
       self.labelLayer.addLayer(
@@ -79,10 +82,9 @@
 
   WallMap.prototype.clearLive = function () {
     this.incidentLayer.clearLayers();
-    this.workerLayer.clearLayers();
+    this.workerLayer.clear();
     this.trackLayer.clearLayers();
     this.incidents = {};
-    this.workers = {};
     this.tracks = {};
   };
 
@@ -122,22 +124,16 @@
 
   // rows: [worker, lon, lat, statusCode]
   WallMap.prototype.moveWorkers = function (rows) {
-    var L = window.L, now = Date.now();
+    var now = Date.now();
     for (var i = 0; i < rows.length; i++) {
-      var r = rows[i], known = this.workers[r[0]];
-      var colour = WORKER_COLOURS[r[3]] || WORKER_COLOURS[3];
-      if (known) {
-        known.setLatLng([r[2], r[1]]);
-        if (known.options.fillColor !== colour) known.setStyle({ fillColor: colour });
-      } else {
-        this.workers[r[0]] = L.circleMarker([r[2], r[1]], {
-          renderer: this.canvas, radius: this.showTracks ? 3.5 : 2.2, weight: 0,
-          fillColor: colour, fillOpacity: 0.9, interactive: false,
-        }).addTo(this.workerLayer);
-      }
+      var r = rows[i];
+      this.workerLayer.set(r[0], r[1], r[2], r[3]);
       if (this.showTracks) this.extendTrack(r[0], r[2], r[1], now);
     }
   };
+
+  // [lon, lat, statusCode] of a worker on the map, or null
+  WallMap.prototype.workerAt = function (worker) { return this.workerLayer.get(worker); };
 
   WallMap.prototype.extendTrack = function (worker, lat, lon, now) {
     var track = this.tracks[worker];

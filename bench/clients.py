@@ -25,6 +25,8 @@ from typing import Any
 
 import socketio
 
+from bench.common import session_cookie
+
 TAG = re.compile(r"LAT-\d{6}")  # the event publisher's titles (bench.load)
 
 
@@ -32,6 +34,7 @@ TAG = re.compile(r"LAT-\d{6}")  # the event publisher's titles (bench.load)
 class ClientSpec:
     url: str
     scope: str
+    kiosk: str  # a wall's sign-in token: every client signs in for its own session
     count: int  # connections in this process
     sample_every: int = 0  # keep ~1 in N position rows for latency (0: none)
     record_steps: bool = False
@@ -100,7 +103,8 @@ def _connect(spec: ClientSpec, recorder: Recorder) -> socketio.Client:
             recorder.record.disconnects.append(time.time())
 
     client.on("disconnect", lost)
-    client.connect(spec.url, transports=["websocket"], wait_timeout=30)
+    cookie = session_cookie(spec.url, spec.kiosk)
+    client.connect(spec.url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=30)
     reply = client.call("hello", {"scope": spec.scope}, timeout=60)
     if not reply or not reply.get("ok"):
         raise RuntimeError(f"hello refused: {reply!r}")

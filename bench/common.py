@@ -6,6 +6,7 @@ Every process a benchmark starts is its own child and is stopped by its own hand
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -21,25 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import redis
 
 from feeds.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-
-# `dashboard/push.py` as of this writing calls `timezone.utc` without importing `timezone`:
-# the bridge thread dies at the first heartbeat after 2 s without data. This launcher adds the
-# missing name before serving, so an idle server can be measured at all; it changes nothing
-# once the import is there. Only used with --patch-beat-bug, and reported when used.
-_PATCHED_SERVE = (
-    "import datetime, sys\n"
-    "import dashboard.push as push\n"
-    "patched = not hasattr(push, 'timezone')\n"
-    "push.timezone = datetime.timezone\n"
-    "print('bench: beat NameError patched' if patched else 'bench: no patch needed', flush=True)\n"
-    "from dashboard.cli import main\n"
-    "sys.exit(main(['serve']))\n"
-)
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -80,9 +68,7 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -
 
 
 @contextmanager
-def dashboard_server(
-    redis_url: str, prefix: str, tmp: Path, patch_beat_bug: bool = False, **env: str
-) -> Iterator[Server]:
+def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iterator[Server]:
     """The real dashboard (`python -m dashboard.cli serve`) on a free port, like tests/live."""
     port = free_port()
     log_path = tmp / f"dashboard-{port}.log"
@@ -93,10 +79,11 @@ def dashboard_server(
         ONEMAP_PORT=str(port),
         ONEMAP_HOST="127.0.0.1",
         ONEMAP_LOG_LEVEL="WARNING",  # a log line per request would be measured as server work
+        ONEMAP_COOKIE_SECURE="0",  # plain HTTP on loopback
         PYTHONUNBUFFERED="1",
         **env,
     )
-    command = [PY, "-c", _PATCHED_SERVE] if patch_beat_bug else [PY, "-m", "dashboard.cli", "serve"]
+    command = [PY, "-m", "dashboard.cli", "serve"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
@@ -107,6 +94,30 @@ def dashboard_server(
         yield server
     finally:
         stop_process(process)
+
+
+def kiosk_token(redis_url: str, prefix: str, scope: str) -> str:
+    """A wall's sign-in link token for ``scope``, as an administrator would issue one."""
+    from dashboard.users import UserStore
+
+    _kiosk, token = UserStore(redis.Redis.from_url(redis_url), prefix).add_kiosk(scope, "bench")
+    return token
+
+
+def session_cookie(base_url: str, token: str) -> str:
+    """Sign in like a wall does (its kiosk link sets the session cookie and redirects)."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", f"/wall?kiosk={token}", headers={"Accept": "text/html"})
+        response = connection.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie")
+    finally:
+        connection.close()
+    if response.status != 302 or not cookie:
+        raise RuntimeError(f"kiosk sign-in failed: HTTP {response.status}")
+    return cookie.split(";", 1)[0]
 
 
 def wait_http(

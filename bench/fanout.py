@@ -39,6 +39,7 @@ from bench.common import (
     CpuMeter,
     banner,
     dashboard_server,
+    kiosk_token,
     machine,
     rss_mb,
     summary,
@@ -67,7 +68,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--workers", type=int, default=40_000, help="distinct workers cycled through")
     add("--sample-every", type=int, default=32, help="latency sample: 1 row in N")
     add("--idle", type=float, default=20.0, help="seconds of the idle measurement")
-    add("--patch-beat-bug", action="store_true", help="see bench/common.py")
     add("--keep", action="store_true", help="keep the temporary directory (server log)")
     add("--json", default=None, help="also write the results to this file")
     return parser.parse_args(argv)
@@ -151,10 +151,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         feeder.start()
         stack.callback(_end, feeder, stop)
         # Started with the feeder's trickle flowing: the bridge never sees a quiet start.
-        server = stack.enter_context(
-            dashboard_server(redis_server.url, prefix, tmp, args.patch_beat_bug)
-        )
-        spec = ClientSpec(server.url, geo.city.code, args.clients // args.procs, args.sample_every)
+        server = stack.enter_context(dashboard_server(redis_server.url, prefix, tmp))
+        city = geo.city.code
+        token = kiosk_token(redis_server.url, prefix, city)
+        spec = ClientSpec(server.url, city, token, args.clients // args.procs, args.sample_every)
         fleet = ClientFleet(spec, args.procs)
         stack.callback(fleet.stop)
         connected = fleet.start()
@@ -234,8 +234,7 @@ def _analyse(
         ms
         for record in records
         for worker, at in record.samples
-        if window[0] <= at < window[1]
-        and (ms := published.latency_ms(worker, at)) is not None
+        if window[0] <= at < window[1] and (ms := published.latency_ms(worker, at)) is not None
     ]
     lat = summary(latencies)
     # What the clients received in the window left the feeder about one latency earlier.

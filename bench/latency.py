@@ -35,6 +35,7 @@ from bench.common import (
     banner,
     dashboard_server,
     descendants_named,
+    kiosk_token,
     machine,
     rss_mb,
     stop_process,
@@ -99,7 +100,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--measure", type=float, default=30.0, help="seconds of published steps measured")
     add("--poll-count", type=int, default=250, help="steps the polling page shows")
     add("--seed", type=int, default=7)
-    add("--patch-beat-bug", action="store_true", help="see bench/common.py")
     add("--keep", action="store_true", help="keep the temporary directory (server logs)")
     add("--json", default=None, help="also write the results to this file")
     return parser.parse_args(argv)
@@ -137,20 +137,20 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         _wait_for(lambda: bus.client.xlen(bus.keys[POSITIONS]) > 0, "simulated positions")
 
         # Started with positions already flowing: the bridge never sees a quiet start.
-        server = stack.enter_context(
-            dashboard_server(redis_server.url, prefix, tmp, args.patch_beat_bug)
-        )
+        server = stack.enter_context(dashboard_server(redis_server.url, prefix, tmp))
         polling = _start_polling_app(redis_server.url, prefix, args.poll_count, tmp)
         stack.callback(stop_process, polling[0])
 
-        fleet = ClientFleet(ClientSpec(server.url, city, 1, record_steps=True), args.screens - 1)
+        token = kiosk_token(redis_server.url, prefix, city)
+        spec = ClientSpec(server.url, city, token, 1, record_steps=True)
+        fleet = ClientFleet(spec, args.screens - 1)
         stack.callback(fleet.stop)
         connected = fleet.start()
         print(f"-- {connected} python screens connected", flush=True)
 
         total = int(args.events_rate * (args.warmup + args.measure))
         messages = event_messages(geo, total)
-        pages = _open_pages(stack, server.url, polling[1])
+        pages = _open_pages(stack, f"{server.url}/wall?kiosk={token}", polling[1])
         print("-- wall and polling page live; publishing", flush=True)
 
         start = time.time() + 1.0
@@ -231,7 +231,7 @@ def _open_pages(stack: ExitStack, wall_url: str, polling_url: str) -> dict[str, 
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     stack.callback(browser.close)
     pages = {}
-    for name, url in (("push", f"{wall_url}/wall"), ("polling", polling_url)):
+    for name, url in (("push", wall_url), ("polling", polling_url)):
         # A context each: two separate screens, neither sharing the other's page cache.
         context = browser.new_context(
             viewport={"width": 1920, "height": 1080}, locale="zh-CN", timezone_id="Asia/Shanghai"

@@ -12,6 +12,8 @@ ends its sessions everywhere.
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -59,6 +61,7 @@ class Principal(UserMixin):
     scope: str
     display: str
     expires: float | None  # epoch seconds; None: as long as the kiosk token lives
+    session_id: str = ""  # this sign-in; ended by signing out
 
     def get_id(self) -> str:
         return self.id
@@ -68,13 +71,13 @@ class Principal(UserMixin):
         return self.role in PII_ROLES
 
     @classmethod
-    def of_account(cls, a: Account, expires: float | None) -> Principal:
-        return cls(a.principal_id, "user", a.name, a.role, a.scope, a.display, expires)
+    def of_account(cls, a: Account, expires: float | None, session_id: str = "") -> Principal:
+        return cls(a.principal_id, "user", a.name, a.role, a.scope, a.display, expires, session_id)
 
     @classmethod
-    def of_kiosk(cls, k: Kiosk) -> Principal:
+    def of_kiosk(cls, k: Kiosk, session_id: str = "") -> Principal:
         expires = datetime.fromisoformat(k.expires).timestamp() if k.expires else None
-        return cls(k.principal_id, "kiosk", k.id, "wall", k.scope, k.name, expires)
+        return cls(k.principal_id, "kiosk", k.id, "wall", k.scope, k.name, expires, session_id)
 
 
 class Access:
@@ -110,6 +113,7 @@ class Access:
         server.before_request(self._gate)
         server.add_url_rule("/login.css", "login_css", _login_css)
         server.add_url_rule("/logout", "logout", self._logout, methods=["POST"])
+        server.add_url_rule("/api/csrf", "csrf", self._csrf)
         view = self._login
         # Failed sign-ins count against the client address and against the name tried.
         for key in (get_remote_address, _tried_name):
@@ -121,9 +125,13 @@ class Access:
             )(view)
         server.add_url_rule("/login", "login", view, methods=["GET", "POST"])
         server.register_error_handler(429, self._too_many)
+        logging.getLogger("werkzeug").addFilter(_redact_tokens)
 
     # -- sessions ------------------------------------------------------------------------
     def _load(self, principal_id: str) -> Principal | None:
+        session_id = session.get("sid", "")
+        if not session_id or self.store.ended({session_id}):
+            return None
         kind, _, rest = principal_id.partition(":")
         if kind == "u":
             name, _, generation = rest.rpartition(":")
@@ -133,16 +141,19 @@ class Access:
                 return None
             if not isinstance(expires, int | float) or expires < time.time():
                 return None
-            return Principal.of_account(account, expires)
+            return Principal.of_account(account, expires, session_id)
         if kind == "k":
             kiosk = self.store.get_kiosk(rest)
-            return Principal.of_kiosk(kiosk) if kiosk and not kiosk.expired() else None
+            if kiosk is None or kiosk.expired():
+                return None
+            return Principal.of_kiosk(kiosk, session_id)
         return None
 
     def _start_session(self, principal: Principal, permanent: bool) -> None:
         session.clear()  # nothing from before sign-in survives it
         session.permanent = permanent
         session["exp"] = principal.expires
+        session["sid"] = secrets.token_hex(16)
         login_user(principal)
 
     def current(self) -> Principal | None:
@@ -160,7 +171,8 @@ class Access:
         principal = self.current()
         if principal is None:
             if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-                return redirect(f"/login?{urlencode({'next': request.full_path})}")
+                next_url = request.full_path.rstrip("?")
+                return redirect(f"/login?{urlencode({'next': next_url})}")
             return jsonify(error="login required"), 401
         for prefix, roles in ROLE_PATHS.items():
             if path.startswith(prefix) and principal.role not in roles:
@@ -171,11 +183,11 @@ class Access:
         """A wall URL's one-time trip: the token becomes a session, the URL loses the token."""
         kiosk = self.store.kiosk_for(token)
         if kiosk is None:
-            self._audit("kiosk_refused", "", kiosk=token.partition(".")[0][:12])
+            self.audit("kiosk_refused", "", kiosk=token.partition(".")[0][:12])
             return Response(login_page.refused("大屏链接无效或已被撤销"), 403)
         principal = Principal.of_kiosk(kiosk)
         self._start_session(principal, permanent=True)
-        self._audit("kiosk_signin", principal.name, scope=kiosk.scope, display=kiosk.name)
+        self.audit("kiosk_signin", principal.name, scope=kiosk.scope, display=kiosk.name)
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
         return redirect(request.path + (f"?{urlencode(rest)}" if rest else ""))
 
@@ -194,12 +206,12 @@ class Access:
         password = request.form.get("password", "")
         account = self.store.verify(name, password) if name and password else None
         if account is None:
-            self._audit("login_failed", name[:64])
+            self.audit("login_failed", name[:64])
             return self._login_again(next_url, "用户名或密码错误", 401, name)
         expires = time.time() + self.settings.session_hours * 3600
         # A person's cookie ends with the browser; the server enforces the hours either way.
         self._start_session(Principal.of_account(account, expires), permanent=False)
-        self._audit("login", account.name, role=account.role, scope=account.scope)
+        self.audit("login", account.name, role=account.role, scope=account.scope)
         return redirect(next_url)
 
     def _login_again(self, next_url: str, error: str, status: int, name: str = "") -> Any:
@@ -217,10 +229,20 @@ class Access:
             return jsonify(error="bad csrf token"), 400
         principal = self.current()
         if principal is not None:
-            self._audit("logout", principal.name)
+            self.audit("logout", principal.name)
+            self.store.end_session(principal.session_id, self._session_ttl_s(principal))
         logout_user()
         session.clear()
         return redirect("/login")
+
+    def _session_ttl_s(self, principal: Principal) -> int:
+        if principal.expires is not None:
+            return int(principal.expires - time.time()) + 1
+        return self.settings.kiosk_session_days * 86400
+
+    def _csrf(self) -> Any:
+        """A CSRF token for a signed-in page's own forms (sign-out) and state-changing calls."""
+        return jsonify(token=generate_csrf())
 
     # -- scope, for pages, callbacks and data endpoints ----------------------------------
     def allows(self, code: str) -> bool:
@@ -241,7 +263,7 @@ class Access:
         origin = origin.rstrip("/")
         return origin in self.origins if self.origins else origin == host_url.rstrip("/")
 
-    def _audit(self, event: str, user: str, **fields: str) -> None:
+    def audit(self, event: str, user: str, **fields: str) -> None:
         try:
             self.store.audit(
                 self.settings.audit_maxlen, event=event, user=user, ip=request.remote_addr or "",
@@ -256,7 +278,8 @@ class SocketGuard:
 
     ``admit`` runs in the ``connect`` handler; ``allows`` in ``hello``; a background task checks
     every connected socket's principal against the store once a second and disconnects those
-    whose account was removed, password changed, kiosk token revoked or session expired.
+    whose account was removed, password changed, kiosk token revoked, or session ended or
+    expired.
     """
 
     def __init__(self, access: Access, socketio: SocketIO) -> None:
@@ -310,12 +333,16 @@ class SocketGuard:
             seats = dict(self.seats)
         if not seats:
             return []
-        valid = self.access.store.still_valid({p.id for p in seats.values()})
+        store = self.access.store
+        valid = store.still_valid({p.id for p in seats.values()})
+        ended = store.ended({p.session_id for p in seats.values()})
         now = time.time()
         stale = [
             sid
             for sid, p in seats.items()
-            if p.id not in valid or (p.expires is not None and p.expires <= now)
+            if p.id not in valid
+            or p.session_id in ended
+            or (p.expires is not None and p.expires <= now)
         ]
         for sid in stale:
             self.forget(sid)
@@ -324,6 +351,17 @@ class SocketGuard:
             self.revoked_total += len(stale)
             log.info("disconnected %d socket(s) whose session was revoked or expired", len(stale))
         return stale
+
+
+_TOKEN_IN_URL = re.compile(r"(kiosk=)[^&\s\"]+")
+
+
+def _redact_tokens(record: logging.LogRecord) -> bool:
+    """Access logs name every URL: a wall link's token must not end up in them."""
+    message = record.getMessage()
+    if "kiosk=" in message:
+        record.msg, record.args = _TOKEN_IN_URL.sub(r"\1[redacted]", message), ()
+    return True
 
 
 def _tried_name() -> str:

@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     deadletter = sub.add_parser("deadletter", help="show the latest rejected messages")
     deadletter.add_argument("--count", type=int, default=20)
     deadletter.set_defaults(func=_deadletter)
+
+    from dashboard.accounts import add_commands
+
+    add_commands(sub)  # user, kiosk, audit
     return parser
 
 
@@ -176,6 +180,10 @@ def _demo(args: argparse.Namespace) -> int:
         server = start_redis(directory=Path(settings.data_dir) / "redis")
         log.info("embedded redis-server on %s", server.url)
     env = dict(os.environ, ONEMAP_REDIS_URL=settings.redis_url or server.url)  # type: ignore[union-attr]
+    env.setdefault("ONEMAP_COOKIE_SECURE", "0")  # the demo serves plain HTTP
+    from dashboard.accounts import demo_access
+
+    store, kiosk_id = demo_access(settings, env["ONEMAP_REDIS_URL"])
     sim_args = [
         "--events-per-day",
         str(args.events_per_day),
@@ -183,6 +191,8 @@ def _demo(args: argparse.Namespace) -> int:
         str(args.workers),
         "--speed",
         str(args.speed),
+        "--history-days",
+        "1",  # yesterday too, so the wall can compare with the same hour yesterday
     ]
     command = [sys.executable, "-m", "dashboard.cli"]
     children = [
@@ -200,6 +210,7 @@ def _demo(args: argparse.Namespace) -> int:
             child.terminate()
         for child in children:
             child.wait(timeout=15)
+        store.revoke_kiosk(kiosk_id)  # the printed wall link dies with the demo
         if server is not None:
             server.stop()
     return 0

@@ -27,7 +27,9 @@ class Settings:
     max_age_h: int = _setting(72, "Reject messages older than this many hours.")
     host: str = _setting("127.0.0.1", "Address the dashboard listens on.")
     port: int = _setting(8050, "Port the dashboard listens on.")
-    secret_key: str = _setting("", "Flask secret key. Empty: a random key per process start.")
+    secret_key: str = _setting(
+        "", "Key that signs session cookies. Empty: one generated key kept in Redis, shared."
+    )
     message_queue: str = _setting(
         "", "Socket.IO message-queue URL for several server processes (empty: one process)."
     )
@@ -39,6 +41,15 @@ class Settings:
     max_heap_mb: int = _setting(1024, "A wall reloads itself when its JS heap grows past this.")
     tile_url: str = _setting("", "Intranet map tile URL template ({z}/{x}/{y}); empty: no tiles.")
     position_interval_ms: int = _setting(500, "At most one position frame per room this often.")
+    cookie_secure: bool = _setting(True, "Session cookie only over HTTPS (0 for plain-HTTP demos).")
+    session_hours: int = _setting(12, "A person's session ends this many hours after sign-in.")
+    kiosk_session_days: int = _setting(30, "A wall's session cookie lasts this many days per load.")
+    allowed_origins: str = _setting(
+        "", "Comma-separated origins allowed to open sockets (empty: this server's own only)."
+    )
+    login_rate: str = _setting("10/minute", "Failed sign-ins allowed per address and per name.")
+    audit_maxlen: int = _setting(1_000_000, "Approximate cap of the audit stream.")
+    public_url: str = _setting("", "Base URL printed in kiosk links (empty: http://HOST:PORT).")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -47,9 +58,15 @@ class Settings:
         for f in fields(cls):
             raw = environ.get(f"ONEMAP_{f.name.upper()}")
             if raw is not None:
-                values[f.name] = type(f.default)(raw)
+                values[f.name] = _parse(f.default, raw)
         values.update(overrides)
         return cls(**values)
+
+
+def _parse(default: Any, raw: str) -> Any:
+    if isinstance(default, bool):  # bool("0") is True: read the usual spellings instead
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return type(default)(raw)
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:

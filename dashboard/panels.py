@@ -88,6 +88,8 @@ def trend_figure(incidents: list[Incident], midnight: datetime, now: datetime) -
 
 def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
     counts = Counter(i.category for i in today).most_common(top)
+    if not counts:
+        return nothing_yet()
     counts.reverse()  # largest on top in a horizontal bar chart
     names = [CATEGORIES[code].name for code, _ in counts]
     colours = [PLATFORM_COLOURS[CATEGORIES[code].platform] for code, _ in counts]
@@ -147,6 +149,8 @@ def flow_counts(
 
 def flow_figure(today: list[Incident]) -> dict[str, Any]:
     up, closed, still_open = flow_counts(today)
+    if not today:
+        return nothing_yet()  # Plotly's Sankey fails on empty links
     labels = [*LEVELS.values(), "办结", "在办"]
     done, pending = len(LEVELS), len(LEVELS) + 1  # node indexes after the five levels
     links = [(a - 1, b - 1, n, "rgba(255,176,32,0.45)") for (a, b), n in sorted(up.items())]
@@ -203,6 +207,27 @@ def _arrived_at_level(incident: Incident) -> datetime:
             break
         arrived = step.ts
     return arrived
+
+
+def nothing_yet() -> dict[str, Any]:
+    return _figure(
+        [],
+        {
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [
+                {
+                    "text": "今日暂无事件",
+                    "showarrow": False,
+                    "font": {"size": 18, "color": MUTED},
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0.5,
+                    "y": 0.5,
+                }
+            ],
+        },
+    )
 
 
 def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,9 @@ Walls and tablets are seen by anyone in the room, so everything they receive is 
 incident's full text goes only to a duty officer in scope, through the incident-detail request,
 and every such request is audited (see ``dashboard/auth.py`` and ``docs/security.md``).
 
-Names are found by context, not by a dictionary of people: a common surname right after a word
-that introduces a person (居民, 联系人, 姓名: ...) or right before a reporting verb (反映, 投诉 ...).
+Names are found by context, not by a dictionary of people: a common surname right after a
+word that introduces a person (居民, 联系人, 姓名: ...) or right before a reporting verb (反映,
+投诉 ...).
 A surname followed by an honorific (王先生, 李女士) or an already anonymous 某 is left alone: it
 identifies no one. The rules err towards masking; what they cannot catch is listed in
 docs/security.md.
@@ -54,7 +55,9 @@ _ID_CARD = re.compile(
 _BANK_CARD = re.compile(r"(?<!\d)\d{16,19}(?!\d)")
 _MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)?86[-\s]?)?1[3-9]\d(?:[-\s]?\d){8}(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)0\d{2,3}[-\s]?\d{7,8}(?!\d)")
-_AFTER_PHONE_WORD = re.compile(r"(?:电话|手机|座机|联系方式|号码|tel|TEL|Tel)[:：]?\s*(\d[\d\s-]{5,}\d)")
+_AFTER_PHONE_WORD = re.compile(
+    r"(?:电话|手机|座机|联系方式|号码|tel|TEL|Tel)[:：]?\s*(\d[\d\s-]{5,}\d)"
+)
 
 
 def mask_text(text: str) -> str:
@@ -63,7 +66,7 @@ def mask_text(text: str) -> str:
         return text
     text = _ID_CARD.sub(lambda m: _keep(m.group(), 1, 1), text)
     text = _BANK_CARD.sub(lambda m: _keep(m.group(), 0, 4), text)
-    text = _MOBILE.sub(lambda m: _keep(m.group(), 3, 4), text)
+    text = _MOBILE.sub(_mask_mobile, text)
     text = _LANDLINE.sub(lambda m: _keep(m.group(), 4, 4), text)
     text = _AFTER_PHONE_WORD.sub(_mask_group, text)
     text = _NAME_AFTER_CUE.sub(_mask_name, text)
@@ -75,6 +78,12 @@ def _keep(number: str, head: int, tail: int) -> str:
     digits = [i for i, c in enumerate(number) if c.isalnum()]
     hidden = set(digits[head : len(digits) - tail])
     return "".join("*" if i in hidden else c for i, c in enumerate(number))
+
+
+def _mask_mobile(m: re.Match[str]) -> str:
+    """138****5678, whatever country prefix or separators come with it."""
+    digits = sum(c.isdigit() for c in m.group())
+    return _keep(m.group(), digits - 11 + 3, 4)
 
 
 def _mask_group(m: re.Match[str]) -> str:

@@ -33,6 +33,7 @@ from flask import request
 from flask_socketio import SocketIO, join_room, leave_room
 
 from dashboard import panels
+from dashboard.auth import SocketGuard
 from dashboard.config import Settings
 from dashboard.kpis import headline
 from dashboard.state import OPEN, Applied, State
@@ -51,8 +52,11 @@ def room(area: str) -> str:
 
 
 class Pusher:
-    def __init__(self, socketio: SocketIO, bus: Bus, state: State, settings: Settings) -> None:
+    def __init__(
+        self, socketio: SocketIO, bus: Bus, state: State, settings: Settings, guard: SocketGuard
+    ) -> None:
         self.socketio = socketio
+        self.guard = guard  # who holds each socket, and which scopes they may watch
         self.bus = bus
         self.state = state
         self.settings = settings
@@ -71,9 +75,11 @@ class Pusher:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        self.socketio.on_event("connect", self.on_connect)
         self.socketio.on_event("hello", self.on_hello)
         self.socketio.on_event("disconnect", self.on_disconnect)
         self.socketio.start_background_task(self._run)
+        self.guard.start()  # disconnects sockets whose session is revoked or expired
 
     def rebuild(self) -> None:
         """Today's state from the log: every event step, then the latest positions."""
@@ -195,9 +201,15 @@ class Pusher:
         return {"kpis": headline(self.state, scope, now), "now": now.isoformat(), "newest": newest}
 
     # -- pages -----------------------------------------------------------------------------
+    def on_connect(self, auth: object = None) -> None:
+        """Only a signed-in session from an allowed origin gets a socket (raises otherwise)."""
+        self.guard.admit(request.sid)  # type: ignore[attr-defined]
+
     def on_hello(self, data: dict[str, Any]) -> dict[str, Any]:
         """A page announces its scope and the last id it applied; returns how it went."""
-        scope = str((data or {}).get("scope") or self.state.geo.city.code)
+        sid = request.sid  # type: ignore[attr-defined]
+        holder = self.guard.principal(sid)
+        scope = str((data or {}).get("scope") or (holder.scope if holder else ""))
         after = (data or {}).get("after")
         if (
             scope != self.state.geo.city.code
@@ -205,8 +217,9 @@ class Pusher:
             and (scope not in self.state.geo.towns)
         ):
             return {"ok": False, "error": "unknown scope"}
+        if not self.guard.allows(sid, scope):
+            return {"ok": False, "error": "scope not allowed"}
         self.ready.wait(timeout=60)
-        sid = request.sid  # type: ignore[attr-defined]
         with self.lock:
             self._leave(sid)
             reply = self._catch_up(scope, after) if after else self._snapshot(scope)
@@ -216,6 +229,7 @@ class Pusher:
         return reply
 
     def on_disconnect(self, *args: object) -> None:
+        self.guard.forget(request.sid)  # type: ignore[attr-defined]
         with self.lock:
             self._leave(request.sid)  # type: ignore[attr-defined]
 

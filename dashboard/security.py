@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login.css")
 
 
-def content_security_policy(script_hashes: Iterable[str]) -> str:
+def content_security_policy(script_hashes: Iterable[str], image_origins: Iterable[str] = ()) -> str:
     directives = {
         "default-src": ["'self'"],
         "script-src": ["'self'", *script_hashes],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:", "blob:"],
+        "img-src": ["'self'", "data:", "blob:", *image_origins],  # + intranet map tiles
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],  # CSP3: 'self' covers ws:/wss: to this host
         "worker-src": ["'self'", "blob:"],
@@ -41,8 +42,9 @@ class DashScriptHashes:
     so the list cannot be frozen at start-up.
     """
 
-    def __init__(self, dash_app: Any) -> None:
+    def __init__(self, dash_app: Any, tile_url: str = "") -> None:
         self.dash_app = dash_app
+        self.images = [tile_origin(tile_url)] if tile_url else []
         self._seen = -1
         self._policy = ""
 
@@ -51,9 +53,15 @@ class DashScriptHashes:
 
         count = len(self.dash_app._inline_scripts) + len(_callback.GLOBAL_INLINE_SCRIPTS)
         if count != self._seen:
-            self._policy = content_security_policy(self.dash_app.csp_hashes())
+            self._policy = content_security_policy(self.dash_app.csp_hashes(), self.images)
             self._seen = count
         return self._policy
+
+
+def tile_origin(tile_url: str) -> str:
+    """The origin of a tile URL template ("https://tiles.example/{z}/{x}/{y}.png")."""
+    parts = urlsplit(tile_url.replace("{s}", "*"))  # Leaflet subdomains: a CSP wildcard
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
 
 
 class SecurityHeaders:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +12,13 @@ from flask import Flask, jsonify, redirect
 from flask_socketio import SocketIO
 
 from dashboard import geo_api
+from dashboard.auth import Access, SocketGuard
 from dashboard.config import Settings
+from dashboard.detail import Details
 from dashboard.push import Pusher
+from dashboard.security import DashScriptHashes, SecurityHeaders
 from dashboard.state import State
+from dashboard.users import UserStore
 from feeds.bus import Bus
 from feeds.geo import Geography, load_geography
 
@@ -35,6 +38,7 @@ class OneMap:
     state: State
     pusher: Pusher
     geo: Geography
+    access: Access
 
     def run(self) -> None:
         self.pusher.start()
@@ -54,11 +58,15 @@ def create_app(settings: Settings) -> OneMap:
     geo = load_geography()
     server = Flask(__name__)
     server.config["ONEMAP_SETTINGS"] = settings
-    server.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
+    client = redis.Redis.from_url(
+        settings.redis_url, health_check_interval=10, client_name="onemap-dashboard"
+    )
+    store = UserStore(client, settings.prefix)
+    server.config["SECRET_KEY"] = settings.secret_key or store.shared_secret()
+    access = Access(store, settings, geo.city.code)
+    server.config["ONEMAP_ACCESS"] = access  # pages ask it for the signed-in user's scope
     bus = Bus(
-        redis.Redis.from_url(
-            settings.redis_url, health_check_interval=10, client_name="onemap-dashboard"
-        ),
+        client,
         prefix=settings.prefix,
         events_maxlen=settings.events_maxlen,
         positions_maxlen=settings.positions_maxlen,
@@ -70,11 +78,19 @@ def create_app(settings: Settings) -> OneMap:
         async_mode="threading",
         message_queue=settings.message_queue or None,
         max_http_buffer_size=1_000_000,
+        cors_allowed_origins=sorted(access.origins) or None,  # None: same origin only
     )
     dash_app = _dash_app(server)
-    pusher = Pusher(socketio, bus, state, settings)
-    _routes(server, bus, pusher)
-    return OneMap(settings, server, dash_app, socketio, bus, state, pusher, geo)
+    access.install(server)
+    pusher = Pusher(socketio, bus, state, settings, SocketGuard(access, socketio))
+    Details(access, pusher).install(server, socketio, pusher.guard)
+    _routes(server, bus, pusher, access)
+    # Outermost, so Socket.IO's own responses and error pages carry the headers too.
+    policy = DashScriptHashes(dash_app, settings.tile_url).policy
+    server.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
+        server.wsgi_app, policy, hsts=settings.cookie_secure
+    )
+    return OneMap(settings, server, dash_app, socketio, bus, state, pusher, geo, access)
 
 
 def _dash_app(server: Flask) -> dash.Dash:
@@ -94,13 +110,15 @@ def _dash_app(server: Flask) -> dash.Dash:
     return app
 
 
-def _routes(server: Flask, bus: Bus, pusher: Pusher) -> None:
+def _routes(server: Flask, bus: Bus, pusher: Pusher, access: Access) -> None:
     @server.get("/")
     def index():  # type: ignore[no-untyped-def]
         return redirect("/wall")
 
     @server.get("/geo/<code>.json")
     def area_map(code: str):  # type: ignore[no-untyped-def]
+        if not access.allows(code):
+            return jsonify(error="unknown area"), 404
         try:
             return jsonify(geo_api.area_map(pusher.state.geo, code))
         except KeyError:

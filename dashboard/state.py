@@ -3,6 +3,9 @@
 Steps may arrive twice or out of order. An incident keeps every step by ``seq``; a step seen
 before is a duplicate and changes nothing; the incident's status is that of its highest ``seq``,
 so a late-arriving earlier step fills in the history without rolling the status back.
+
+Every new step and fix also goes to ``metrics`` (dashboard.analytics), which keeps the KPIs,
+the index inputs and the early warnings current in constant time per message.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dashboard.analytics import AnalyticsConfig, Metrics
 from feeds.catalogue import CATEGORIES
 from feeds.geo import Geography
 from feeds.schema import AreaRef, EventMessage, PositionMessage
@@ -56,13 +60,14 @@ class Incident:
         return CATEGORIES[self.category].platform
 
     def counter_key(self) -> tuple[str, str, str, str, int, str]:
+        latest = self.latest  # the properties, inlined: this runs twice per step
         return (
             self.area.county,
             self.area.town,
             self.category,
-            self.platform,
-            self.level,
-            self.status,
+            CATEGORIES[self.category].platform,
+            latest.level if latest else 1,
+            CLOSED if latest is not None and latest.type == "closed" else OPEN,
         )
 
 
@@ -78,8 +83,11 @@ class Applied:
 class State:
     """Every incident seen (open, and closed today), counters, latest worker positions."""
 
-    def __init__(self, geo: Geography, recent_size: int = 500) -> None:
+    def __init__(
+        self, geo: Geography, recent_size: int = 500, analytics: AnalyticsConfig | None = None
+    ) -> None:
         self.geo = geo
+        self.metrics = Metrics(geo, analytics)
         self.incidents: dict[str, Incident] = {}
         self.counters: Counter[tuple[str, str, str, str, int, str]] = Counter()
         self.positions: dict[str, PositionMessage] = {}
@@ -99,12 +107,13 @@ class State:
             return None
         else:
             self.counters[incident.counter_key()] -= 1
-        incident.steps[message.seq] = Step(
+        step = incident.steps[message.seq] = Step(
             message.seq, message.type, message.ts, message.level, sid
         )
         if incident.latest is None or message.seq > incident.latest.seq:
-            incident.latest = incident.steps[message.seq]
+            incident.latest = step
         self.counters[incident.counter_key()] += 1
+        self.metrics.on_step(incident, step)
         applied = Applied(sid, message, incident)
         self.recent.append(applied)
         return applied
@@ -128,10 +137,21 @@ class State:
         """Keep the newest position per worker; ``False`` for an older, late one."""
         self.last_sid["positions"] = sid
         known = self.positions.get(message.worker)
-        if known is not None and known.ts > message.ts:
+        newest = known is None or known.ts <= message.ts
+        self.metrics.on_position(message, newest)  # an older fix still counts as a visit
+        if not newest:
             return False
         self.positions[message.worker] = message
         return True
+
+    def restore_positions(self, latest: dict[str, PositionMessage]) -> None:
+        """Take every worker's latest fix (from the bus's hash) after a restart."""
+        for message in latest.values():
+            known = self.positions.get(message.worker)
+            newest = known is None or known.ts <= message.ts
+            self.metrics.on_position(message, newest)
+            if newest:
+                self.positions[message.worker] = message
 
     def count(self, area: str | None = None, status: str | None = None) -> int:
         """Incidents in ``area`` (a county or town code, or the city) with ``status``."""

@@ -9,7 +9,9 @@ already must be, since whoever can write to it can also forge the feed.
 
 Keys (``<p>`` is the prefix): ``<p>:users`` (set of names), ``<p>:user:<name>`` (hash),
 ``<p>:kiosks`` (set of ids), ``<p>:kiosk:<id>`` (hash), ``<p>:audit`` (stream),
-``<p>:secret`` (the session-signing key when none is configured).
+``<p>:ended:<session id>`` (signed-out sessions, until they would have expired),
+``<p>:secret`` (the session-signing key when none is configured), ``<p>:ratelimit*``
+(flask-limiter's counters).
 """
 
 from __future__ import annotations
@@ -220,6 +222,18 @@ class UserStore:
             elif pid.startswith("k:") and not (value and datetime.fromisoformat(value) <= now):
                 valid.add(pid)
         return valid
+
+    # -- sessions ended before their time (sign-out) ------------------------------------
+    def end_session(self, session_id: str, ttl_s: int) -> None:
+        """A signed cookie cannot be taken back: remember its id until it would expire."""
+        self.client.set(self._key("ended", session_id), 1, ex=max(1, ttl_s))
+
+    def ended(self, session_ids: set[str]) -> set[str]:
+        ordered = sorted(session_ids)
+        if not ordered:
+            return set()
+        found = self.client.mget([self._key("ended", s) for s in ordered])
+        return {s for s, hit in zip(ordered, found, strict=True) if hit is not None}
 
     # -- the session-signing key and the audit stream ------------------------------------
     def shared_secret(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from dashboard.privacy import mask_text
 from dashboard.state import Applied, Incident
 from feeds.catalogue import CATEGORIES, LEVELS, STEP_TYPES
 from feeds.geo import Geography
@@ -22,7 +23,9 @@ def sid_key(sid: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def step_payload(applied: Applied, geo: Geography) -> dict[str, object]:
+def step_payload(applied: Applied, geo: Geography, masked: bool = True) -> dict[str, object]:
+    """One step for the live views. ``masked``: personal data in the title is hidden, as every
+    wall and tablet needs; the full text goes only through the audited incident detail."""
     m = applied.message
     category = CATEGORIES[m.category]
     return {
@@ -43,7 +46,7 @@ def step_payload(applied: Applied, geo: Geography) -> dict[str, object]:
         "place": geo.label(m.area.town),
         "lon": round(m.lon, 5),
         "lat": round(m.lat, 5),
-        "title": m.title,
+        "title": mask_text(m.title) if masked else m.title,
         "severity": m.severity or "normal",
         "deadline": m.deadline.isoformat(),
         "status": applied.incident.status,

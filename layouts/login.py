@@ -26,8 +26,8 @@ body { display: grid; place-items: center; }
 .login input { box-sizing: border-box; width: 100%; margin-bottom: 1.1rem; padding: 0.65rem 0.8rem;
   font: inherit; color: var(--text); background: #06152b; border: 1px solid var(--edge); }
 .login input:focus { outline: none; border-color: var(--accent); }
-.login button { width: 100%; padding: 0.7rem; font: inherit; font-weight: 700; letter-spacing: 0.4em;
-  color: #041022; background: var(--accent); border: 0; cursor: pointer; }
+.login button { width: 100%; padding: 0.7rem; font: inherit; font-weight: 700;
+  letter-spacing: 0.4em; color: #041022; background: var(--accent); border: 0; cursor: pointer; }
 .login-error { margin: 0 0 1.1rem; padding: 0.6rem 0.8rem; color: #ffd6d6;
   border-left: 3px solid var(--red); background: rgba(255, 59, 59, 0.12); }
 .login-note { margin: 1.2rem 0 0; color: var(--muted); font-size: 0.8rem; line-height: 1.6; }

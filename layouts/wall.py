@@ -38,6 +38,9 @@ GRAPH_CONFIG = {"staticPlot": True, "displayModeBar": False, "responsive": True}
 def layout(area: str | None = None, tour: str | None = None, **_query: str) -> html.Div:
     geo = load_geography()
     settings: Settings = flask.current_app.config["ONEMAP_SETTINGS"]
+    area = flask.current_app.config["ONEMAP_ACCESS"].page_scope(area)  # no area: the user's own
+    if area is None:  # outside the signed-in user's jurisdiction: show nothing of it
+        return html.Div("无权查看该区域", className="access-refused", **{"data-refused": "scope"})
     scope, highlight = focus_of(geo, area)
     return html.Div(
         [

@@ -1,16 +1,21 @@
 """Real processes for end-to-end tests: the dashboard server as a subprocess, and a browser.
 
 The server runs exactly as in production (`python -m dashboard.cli serve`) on a free port,
-against the test's own Redis and key prefix; it is waited for and always terminated.
+against the test's own Redis and key prefix; it is waited for and always terminated. Signing in
+goes through the real doors too: accounts and wall links are made with the real CLI, people sign
+in through the real login form, walls through their kiosk link.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,11 +37,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+PASSWORD = "correct horse battery"  # long enough for the password rule
+CITY = "330200"
+
+
 @dataclass
 class Dashboard:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    redis_url: str = ""
+    prefix: str = ""
+    _wall_link: str = ""
 
     def health(self) -> dict:
         with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:
@@ -44,6 +56,79 @@ class Dashboard:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def cli(self, args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        result = run_cli(args, self.redis_url, self.prefix, stdin)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def add_user(self, name: str, role: str, scope: str, password: str = PASSWORD) -> None:
+        self.cli(["user", "add", name, "--role", role, "--scope", scope, "--password-stdin"],
+                 stdin=password.encode() + b"\n")
+
+    def add_kiosk(self, scope: str, name: str = "测试大屏") -> tuple[str, str]:
+        """A new wall link made by `onemap kiosk add`: (kiosk id, the link's path and query)."""
+        out = self.cli(["kiosk", "add", "--scope", scope, "--name", name]).stdout.decode()
+        kiosk_id = re.search(r"^kiosk (\w+)", out, re.M).group(1)  # type: ignore[union-attr]
+        link = re.search(r"(/wall\?kiosk=\S+)", out).group(1)  # type: ignore[union-attr]
+        return kiosk_id, link
+
+    def wall_link(self) -> str:
+        """One city-wide wall link per server, made on first use."""
+        if not self._wall_link:
+            self._wall_link = self.add_kiosk(CITY)[1]
+        return self._wall_link
+
+
+def sign_in_wall(page, server: Dashboard) -> None:
+    """Open the city wall link once: the browser context then holds a wall session."""
+    page.goto(server.url + server.wall_link())
+    page.wait_for_url(re.compile(r"/wall$"))
+
+
+def sign_in(server: Dashboard, name: str, password: str = PASSWORD) -> str:
+    """Sign in through the real form (CSRF token included); returns the Cookie header to send.
+
+    The session cookie is Secure (as in production), which no client sends over plain HTTP by
+    itself: tests carry it by hand, which is what a browser on HTTPS would do.
+    """
+    form = fetch(f"{server.url}/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.body).group(1)  # type: ignore[union-attr]
+    body = urllib.parse.urlencode({"csrf_token": token, "username": name, "password": password})
+    answer = fetch(f"{server.url}/login", body.encode(), form.cookie)
+    if answer.status != 302:
+        raise PermissionError(f"sign-in refused: {answer.status}")
+    return answer.cookie
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: str
+    cookie: str  # "name=value" of the session cookie the response set, else the one sent
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+def fetch(url: str, data: bytes | None = None, cookie: str = "", **headers: str) -> Fetched:
+    """One request, redirects not followed, nothing raised for 4xx/5xx."""
+    request = urllib.request.Request(url, data=data, headers=headers)
+    if cookie:
+        request.add_header("Cookie", cookie)
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        response = opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        response = error
+    with response:
+        body = response.read().decode(errors="replace")
+        set_cookie = response.headers.get_all("Set-Cookie") or []
+        new = next((c.split(";", 1)[0] for c in set_cookie if "onemap" in c), "")
+        return Fetched(response.status, dict(response.headers.items()), body, new or cookie)
 
 
 @contextmanager
@@ -69,7 +154,7 @@ def dashboard(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Dashboard(f"http://127.0.0.1:{port}", process, log_path)
+    server = Dashboard(f"http://127.0.0.1:{port}", process, log_path, redis_url, prefix)
     try:
         _wait_ready(server)
         yield server

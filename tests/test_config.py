@@ -24,3 +24,8 @@ def test_settings_come_from_prefixed_environment_variables():
 
 def test_overrides_win_over_the_environment():
     assert Settings.from_env({"ONEMAP_PORT": "9000"}, port=1234).port == 1234
+
+
+def test_yes_no_settings_read_zero_as_no():
+    assert Settings.from_env({"ONEMAP_COOKIE_SECURE": "0"}).cookie_secure is False
+    assert Settings.from_env({"ONEMAP_COOKIE_SECURE": "yes"}).cookie_secure is True

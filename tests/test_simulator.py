@@ -526,3 +526,23 @@ def test_overdue_incidents_close_late(geo):
     late = [steps for steps in incidents if steps[-1].ts > steps[0].deadline]
     assert all(steps[-1].type == "closed" for steps in incidents)
     assert 0.001 <= len(late) / len(incidents) <= 0.015
+
+
+def test_history_days_backfill_starts_that_many_days_earlier(bus, geo):
+    now = DAY_START + timedelta(hours=9)
+    stop = threading.Event()
+    config = SimConfig(seed=5, workers=0, events_per_day=2000, history_days=1)
+    ticks = iter([now.timestamp()] * 3)
+
+    def clock() -> float:
+        try:
+            return next(ticks)
+        except StopIteration:
+            stop.set()
+            return now.timestamp()
+
+    run(bus, geo, config, stop=stop, progress=None, clock=clock)
+    first = next(iter(bus.replay(EVENTS))).message.ts
+    midnight = local_midnight(to_ms(now.timestamp()))
+    assert to_ms(first.timestamp()) < midnight
+    assert to_ms(first.timestamp()) >= midnight - 86_400_000

@@ -27,7 +27,7 @@ def _open_wall(page, server, query: str = "") -> None:
 
 def test_wall_draws_the_ten_counties_with_their_names(page, wall_server, geo):
     _open_wall(page, wall_server)
-    labels = page.locator(".area-label").all_inner_texts()
+    labels = page.locator(".area-label .area-name").all_inner_texts()
     assert sorted(labels) == sorted(a.short for a in geo.counties.values())
     assert page.locator("path.leaflet-interactive").count() >= 10
     assert page.js_errors == []
@@ -65,6 +65,6 @@ def test_wall_shows_hostile_text_as_text_and_runs_nothing(
 def test_wall_county_view_shows_its_towns(page, wall_server, geo):
     county = "330212"
     _open_wall(page, wall_server, f"?area={county}")
-    labels = page.locator(".area-label").all_inner_texts()
+    labels = page.locator(".area-label .area-name").all_inner_texts()
     assert sorted(labels) == sorted(a.short for a in geo.children(county))
     assert page.locator("#wall-scope").inner_text() == geo.counties[county].name

@@ -20,6 +20,7 @@ class SimConfig:
     seed: int | None = None
     speed: float = 1.0
     backfill: bool = True
+    history_days: int = 0  # backfill also starts this many whole days before today
     burst_per_second: float = 0.0  # extra new incidents per real second, for load tests
     burst_seconds: float = 60.0  # how long the burst lasts once live emission starts
     duplicate_rate: float = 0.0  # share of event steps sent a second time, identical, later
@@ -29,6 +30,8 @@ class SimConfig:
         for name in ("events_per_day", "burst_per_second", "burst_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if not 0 <= self.history_days <= 2:
+            raise ValueError("history_days must be 0, 1 or 2 (the validated log keeps 72 h)")
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
         if not 0 < self.speed <= 10_000:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BATCH = 500  # messages per publish_many call
 BATCH_WINDOW = 0.05  # seconds: never wake more often than this (messages wait at most this long)
 MAX_SLEEP = 5.0  # re-read the clock at least this often, in case it jumps
+DAY_MS = 86_400_000
 PROGRESS_EVERY = 2.0  # seconds between backfill progress lines
 _DEFAULTS = SimConfig()
 
@@ -41,7 +42,7 @@ def run(
     stop = stop or threading.Event()
     config = config.resolved()
     now_ms = to_ms(clock())
-    start_ms = local_midnight(now_ms) if config.backfill else now_ms
+    start_ms = local_midnight(now_ms) - config.history_days * DAY_MS if config.backfill else now_ms
     model = Model(geo, config, to_datetime(start_ms), to_datetime(now_ms))
     _say(progress, f"simulate: seed {config.seed}, {config.events_per_day:,.0f} events/day, "
                    f"{len(model.roster.workers):,} workers, speed {config.speed:g}")
@@ -114,6 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=None, help="repeat a run exactly (default: random)")
     add("--backfill", action=argparse.BooleanOptionalAction, default=_DEFAULTS.backfill,
         help="first emit today's incidents since local midnight (default on)")
+    add("--history-days", type=_number(0, 2, int), default=_DEFAULTS.history_days,
+        help="with --backfill, also the N whole days before today, for day-on-day comparisons")
     add("--burst", type=_number(0, 100_000), default=_DEFAULTS.burst_per_second, metavar="N",
         help="extra new incidents per second, for load tests")
     add("--burst-seconds", type=_number(0, 86_400), default=_DEFAULTS.burst_seconds,
@@ -127,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
     return SimConfig(
         events_per_day=ns.events_per_day, workers=ns.workers, seed=ns.seed, speed=ns.speed,
-        backfill=ns.backfill, burst_per_second=ns.burst, burst_seconds=ns.burst_seconds,
+        backfill=ns.backfill, history_days=ns.history_days, burst_per_second=ns.burst, burst_seconds=ns.burst_seconds,
         duplicate_rate=ns.duplicate_rate, reorder_rate=ns.reorder_rate,
     )
 

@@ -1,0 +1,158 @@
+"""The three-colour governance index: one explainable 0-100 score per area.
+
+Each component is a rate from docs/metrics.md, taken from an area's figures and compared with
+the city's. Three steps, each shown in the components so the wall can answer "why is it red":
+
+1. *Adjust* for small numbers: ``(numerator + k × city rate) / (denominator + k)``, so a grid
+   with two incidents today is not red because one of them is late (``k = prior``). An area
+   with nothing to measure gets the city's rate.
+2. *Normalise* against the city: 100 when the area does as well as the city or better, falling
+   linearly to 0 when it is worse by ``tolerance`` (e.g. 10 points of on-time rate).
+3. *Weight*: the score is the weighted mean of the normalised components.
+
+The city itself is compared with the configured targets instead (the seed system's published
+rates). Colours: green from ``green`` up, yellow from ``yellow``, red below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from feeds.geo import Geography
+
+if TYPE_CHECKING:
+    from dashboard.analytics.metrics import Metrics
+    from dashboard.state import State
+
+Better = Literal["higher", "lower"]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # the rate's key in the figures
+    label: str  # for people
+    numerator: str
+    denominator: str
+    better: Better
+    tolerance: float  # how far worse than the reference scores 0
+    weight: float
+    target: float  # the city's own reference
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("on_time_rate", "按期办结率", "closed_on_time", "due", "higher", 0.10, 0.25, 0.99),
+    Component("disposal_rate", "办结率", "reported_closed", "reported", "higher", 0.15, 0.20, 0.90),
+    Component(
+        "self_closure_rate", "网格自办结率", "closed_at_grid", "closed", "higher", 0.20, 0.15, 0.805
+    ),
+    Component("overdue_share", "超期占比", "overdue", "open", "lower", 0.05, 0.15, 0.005),
+    Component(
+        "reopen_rate", "重办率", "reported_reopened", "reported_ever_closed", "lower", 0.05, 0.10, 0.01
+    ),
+    Component("patrol_coverage", "巡查覆盖率", "grids_visited", "grids", "higher", 0.30, 0.15, 0.90),
+)
+COLOURS = ("green", "yellow", "red")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    components: tuple[Component, ...] = COMPONENTS
+    prior: float = 5.0  # pseudo-observations of the city's rate added to every area
+    green: float = 85.0
+    yellow: float = 70.0
+
+
+def colour(score: float, config: IndexConfig) -> str:
+    if score >= config.green:
+        return "green"
+    return "yellow" if score >= config.yellow else "red"
+
+
+def areas_at(geo: Geography, level: str, parent: str | None) -> list[str]:
+    """Codes of ``level`` (city, county, town, village, grid) under ``parent`` (any ancestor)."""
+    if level == "city":
+        return [geo.city.code]
+    table = {"county": geo.counties, "town": geo.towns, "village": geo.villages,
+             "grid": geo.grids}[level]
+    if parent is None or parent == geo.city.code:
+        return list(table)
+    return [code for code in table if code.startswith(parent) and code != parent]
+
+
+def index_for(
+    state: State, level: str, parent: str | None, now: datetime,
+    config: IndexConfig | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{area code: {"score", "colour", "components"}} for the areas of ``level`` under ``parent``."""
+    return index_of(state.metrics, level, parent, now, config)
+
+
+def index_of(
+    metrics: Metrics, level: str, parent: str | None, now: datetime,
+    config: IndexConfig | None = None,
+) -> dict[str, dict[str, Any]]:
+    config = config or metrics.config.index
+    city = metrics.figures(metrics.geo.city.code, now)
+    result = {}
+    for code in areas_at(metrics.geo, level, parent):
+        figures = city if code == metrics.geo.city.code else metrics.figures(code, now)
+        result[code] = score(figures, None if figures is city else city, config)
+    return result
+
+
+def score(
+    figures: dict[str, Any], city: dict[str, Any] | None, config: IndexConfig
+) -> dict[str, Any]:
+    """The index of one area from its figures and the city's (None: the city, vs targets)."""
+    components = {}
+    total = weights = 0.0
+    for c in config.components:
+        part = _component(c, figures, city, config.prior)
+        components[c.name] = part
+        total += part["normalised"] * c.weight
+        weights += c.weight
+    value = round(total / weights, 1) if weights else 100.0
+    return {"score": value, "colour": colour(value, config), "components": components}
+
+
+def _component(
+    c: Component, figures: dict[str, Any], city: dict[str, Any] | None, prior: float
+) -> dict[str, Any]:
+    reference = c.target if city is None else _rate(city, c) 
+    if reference is None:
+        reference = c.target
+    num, den = figures.get(c.numerator) or 0, figures.get(c.denominator) or 0
+    adjusted = (num + prior * reference) / (den + prior)
+    gap = reference - adjusted if c.better == "higher" else adjusted - reference
+    normalised = 100.0 if gap <= 0 else max(0.0, 100.0 * (1 - gap / c.tolerance))
+    return {
+        "label": c.label,
+        "value": figures.get(c.name),
+        "reference": round(reference, 4),
+        "adjusted": round(adjusted, 4),
+        "normalised": round(normalised, 1),
+        "weight": c.weight,
+        "better": c.better,
+        "lost": round((100.0 - normalised) * c.weight, 1),  # points of score this one costs
+    }
+
+
+def _rate(figures: dict[str, Any], c: Component) -> float | None:
+    den = figures.get(c.denominator) or 0
+    return (figures.get(c.numerator) or 0) / den if den else None
+
+
+def explain(entry: dict[str, Any], limit: int = 3) -> list[str]:
+    """The components that cost the most points, in Chinese, worst first."""
+    parts = sorted(entry["components"].values(), key=lambda p: -p["lost"])
+    lines = []
+    for part in parts[:limit]:
+        if part["lost"] <= 0:
+            break
+        value = "无数据" if part["value"] is None else f"{part['value']:.1%}"
+        lines.append(
+            f"{part['label']} {value}（参照 {part['reference']:.1%}）扣 {part['lost']:.1f} 分"
+        )
+    return lines

@@ -1,0 +1,233 @@
+"""The figures of docs/metrics.md for every area, kept current one step at a time.
+
+``Metrics`` is fed by ``State``: ``on_step`` after each new event step, ``on_position`` after
+each fix. Per incident it keeps a few facts (when reported, highest level, closed, reopened)
+and the contribution those facts make to the counters; a step recomputes the contribution and
+moves only what changed, for the four areas the incident is in (city, county, town, grid;
+villages are left out to keep the fold cheap, and no view shows them). Figures that move with the clock (overdue, due soon, online) are members below a moving
+cutoff. ``figures(area, now)`` then reads counters: no scan of incidents, ever.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from dashboard.analytics import tally as t
+from dashboard.analytics.clock import local_day
+from dashboard.analytics.cluster import Clusters
+from dashboard.analytics.config import AnalyticsConfig
+from dashboard.analytics.cutoff import Chain, Cutoff, bump
+from dashboard.analytics.outbox import Outbox
+from dashboard.analytics.patrol import GRIDS_VISITED, VISITS, Patrol
+from dashboard.analytics.spike import Spikes
+from dashboard.analytics.watch import IndexWatch, offline_warnings
+from feeds.catalogue import CATEGORIES
+from feeds.geo import Geography
+from feeds.schema import AreaRef, PositionMessage, WarningMessage
+
+if TYPE_CHECKING:
+    from dashboard.state import Incident, Step
+
+Figures = dict[str, float | int | None]
+_REACH_MASK = {lv: sum(1 << t.REACHED[x] for x in range(2, lv + 1)) for lv in range(1, 6)}
+_ZERO = [0] * t.SLOTS
+
+
+class Facts:
+    """What the counters need to know about one incident, and what it contributes now."""
+
+    __slots__ = ("chain", "category", "deadline", "rep_seq", "rep_ts", "max_level", "closed",
+                 "reopened", "cohort", "closing", "open")
+
+    def __init__(self, chain: Chain, category: str, deadline: float) -> None:
+        self.chain, self.category, self.deadline = chain, category, deadline
+        self.rep_seq, self.rep_ts = 0, None
+        self.max_level, self.closed, self.reopened = 1, False, False
+        self.cohort: t.Cohort | None = None
+        self.closing: t.Closing | None = None
+        self.open = False
+
+
+class Metrics:
+    def __init__(self, geo: Geography, config: AnalyticsConfig | None = None) -> None:
+        self.geo = geo
+        self.config = config = config or AnalyticsConfig()
+        self.facts: dict[str, Facts] = {}
+        self.tally = t.Tally()
+        self.overdue = Cutoff()  # open incidents by deadline, cut at now
+        self.soon = Cutoff()  # the same, cut at now + due_soon
+        self.patrol = Patrol(geo, config.online_window, config.silence)
+        self.outbox = Outbox()
+        self.spikes = Spikes(geo, config.spike, self.outbox)
+        self.clusters = Clusters(geo, config.cluster, self.outbox)
+        self.watch = IndexWatch(self, config.watch, self.outbox)
+        self.grids: dict[str, int] = {}
+        for grid in geo.grids:
+            bump(self.grids, self.patrol.chain(grid), 1)
+        self._chains: dict[str, Chain] = {}
+        self._soon_s = config.due_soon.total_seconds()
+        self._pruned_at = -float("inf")
+
+    # -- folding ---------------------------------------------------------------------------
+    def on_step(self, incident: Incident, step: Step) -> None:
+        """Fold a new (not repeated) step of ``incident``; the state has applied it already."""
+        f = self.facts.get(incident.id)
+        if f is None:
+            f = Facts(self._chain(incident.area), incident.category, incident.deadline.timestamp())
+            self.facts[incident.id] = f
+        kind = step.type
+        if kind == "reported" and (f.rep_seq == 0 or step.seq < f.rep_seq):
+            first = f.rep_seq == 0
+            f.rep_seq, f.rep_ts = step.seq, step.ts.timestamp()
+            if first:
+                self._detect(incident, f.rep_ts)
+        elif kind == "closed":
+            f.closed = True
+        elif kind == "reopened":
+            f.reopened = True
+        if step.level > f.max_level:
+            f.max_level = step.level
+        self._settle(incident, f)
+
+    def on_position(self, message: PositionMessage, newest: bool) -> None:
+        self.patrol.on_position(message, newest)
+
+    def _settle(self, incident: Incident, f: Facts) -> None:
+        latest = incident.latest
+        assert latest is not None
+        closed = latest.type == "closed"
+        cohort = None
+        if f.rep_ts is not None:
+            mask = (1 << t.REPORTED) | _REACH_MASK[f.max_level]
+            if closed:
+                mask |= 1 << t.REP_CLOSED
+            if f.closed:
+                mask |= 1 << t.REP_EVER_CLOSED | (1 << t.REP_REOPENED if f.reopened else 0)
+            cohort = (local_day(f.rep_ts), mask)
+        if cohort != f.cohort:
+            self.tally.move(f.chain, f.cohort, cohort)
+            f.cohort = cohort
+        closing = self._closing(f, latest) if closed else None
+        if closing != f.closing:
+            self.tally.move_closing(f.chain, f.closing, closing)
+            f.closing = closing
+        if f.open == closed:  # open-ness changed
+            f.open = not closed
+            for cut in (self.overdue, self.soon):
+                cut.put(incident.id, f.deadline, f.chain) if f.open else cut.drop(incident.id)
+
+    def _closing(self, f: Facts, latest: Step) -> t.Closing:
+        close_ts = latest.ts.timestamp()
+        mask = 1 << t.CLOSED
+        if close_ts <= f.deadline:
+            mask |= 1 << t.ON_TIME
+        if latest.level == 1:
+            mask |= 1 << t.AT_GRID
+        minutes = None if f.rep_ts is None else (close_ts - f.rep_ts) / 60
+        return local_day(close_ts), mask, f.category, minutes
+
+    def _chain(self, area: AreaRef) -> Chain:
+        chain = self._chains.get(area.finest)
+        if chain is None:
+            codes = (self.geo.city.code, area.county, area.town, area.grid)
+            chain = self._chains[area.finest] = tuple(c for c in codes if c)
+        return chain
+
+    def _detect(self, incident: Incident, ts: float) -> None:
+        area = incident.area
+        self.spikes.on_report(incident.id, incident.category, area.county, area.town, ts)
+        self.clusters.on_report(
+            incident.id, incident.category, incident.source, area.finest,
+            incident.lon, incident.lat, ts,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+    def figures(self, area: str, now: datetime) -> Figures:
+        """Every figure of docs/metrics.md for ``area`` (city, county, town, village or grid)."""
+        now_s = now.timestamp()
+        day = local_day(now_s)
+        self.overdue.move(now_s)
+        self.soon.move(now_s + self._soon_s)
+        row = self.tally.row(day, area) or _ZERO
+        patrol = self.patrol.day_counts(day, area)
+        reported, closed = row[t.REPORTED], row[t.CLOSED]
+        open_, overdue = self.overdue.total.get(area, 0), self.overdue.below.get(area, 0)
+        due = closed + overdue
+        grids = self.grids.get(area, 0)
+        population = _population(self.geo, area)
+        figures: Figures = {
+            "reported": reported,
+            "patrol_visits": patrol[VISITS],
+            "open": open_,
+            "overdue": overdue,
+            "due_soon": self.soon.below.get(area, 0) - overdue,
+            "closed": closed,
+            "online": self.patrol.online(area, now_s),
+            "disposal_rate": ratio(row[t.REP_CLOSED], reported),
+            "on_time_rate": ratio(row[t.ON_TIME], due),
+            "self_closure_rate": ratio(row[t.AT_GRID], closed),
+            "escalation_rate": ratio(row[t.REACHED[2]], reported),
+            "reopen_rate": ratio(row[t.REP_REOPENED], row[t.REP_EVER_CLOSED]),
+            "overdue_share": ratio(overdue, open_),
+            "patrol_coverage": ratio(patrol[GRIDS_VISITED], grids),
+            "events_per_10k": ratio(reported * 10_000, population),
+            "median_close_min": self.tally.median(day, area),
+            "closed_on_time": row[t.ON_TIME],
+            "closed_at_grid": row[t.AT_GRID],
+            "due": due,
+            "reported_closed": row[t.REP_CLOSED],
+            "reported_ever_closed": row[t.REP_EVER_CLOSED],
+            "reported_reopened": row[t.REP_REOPENED],
+            "grids": grids,
+            "grids_visited": patrol[GRIDS_VISITED],
+            "population": population,
+        }
+        for level, slot in t.REACHED.items():
+            figures[f"escalated_l{level}"] = row[slot]
+            figures[f"escalation_rate_l{level}"] = ratio(row[slot], reported)
+        for code in CATEGORIES:
+            figures[f"median_close_min.{code}"] = self.tally.median(day, area, code)
+        return figures
+
+    @property
+    def recent_warnings(self) -> list[WarningMessage]:
+        return list(self.outbox.recent)
+
+    # -- the clock -------------------------------------------------------------------------
+    def tick(self, now: datetime) -> list[WarningMessage]:
+        """Time-driven work (silent workers, index drops, pruning); returns pending warnings."""
+        now_s = now.timestamp()
+        quiet = self.patrol.gone_quiet(now_s)
+        if quiet:
+            fixes = {w: (self.patrol.quiet.key(w) or 0.0, self._grid_of(w)) for w in quiet}
+            for warning in offline_warnings(
+                quiet, fixes, now, self.config.silence.total_seconds(), self.config.watch,
+                self.geo,
+            ):
+                self.outbox.put(warning)
+        self.watch.tick(now)
+        if now_s - self._pruned_at >= 3600:
+            self._pruned_at = now_s
+            self.prune(now_s)
+        return self.outbox.drain()
+
+    def prune(self, now_s: float) -> None:
+        floor = local_day(now_s) - self.config.keep_days + 1
+        self.tally.prune(floor)
+        self.patrol.prune(floor)
+        self.spikes.prune(now_s)
+        self.clusters.prune(now_s)
+
+    def _grid_of(self, worker: str) -> str:
+        chain = self.patrol.quiet.chain(worker)
+        return chain[-1] if chain else self.geo.city.code
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _population(geo: Geography, code: str) -> int:
+    area = geo.area(code)
+    return area.population if area is not None else 0

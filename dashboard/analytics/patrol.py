@@ -1,0 +1,96 @@
+"""What worker positions say: patrol visits, grid coverage, who is online, who went quiet.
+
+Visits and coverage are sets per local day (a repeated or late fix changes nothing), so they
+do not depend on arrival order. Online and quiet workers follow each worker's newest fix with
+two moving cutoffs: online means a fix within the last 5 minutes that is not "offline"; quiet
+means an on-duty worker whose last fix is older than the silence limit, a worker lost during a
+shift (a shift's end is announced with an "offline" fix, so a silence is never routine).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dashboard.analytics.clock import local_day
+from dashboard.analytics.cutoff import Chain, Cutoff
+from feeds.geo import Geography
+from feeds.schema import PositionMessage
+
+VISITS, GRIDS_VISITED = 0, 1
+
+
+class Patrol:
+    def __init__(self, geo: Geography, online_window: timedelta, silence: timedelta) -> None:
+        self.city = geo.city.code
+        self.online_s = online_window.total_seconds()
+        self.silence_s = silence.total_seconds()
+        self.visits: dict[int, set[tuple[str, str]]] = {}  # day -> (worker, grid) on duty
+        self.visited: dict[int, set[str]] = {}  # day -> grids with an on-duty fix
+        self.counts: dict[int, dict[str, list[int]]] = {}  # day -> area -> [visits, grids]
+        self.fresh = Cutoff()  # on-duty workers by newest fix; below now - 5 min: not online
+        self.quiet = Cutoff()  # same members; below now - silence: lost during a shift
+        self._chains: dict[str, Chain] = {}
+        self.floor = -(1 << 62)  # days before this were pruned
+
+    def chain(self, grid: str) -> Chain:
+        chain = self._chains.get(grid)
+        if chain is None:
+            chain = self._chains[grid] = (self.city, grid[:6], grid[:9], grid)
+        return chain
+
+    def on_position(self, message: PositionMessage, newest: bool) -> None:
+        """Fold one fix; ``newest`` when it is now the worker's latest known fix."""
+        ts = message.ts.timestamp()
+        on_duty = message.status != "offline"
+        if on_duty and local_day(ts) >= self.floor:
+            self._visit(local_day(ts), message.worker, message.grid)
+        if not newest:
+            return
+        if on_duty:
+            chain = self.chain(message.grid)
+            self.fresh.put(message.worker, ts, chain)
+            self.quiet.put(message.worker, ts, chain)
+        else:
+            self.fresh.drop(message.worker)
+            self.quiet.drop(message.worker)
+
+    def online(self, area: str, now_s: float) -> int:
+        self.fresh.move(now_s - self.online_s)
+        return self.fresh.total.get(area, 0) - self.fresh.below.get(area, 0)
+
+    def gone_quiet(self, now_s: float) -> list[str]:
+        """Workers whose silence passed the limit since the last call."""
+        return self.quiet.move(now_s - self.silence_s)
+
+    def day_counts(self, day: int, area: str) -> list[int]:
+        return self.counts.get(day, {}).get(area) or [0, 0]
+
+    def prune(self, before: int) -> None:
+        self.floor = max(self.floor, before)
+        for table in (self.visits, self.visited, self.counts):
+            for day in [d for d in table if d < before]:
+                del table[day]
+
+    def _visit(self, day: int, worker: str, grid: str) -> None:
+        pairs = self.visits.get(day)
+        if pairs is None:
+            pairs = self.visits[day] = set()
+            self.visited[day] = set()
+            self.counts[day] = {}
+        pair = (worker, grid)
+        if pair in pairs:
+            return
+        pairs.add(pair)
+        chain = self.chain(grid)
+        rows = self.counts[day]
+        for area in chain:
+            row = rows.get(area)
+            if row is None:
+                row = rows[area] = [0, 0]
+            row[VISITS] += 1
+        grids = self.visited[day]
+        if grid not in grids:
+            grids.add(grid)
+            for area in chain:
+                rows[area][GRIDS_VISITED] += 1
+

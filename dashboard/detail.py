@@ -1,0 +1,58 @@
+"""An incident's detail, over HTTP (``GET /api/incident/<id>``) and Socket.IO (``incident``).
+
+The one way to an incident's full text: refused outside the asker's scope or role (the same
+404 whether the incident exists elsewhere or not at all, so ids cannot be probed), free text
+masked unless the asker is a duty officer, and every request, granted or not, written to the
+audit stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_socketio import SocketIO
+
+from dashboard.auth import DETAIL_ROLES, Access, Principal, SocketGuard, within
+from dashboard.privacy import incident_detail
+from dashboard.push import Pusher
+
+
+class Details:
+    def __init__(self, access: Access, pusher: Pusher) -> None:
+        self.access = access
+        self.pusher = pusher
+
+    def get(self, who: Principal | None, incident_id: str, via: str) -> dict[str, Any] | None:
+        found = None
+        if who is not None and who.role in DETAIL_ROLES:
+            state = self.pusher.state
+            with self.pusher.lock:  # the bridge mutates incidents under this lock
+                incident = state.incidents.get(incident_id)
+                city = state.geo.city.code
+                if incident is not None and within(who.scope, incident.area.town, city):
+                    found = incident_detail(incident, state.geo, reveal=who.sees_pii)
+        self.access.audit(
+            "detail",
+            who.name if who else "",
+            role=who.role if who else "",
+            scope=who.scope if who else "",
+            incident=incident_id[:64],
+            via=via,
+            outcome="granted" if found else "refused",
+            revealed="1" if found and not found["masked"] else "0",
+        )
+        return found
+
+    def install(self, server: Flask, socketio: SocketIO, guard: SocketGuard) -> None:
+        @server.get("/api/incident/<incident_id>")
+        def incident(incident_id: str):  # type: ignore[no-untyped-def]
+            found = self.get(self.access.current(), incident_id, "http")
+            return jsonify(found) if found else (jsonify(error="not found"), 404)
+
+        def on_incident(data: dict[str, Any]) -> dict[str, Any]:
+            who = guard.principal(request.sid)  # type: ignore[attr-defined]
+            found = self.get(who, str((data or {}).get("id", "")), "socket")
+            return {"ok": True, "incident": found} if found else {"ok": False, "error": "not found"}
+
+        socketio.on_event("incident", on_incident)
