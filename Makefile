@@ -44,8 +44,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Both benchmarks, each a few minutes, each starting and stopping its own processes.
+# Figures and how to read them: docs/benchmarks.md.
 bench: install browser-deps
-	@echo "see docs/benchmarks.md for each benchmark's command"
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) -m bench.latency
+	$(PY) -m bench.fanout
 
 clean:
 	rm -rf $(VENV) .onemap .pytest_cache

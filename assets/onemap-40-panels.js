@@ -4,7 +4,7 @@
 
   var onemap = (window.onemap = window.onemap || {});
   var el = onemap.el;
-  var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1, coverage: 1 };
+  var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1, patrol_coverage: 1 };
   var TWEEN_MS = 900;
 
   function format(key, value) {

@@ -14,6 +14,7 @@ last flush, ``stop`` disconnects and returns the rest.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import queue
 import random
@@ -44,7 +45,7 @@ class ClientSpec:
 class Record:
     """What one process's clients saw since the last flush."""
 
-    frames: list[tuple[float, int]] = field(default_factory=list)
+    frames: list[tuple[int, float, int]] = field(default_factory=list)  # client, time, rows
     samples: list[tuple[str, float]] = field(default_factory=list)
     steps: list[tuple[str, float]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -62,14 +63,14 @@ class Recorder:
         with self.lock:
             self.record.counts[name] = self.record.counts.get(name, 0) + n
 
-    def positions(self, data: dict[str, Any]) -> None:
+    def positions(self, client: int, data: dict[str, Any]) -> None:
         now = time.time()
         rows = data["p"]
         every = self.spec.sample_every
         # A random start per frame: row 0 is always the earliest move of the interval.
         picked = rows[self.rng.randrange(every) :: every] if every and rows else []
         with self.lock:
-            self.record.frames.append((now, len(rows)))
+            self.record.frames.append((client, now, len(rows)))
             self.record.samples.extend((row[0], now) for row in picked)
 
     def steps(self, data: dict[str, Any]) -> None:
@@ -86,14 +87,14 @@ class Recorder:
         return taken
 
 
-def _connect(spec: ClientSpec, recorder: Recorder) -> socketio.Client:
+def _connect(spec: ClientSpec, recorder: Recorder, number: int) -> socketio.Client:
     # websocket-client validates UTF-8 byte by byte in pure Python (without the optional
     # wsaccel): ~5% of a core per screen at this load, all of it taken from the server under
     # test. Decoding the frame to str still rejects invalid UTF-8, in C.
     client = socketio.Client(
         reconnection=False, websocket_extra_options={"skip_utf8_validation": True}
     )
-    client.on("positions", recorder.positions)
+    client.on("positions", lambda data: recorder.positions(number, data))
     client.on("steps", recorder.steps)
     client.on("kpis", lambda _data: recorder.count("kpis"))
     client.on("beat", lambda _data: recorder.count("beats"))
@@ -115,11 +116,13 @@ def client_process(
     spec: ClientSpec, index: int, ready: mp.Queue, commands: mp.Queue, results: mp.Queue
 ) -> None:
     """Connect ``spec.count`` clients, then answer flush/stop commands until stopped."""
+    # A client whose connection drops logs it from two threads; the recorder counts it once.
+    logging.getLogger("engineio.client").setLevel(logging.CRITICAL)
     recorder = Recorder(spec)
     clients: list[socketio.Client] = []
     try:
-        for _ in range(spec.count):
-            clients.append(_connect(spec, recorder))
+        for n in range(spec.count):
+            clients.append(_connect(spec, recorder, index * spec.count + n))
         ready.put((index, len(clients), None))
     except Exception as exc:  # reported to the parent, which fails the benchmark
         ready.put((index, len(clients), repr(exc)))
@@ -158,6 +161,7 @@ class ClientFleet:
             for i in range(processes)
         ]
         self.expected = spec.count * processes
+        self.lost = 0  # connections dropped so far, as seen by the flushes
 
     @property
     def pids(self) -> list[int]:
@@ -178,7 +182,9 @@ class ClientFleet:
     def flush(self, timeout: float = 60) -> list[Record]:
         for commands in self.commands:
             commands.put("flush")
-        return [self.results.get(timeout=timeout)[1] for _ in self.processes]
+        records = [self.results.get(timeout=timeout)[1] for _ in self.processes]
+        self.lost += sum(len(record.disconnects) for record in records)
+        return records
 
     def stop(self) -> list[Record]:
         """Disconnect everyone; returns the last records (and never raises)."""

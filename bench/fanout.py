@@ -29,6 +29,7 @@ import queue
 import shutil
 import tempfile
 import time
+from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +37,18 @@ from typing import Any
 
 from bench.clients import ClientFleet, ClientSpec, Record
 from bench.common import (
+    MACHINE,
+    OTHERS,
     CpuMeter,
+    PySpy,
+    Server,
     banner,
     dashboard_server,
     kiosk_token,
     machine,
+    print_profile,
     rss_mb,
+    say,
     summary,
     table,
     write_json,
@@ -62,12 +69,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--clients", type=int, default=100, help="socket.io connections in all")
     add("--procs", type=int, default=4, help="processes the clients are spread over")
-    add("--rates", default="250,500,1000,2000,4000", help="positions/s of each step")
+    add("--rates", default="250,500,1000,2000,4000,8000,16000", help="positions/s of each step")
     add("--step-seconds", type=float, default=15.0)
     add("--settle", type=float, default=2.0, help="seconds of each step not measured")
     add("--workers", type=int, default=40_000, help="distinct workers cycled through")
     add("--sample-every", type=int, default=32, help="latency sample: 1 row in N")
     add("--idle", type=float, default=20.0, help="seconds of the idle measurement")
+    add("--profile", type=float, default=None, metavar="RATE",
+        help="py-spy the server during the step of this rate")  # fmt: skip
     add("--keep", action="store_true", help="keep the temporary directory (server log)")
     add("--json", default=None, help="also write the results to this file")
     return parser.parse_args(argv)
@@ -158,7 +167,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         fleet = ClientFleet(spec, args.procs)
         stack.callback(fleet.stop)
         connected = fleet.start()
-        print(f"-- {connected} clients connected in {args.procs} processes", flush=True)
+        say(f"{connected} clients connected in {args.procs} processes")
         fleet.flush()  # drops the warm-up's frames
         groups = {
             "server": [server.process.pid],
@@ -168,18 +177,20 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         }
         start.value = time.time() + 1.0
         published = Publications(args.workers)
+        say("steps (latency in ms; lost: clients disconnected)")
         _print_header()
         for step_start, rate, seconds in plan.timeline(start.value):
             window = (step_start + args.settle, step_start + seconds)
-            step = _step(window, rate, CpuMeter(groups), fleet, published, log, server.process.pid)
-            step["clients"] = connected
-            steps.append(step)
+            spy = PySpy(server.process.pid, tmp / "py-spy.txt") if rate == args.profile else None
+            step = _step(window, rate, CpuMeter(groups), fleet, published, log, server, spy)
+            steps.append(_judge(step, connected))
             _print_step(step, steps[0])
             if step["saturated"]:
-                print(f"-- saturated at {rate:g}/s: stopping the steps", flush=True)
+                say(f"saturated at {rate:g}/s: no further steps")
                 break
         stop.set()
         feeder.join(timeout=30)
+        say(f"idle: {connected} clients connected, nothing published")
         idle = _idle(args.idle, CpuMeter(groups), fleet, bus, geo, server.process.pid)
         idle["server_tracebacks"] = server.tracebacks()
     return {
@@ -205,17 +216,23 @@ def _step(
     fleet: ClientFleet,
     published: Publications,
     log: mp.Queue,
-    server_pid: int,
+    server: Server,
+    spy: PySpy | None,
 ) -> dict[str, Any]:
     time.sleep(max(0.0, window[0] - time.time()))
     cpu.start()
+    if spy:
+        spy.start(window[1] - window[0])
     time.sleep(max(0.0, window[1] - time.time()))
     used = cpu.stop()
-    rss = rss_mb(server_pid)
+    rss = rss_mb(server.process.pid)
     time.sleep(0.3)  # a frame in flight at the window's end belongs to the window
     records = fleet.flush()
     published.drain(log)
-    return _analyse(window, rate, records, published, used, rss)
+    step = _analyse(window, rate, records, published, used, rss)
+    if spy:
+        step["server_profile"] = spy.report()
+    return step
 
 
 def _analyse(
@@ -227,9 +244,7 @@ def _analyse(
     rss: float,
 ) -> dict[str, Any]:
     seconds = window[1] - window[0]
-    delivered = sum(
-        rows for record in records for at, rows in record.frames if window[0] <= at < window[1]
-    )
+    delivered = _delivery_rate(window, records)
     latencies = [
         ms
         for record in records
@@ -237,14 +252,12 @@ def _analyse(
         if window[0] <= at < window[1] and (ms := published.latency_ms(worker, at)) is not None
     ]
     lat = summary(latencies)
-    # What the clients received in the window left the feeder about one latency earlier.
-    lag = (lat["p50"] / 1000) if latencies else 0.0
-    offered = published.published_between(window[0] - lag, window[1] - lag) / seconds
+    offered = published.published_between(*window) / seconds
     disconnects = sum(len(record.disconnects) for record in records)
     return {
         "rate": rate,
         "offered_per_s": offered,
-        "deliveries_per_s": delivered / seconds,
+        "deliveries_per_s": delivered,
         "latency_ms": lat,
         "cpu_percent": used,
         "server_rss_mb": rss,
@@ -252,22 +265,42 @@ def _analyse(
     }
 
 
+def _delivery_rate(window: tuple[float, float], records: list[Record]) -> float:
+    """Rows per second summed over the clients. Each client's rate is the rows of its frames in
+    the window after the first, over the time from the first to the last: frames come every
+    500 ms, so counting whole frames in a fixed window would be off by up to one frame."""
+    frames: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for record in records:
+        for client, at, rows in record.frames:
+            if window[0] <= at < window[1]:
+                frames[client].append((at, rows))
+    total = 0.0
+    for seen in frames.values():
+        seen.sort()
+        if len(seen) >= 2 and seen[-1][0] > seen[0][0]:
+            total += sum(rows for _at, rows in seen[1:]) / (seen[-1][0] - seen[0][0])
+    return total
+
+
 def _print_header() -> None:
     print(
         "  rate  offered/s  deliveries/s  share  lat p50  lat p99  server CPU%  RSS MiB  "
-        "clients CPU%  machine%  CPU×base/delivery",
+        "clients CPU%  machine%  others%  lost  server CPU/delivery ×first",
         flush=True,
     )
 
 
-def _finish_step(step: dict[str, Any]) -> None:
-    expected = step["offered_per_s"] * step["clients"]
+def _judge(step: dict[str, Any], clients: int) -> dict[str, Any]:
+    """The share of expected rows delivered, and whether the step saturated."""
+    step["clients"] = clients
+    expected = step["offered_per_s"] * clients
     step["share_delivered"] = step["deliveries_per_s"] / expected if expected else float("nan")
     p50 = step["latency_ms"]["p50"]
     step["saturated"] = bool(
         step["disconnects"] or p50 != p50 or p50 > SATURATED_P50_MS
         or step["share_delivered"] < SATURATED_SHARE
     )  # fmt: skip
+    return step
 
 
 def _cpu_per_delivery(step: dict[str, Any]) -> float:
@@ -275,16 +308,13 @@ def _cpu_per_delivery(step: dict[str, Any]) -> float:
 
 
 def _print_step(step: dict[str, Any], base: dict[str, Any]) -> None:
-    _finish_step(step)
-    if "share_delivered" not in base:
-        _finish_step(base)
     cpu, lat = step["cpu_percent"], step["latency_ms"]
     ratio = _cpu_per_delivery(step) / _cpu_per_delivery(base)
     print(
         f"{step['rate']:6,.0f}  {step['offered_per_s']:9,.0f}  {step['deliveries_per_s']:12,.0f}"
         f"  {step['share_delivered']:5.2f}  {lat['p50']:7,.0f}  {lat['p99']:7,.0f}"
         f"  {cpu['server']:11.1f}  {step['server_rss_mb']:7.0f}  {cpu['clients']:12.1f}"
-        f"  {cpu['machine (of 200%)']:8.0f}  {ratio:17.2f}",
+        f"  {cpu[MACHINE]:8.0f}  {cpu[OTHERS]:7.0f}  {step['disconnects']:4d}  {ratio:26.2f}",
         flush=True,
     )
     step["server_cpu_per_delivery_vs_first_step"] = ratio
@@ -294,20 +324,21 @@ def _idle(
     seconds: float, cpu: CpuMeter, fleet: ClientFleet, bus: Bus, geo: Any, server_pid: int
 ) -> dict[str, Any]:
     """Server CPU with everyone connected and nothing published, then a liveness probe."""
-    time.sleep(2.0)  # the last frame and KPIs go out
-    fleet.flush()
+    drained = _drain(fleet)
     cpu.start()
     time.sleep(seconds)
     used = cpu.stop()
     quiet = fleet.flush()
     probe_at = publish_probe(bus, geo)
-    time.sleep(3.0)
+    time.sleep(5.0)
     after = fleet.flush()
-    reached = sum(1 for record in after for at, _rows in record.frames if at >= probe_at)
+    reached = len({c for record in after for c, at, _rows in record.frames if at >= probe_at})
     beats = sum(record.counts.get("beats", 0) for record in quiet)
     kpis = sum(record.counts.get("kpis", 0) for record in quiet)
     return {
         "seconds": seconds,
+        "drained_in_s": drained,
+        "clients_still_connected": fleet.expected - fleet.lost,
         "cpu_percent": used,
         "server_rss_mb": rss_mb(server_pid),
         "heartbeats_received": beats + kpis,
@@ -315,19 +346,37 @@ def _idle(
     }
 
 
+def _drain(fleet: ClientFleet, quiet: float = 2.0, limit: float = 60.0) -> float:
+    """Wait until no position frame arrives for ``quiet`` s: after a saturated step the clients
+    may be digesting a backlog for a while, and that is not idle. Returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        time.sleep(quiet)
+        if not any(record.frames for record in fleet.flush()):
+            break
+    return time.monotonic() - began
+
+
 def _verdict(result: dict[str, Any]) -> None:
     steps, idle = result["steps"], result["idle"]
+    for step in steps:
+        if "server_profile" in step:
+            print_profile(f"server at {step['rate']:g} positions/s", step["server_profile"])
     clients = result["config"]["clients_connected"]
     print()
     rows = [[name, f"{pct:.1f}"] for name, pct in sorted(idle["cpu_percent"].items())]
     print(table(rows, [f"IDLE {idle['seconds']:g} s, {clients} clients", "% of one core"]))
+    alive = idle["clients_still_connected"]
+    print(
+        f"before idle: waited {idle['drained_in_s']:.0f} s for the clients to drain; "
+        f"{alive}/{clients} clients still connected"
+    )
     print(
         f"heartbeats received by all clients while idle: {idle['heartbeats_received']}; "
-        f"probe after idle reached {idle['probe_reached_clients']}/{clients} clients"
+        f"probe after idle reached {idle['probe_reached_clients']}/{alive} connected clients"
     )
-    if idle["probe_reached_clients"] < clients:
-        print("!! the bridge did not deliver after the idle period: the idle figure measures a "
-              "dead bridge, not an idle one")  # fmt: skip
+    if idle["probe_reached_clients"] < alive:
+        print("!! the bridge did not deliver to every connected client after the idle period")
     if idle["server_tracebacks"]:
         print(f"!! server log has tracebacks: {idle['server_tracebacks']}")
     good = [

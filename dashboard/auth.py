@@ -157,8 +157,9 @@ class Access:
         login_user(principal)
 
     def current(self) -> Principal | None:
-        user = current_user
-        return user if isinstance(user, Principal) else None  # type: ignore[return-value]
+        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        # The object itself, not the proxy: the socket guard keeps it past this request.
+        return user if isinstance(user, Principal) else None
 
     # -- the gate ------------------------------------------------------------------------
     def _gate(self) -> Any:

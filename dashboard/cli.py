@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     deadletter.add_argument("--count", type=int, default=20)
     deadletter.set_defaults(func=_deadletter)
 
+    archive = sub.add_parser("archive", help="copy complete days of the log to Parquet (history)")
+    archive.add_argument("--dir", help="archive directory (default: <ONEMAP_DATA_DIR>/archive)")
+    archive.add_argument("--every", type=float, default=0, help="repeat every N s (0: once)")
+    archive.add_argument("--trend", type=int, metavar="DAYS", help="print daily totals, then exit")
+    archive.set_defaults(func=_archive)
+
     from dashboard.accounts import add_commands
 
     add_commands(sub)  # user, kiosk, audit
@@ -154,6 +160,24 @@ def _deadletter(args: argparse.Namespace) -> int:
     for row in _bus(Settings.from_env()).dead_letters(args.count):
         print(f"{row['sid']}\t{row['reason']}\t{row['detail']}\t{row['raw'][:200]}")
     return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from feeds.archive import Archive, archive_log, trend
+
+    settings = Settings.from_env()
+    archive = Archive(args.dir or Path(settings.data_dir) / "archive")
+    if args.trend:
+        print(trend(archive, args.trend).to_string(index=False))
+        return 0
+    bus = _bus(settings)
+    while True:
+        run = archive_log(bus, archive)
+        log.info("archived %d steps (%d repeats) into %d days", run.steps, run.repeats,
+                 len(run.days))
+        if not args.every:
+            return 0
+        time.sleep(args.every)
 
 
 def _redis(args: argparse.Namespace) -> int:

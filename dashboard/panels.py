@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from dashboard.analytics import explain, index_for
 from dashboard.state import CLOSED, Incident, State
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS
 from feeds.schema import CHINA_TZ
@@ -26,17 +27,55 @@ def reported_at(incident: Incident) -> datetime:
     return min(step.ts for step in incident.steps.values())
 
 
+CHILD_LEVEL = {"city": "county", "county": "town", "town": "grid"}
+
+
 def build(state: State, scope: str, now: datetime) -> dict[str, Any]:
     city = state.geo.city.code
     incidents = [i for i in state.incidents.values() if in_scope(i, scope, city)]
     midnight = now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     today = [i for i in incidents if reported_at(i) >= midnight]
+    index = governance(state, scope, now)
     return {
         "trend": trend_figure(incidents, midnight, now),
         "categories": category_figure(today),
         "flow": flow_figure(today),
         "ladder": ladder(incidents, now),
+        "index": index,
+        "ranking": ranking(state, index),
     }
+
+
+def governance(state: State, scope: str, now: datetime) -> dict[str, dict[str, Any]]:
+    """Score, colour and the main reasons for each area drawn on the map of ``scope``."""
+    area = state.geo.area(scope)
+    if area is None or area.level not in CHILD_LEVEL:
+        return {}
+    scores = index_for(state, CHILD_LEVEL[area.level], scope, now)
+    return {
+        code: {"score": entry["score"], "colour": entry["colour"], "why": explain(entry, 2)}
+        for code, entry in scores.items()
+    }
+
+
+def ranking(state: State, index: dict[str, dict[str, Any]], top: int = 10) -> list[dict[str, Any]]:
+    """The areas on the map, best first; a town's grids are too many to rank on a wall."""
+    rows = [
+        {
+            "code": code,
+            "name": _name(state, code),
+            "score": entry["score"],
+            "colour": entry["colour"],
+        }
+        for code, entry in index.items()
+    ]
+    rows.sort(key=lambda row: (-row["score"], row["code"]))
+    return rows[:top] if len(rows) > top else rows
+
+
+def _name(state: State, code: str) -> str:
+    area = state.geo.area(code)
+    return area.short if area is not None else code
 
 
 def hourly(incidents: list[Incident], start: datetime, hours: int) -> list[int]:

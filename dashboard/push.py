@@ -7,6 +7,7 @@ each entry into the state and emits:
 * ``steps``: every new event step, at once, to the rooms of its city, county and town;
 * ``positions``: coalesced, at most one frame per ``position_interval_ms`` per room, only the
   workers that moved since the last frame;
+* ``warnings``: early warnings (dashboard.analytics) of the room's area, once each, as found;
 * ``kpis``: the headline figures of each watched room, at most once a second and only when
   something arrived; otherwise a tiny ``beat`` every two seconds, so an idle screen costs
   next to nothing and still knows its connection is alive.
@@ -26,13 +27,16 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis
 from flask import request
 from flask_socketio import SocketIO, join_room, leave_room
 
 from dashboard import panels
+from dashboard.analytics.outbox import payload as warning_payload
+from dashboard.analytics.outbox import rooms_of
 from dashboard.auth import SocketGuard
 from dashboard.config import Settings
 from dashboard.kpis import headline
@@ -45,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MAX_CATCHUP = 20_000  # beyond this a page is better served by a fresh snapshot
 PANELS_EVERY_S = 5.0  # charts and lists: fresh enough for a wall, cheap enough for many rooms
+WARNING_FRESH = timedelta(hours=1)  # older warnings (found replaying the log) are not pushed
 
 
 def room(area: str) -> str:
@@ -70,6 +75,7 @@ class Pusher:
         self._last_kpis = 0.0
         self._last_beat = 0.0
         self._last_panels = 0.0
+        self._last_warnings = 0.0
         self._dirty = True
         self._panels_dirty = True
 
@@ -84,11 +90,12 @@ class Pusher:
     def rebuild(self) -> None:
         """Today's state from the log: every event step, then the latest positions."""
         started = time.perf_counter()
-        for entry in self.bus.replay(EVENTS):
-            assert isinstance(entry.message, EventMessage)
-            self.state.apply_event(entry.sid, entry.message)
+        self.state.fold(
+            (entry.sid, entry.message)  # type: ignore[misc]
+            for entry in self.bus.replay(EVENTS)
+        )
         self.state.last_sid[POSITIONS] = self.bus.last_ids()[POSITIONS]
-        self.state.positions.update(self.bus.latest_positions())
+        self.state.restore_positions(self.bus.latest_positions())
         stamps = [self.state.recent[-1].message.ts] if self.state.recent else []
         stamps += [p.ts for p in self.state.positions.values()]
         self.newest_ts = max(stamps, default=None)
@@ -161,6 +168,31 @@ class Pusher:
             self._last_panels = now
             self._panels_dirty = False
             self._emit_panels()
+        if now - self._last_warnings >= 1.0:
+            self._last_warnings = now
+            self._emit_warnings()
+
+    def _emit_warnings(self) -> None:
+        """Run the clock-driven detectors, then publish and push every new warning.
+
+        Each server process detects the same warnings from the same log; the bus publishes an
+        id once. Warnings found while replaying old steps are published but not pushed.
+        """
+        now = datetime.now(UTC)
+        with self.lock:
+            warnings = self.state.metrics.tick(now)
+        city = self.state.geo.city.code
+        for warning in warnings:
+            try:
+                self.bus.publish_warning(warning)
+            except redis.RedisError as exc:  # the stream misses it; the wall still shows it
+                log.warning("warning %s not published: %s", warning.id, exc)
+            if now - warning.ts > WARNING_FRESH:
+                continue
+            data = warning_payload(warning, self.state.geo.label(warning.area))
+            for code in rooms_of(warning.area, city):
+                if self.watched.get(room(code)):
+                    self._emit("warnings", {"warnings": [data]}, room(code))
 
     def _emit_panels(self) -> None:
         now = datetime.now(UTC)

@@ -10,7 +10,9 @@ the index inputs and the early warnings current in constant time per message.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -107,15 +109,51 @@ class State:
             return None
         else:
             self.counters[incident.counter_key()] -= 1
-        step = incident.steps[message.seq] = Step(
-            message.seq, message.type, message.ts, message.level, sid
-        )
-        if incident.latest is None or message.seq > incident.latest.seq:
-            incident.latest = step
+        step = _add_step(incident, sid, message)
         self.counters[incident.counter_key()] += 1
         self.metrics.on_step(incident, step)
         applied = Applied(sid, message, incident)
         self.recent.append(applied)
+        return applied
+
+    def fold(self, entries: Iterable[tuple[str, EventMessage]]) -> int:
+        """Apply many steps (a rebuild from the log); returns how many were new.
+
+        The same state as ``apply_event`` one by one, in well under half the time: counters
+        and analytics count each touched incident once at the end, only the last steps
+        become ``Applied`` for ``recent``, and the cyclic garbage collector rests meanwhile
+        (folding makes no reference cycles, and the collector's rescans of a growing state
+        cost a third of the time).
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        before: dict[str, tuple[str, str, str, str, int, str] | None] = {}  # counter keys
+        last: deque[tuple[str, EventMessage, Incident]] = deque(maxlen=self.recent.maxlen)
+        applied = 0
+        try:
+            with self.metrics.deferred():
+                for sid, message in entries:
+                    self.last_sid["events"] = sid
+                    incident = self.incidents.get(message.id)
+                    if incident is None:
+                        incident = self.incidents[message.id] = self._new_incident(message)
+                        before[message.id] = None
+                    elif message.seq in incident.steps:
+                        self.duplicates += 1
+                        continue
+                    elif message.id not in before:
+                        before[message.id] = incident.counter_key()
+                    self.metrics.on_step(incident, _add_step(incident, sid, message))
+                    last.append((sid, message, incident))
+                    applied += 1
+            for incident_id, key in before.items():
+                if key is not None:
+                    self.counters[key] -= 1
+                self.counters[self.incidents[incident_id].counter_key()] += 1
+            self.recent.extend(Applied(*entry) for entry in last)
+        finally:
+            if collecting:
+                gc.enable()
         return applied
 
     def _new_incident(self, m: EventMessage) -> Incident:
@@ -161,3 +199,12 @@ class State:
             for (county, town, *_rest, st), n in self.counters.items()
             if (status is None or st == status) and area in (self.geo.city.code, county, town)
         )
+
+
+def _add_step(incident: Incident, sid: str, message: EventMessage) -> Step:
+    step = incident.steps[message.seq] = Step(
+        message.seq, message.type, message.ts, message.level, sid
+    )
+    if incident.latest is None or message.seq > incident.latest.seq:
+        incident.latest = step
+    return step

@@ -23,7 +23,7 @@ from layouts.theme import empty_figure
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
-    ("visits", "今日巡查", ""),
+    ("patrol_visits", "今日巡查", ""),
     ("open", "在办事件", ""),
     ("overdue", "超期事件", ""),
     ("disposal_rate", "处置率", "%"),

@@ -218,3 +218,11 @@ def test_repeated_failed_sign_ins_are_rate_limited(redis_server, prefix, tmp_pat
         assert _post_login(live, "target", PASSWORD).status == 429, "limited even when right"
         audit = live.cli(["audit", "--count", "10"]).stdout.decode()
         assert audit.count("event=login_failed") == 3
+
+
+def test_cookie_secure_reads_off_from_the_environment():
+    from dashboard.config import Settings
+
+    assert Settings().cookie_secure is True
+    for off in ("0", "false", "no", "off"):
+        assert Settings.from_env({"ONEMAP_COOKIE_SECURE": off}).cookie_secure is False

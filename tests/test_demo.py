@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,12 @@ def _wait_for_data(url: str, process: subprocess.Popen, timeout: float = 120) ->
     raise AssertionError("no live data within the timeout")
 
 
+def _printed_wall_link(log_path) -> str:
+    found = re.search(r"wall link \(no password needed\): (\S+)", log_path.read_text())
+    assert found, "onemap demo printed no wall link"
+    return found.group(1)
+
+
 def test_demo_runs_embedded_redis_simulator_and_dashboard_with_live_data(page, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "ONEMAP_REDIS_URL"}
@@ -49,7 +56,8 @@ def test_demo_runs_embedded_redis_simulator_and_dashboard_with_live_data(page, t
     url = f"http://127.0.0.1:{port}"
     try:
         first = _wait_for_data(url, demo)
-        page.goto(f"{url}/wall")
+        page.goto(_printed_wall_link(tmp_path / "demo.log"))  # what a person would click
+        page.wait_for_url(f"{url}/wall")
         page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
         page.locator(".ticker-item").first.wait_for(timeout=30_000)
         assert page.locator(".kpi-reported .kpi-value").inner_text() not in ("", "—", "0")

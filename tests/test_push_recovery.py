@@ -18,7 +18,7 @@ import pytest
 from feeds.bus import EVENTS, Bus
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
-from tests.live import dashboard
+from tests.live import dashboard, sign_in_wall
 
 pytestmark = pytest.mark.browser
 
@@ -69,8 +69,9 @@ def _later(a: str, b: str) -> bool:
     return key(a) > key(b)
 
 
-def _open(page, url: str) -> str:
-    page.goto(f"{url}/wall?record=1")
+def _open(page, server) -> str:
+    sign_in_wall(page, server)
+    page.goto(f"{server.url}/wall?record=1")
     page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
     return page.evaluate("window.onemap.stats.lastSid") or "0-0"
 
@@ -109,7 +110,7 @@ def live(redis_server, redis_client, prefix, tmp_path):
 
 def test_browser_socket_drop_during_burst_loses_and_repeats_nothing(page, live, geo):
     server, bus = live
-    after = _open(page, server.url)
+    after = _open(page, server)
 
     def drop_socket() -> None:
         page.evaluate("window.onemap.wall.socket.disconnect()")
@@ -126,7 +127,7 @@ def test_killed_server_redis_connections_during_burst_lose_nothing(
     page, live, geo, redis_client
 ):
     server, bus = live
-    after = _open(page, server.url)
+    after = _open(page, server)
 
     def kill_dashboard_connections() -> None:
         for _ in range(3):
@@ -146,7 +147,7 @@ def test_server_restart_during_burst_loses_and_repeats_nothing(
     bus = Bus(redis_client, prefix=prefix)
     with dashboard(redis_server.url, prefix, tmp_path) as first:
         port = int(first.url.rsplit(":", 1)[1])
-        after = _open(page, first.url)
+        after = _open(page, first)
         burst = threading.Thread(target=_burst, args=(bus, geo, "restart"))
         burst.start()
         time.sleep(0.7)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import event_dict, line
-from tests.live import dashboard, run_cli
+from tests.live import dashboard, run_cli, sign_in_wall
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -21,6 +21,7 @@ def wall_server(redis_server, prefix, tmp_path):
 
 
 def _open_wall(page, server, query: str = "") -> None:
+    sign_in_wall(page, server)
     page.goto(f"{server.url}/wall{query}")
     page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
 

@@ -75,7 +75,12 @@ class Clusters:
             cells = self.cells[category] = {}
         cx, cy = int(x // self.config.radius_m), int(y // self.config.radius_m)
         near = self._near(cells, cx, cy, report)
-        cells.setdefault((cx, cy), []).append(report)
+        mine = cells.get((cx, cy))
+        if mine is None:
+            mine = cells[(cx, cy)] = []
+        elif mine[0][0] < ts - 2 * self.config.window_s:  # a busy corner: forget the old ones
+            mine[:] = [r for r in mine if r[0] >= ts - self.config.window_s]
+        mine.append(report)
         if not near:
             self.group_of[incident_id] = incident_id
             self.groups[incident_id] = Group(incident_id, category, area, ts, ts, [incident_id],

@@ -4,12 +4,15 @@
 each fix. Per incident it keeps a few facts (when reported, highest level, closed, reopened)
 and the contribution those facts make to the counters; a step recomputes the contribution and
 moves only what changed, for the four areas the incident is in (city, county, town, grid;
-villages are left out to keep the fold cheap, and no view shows them). Figures that move with the clock (overdue, due soon, online) are members below a moving
-cutoff. ``figures(area, now)`` then reads counters: no scan of incidents, ever.
+villages are left out to keep the fold cheap, and no view shows them). Figures that move with
+the clock (overdue, due soon, online) are members below a moving cutoff. ``figures(area,
+now)`` then reads counters: no scan of incidents, ever.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,17 +35,18 @@ if TYPE_CHECKING:
 Figures = dict[str, float | int | None]
 _REACH_MASK = {lv: sum(1 << t.REACHED[x] for x in range(2, lv + 1)) for lv in range(1, 6)}
 _ZERO = [0] * t.SLOTS
+_ROUTINE = frozenset(("dispatched", "accepted", "escalated", "handled", "feedback"))
 
 
 class Facts:
     """What the counters need to know about one incident, and what it contributes now."""
 
-    __slots__ = ("chain", "category", "deadline", "rep_seq", "rep_ts", "max_level", "closed",
-                 "reopened", "cohort", "closing", "open")
+    __slots__ = ("chain", "category", "deadline", "rep_seq", "rep_ts", "rep_at", "max_level",
+                 "closed", "reopened", "cohort", "closing", "open")
 
     def __init__(self, chain: Chain, category: str, deadline: float) -> None:
         self.chain, self.category, self.deadline = chain, category, deadline
-        self.rep_seq, self.rep_ts = 0, None
+        self.rep_seq, self.rep_ts, self.rep_at = 0, None, None
         self.max_level, self.closed, self.reopened = 1, False, False
         self.cohort: t.Cohort | None = None
         self.closing: t.Closing | None = None
@@ -68,18 +72,28 @@ class Metrics:
         self._chains: dict[str, Chain] = {}
         self._soon_s = config.due_soon.total_seconds()
         self._pruned_at = -float("inf")
+        self._deferred: dict[str, Incident] | None = None
 
     # -- folding ---------------------------------------------------------------------------
     def on_step(self, incident: Incident, step: Step) -> None:
         """Fold a new (not repeated) step of ``incident``; the state has applied it already."""
+        if self._deferred is not None:
+            self._defer(incident, step)
+            return
         f = self.facts.get(incident.id)
+        kind = step.type
         if f is None:
             f = Facts(self._chain(incident.area), incident.category, incident.deadline.timestamp())
             self.facts[incident.id] = f
-        kind = step.type
+        elif (
+            kind in _ROUTINE
+            and step.level <= f.max_level
+            and (incident.latest.type == "closed") == (f.closing is not None)  # type: ignore[union-attr]
+        ):
+            return  # most steps: a routine step at a known level changes no figure
         if kind == "reported" and (f.rep_seq == 0 or step.seq < f.rep_seq):
             first = f.rep_seq == 0
-            f.rep_seq, f.rep_ts = step.seq, step.ts.timestamp()
+            f.rep_seq, f.rep_ts, f.rep_at = step.seq, step.ts.timestamp(), step.ts
             if first:
                 self._detect(incident, f.rep_ts)
         elif kind == "closed":
@@ -89,6 +103,52 @@ class Metrics:
         if step.level > f.max_level:
             f.max_level = step.level
         self._settle(incident, f)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within: steps only note their incident; each is counted once, at the end.
+
+        For folding a whole log: the facts and contributions are functions of an incident's
+        steps, so counting once gives exactly the figures that counting every step gives.
+        The detectors still see every first report, in log order, as they would live.
+        """
+        self._deferred = {}
+        try:
+            yield
+        finally:
+            pending, self._deferred = self._deferred, None
+            for incident in pending.values():
+                self._settle(incident, self._recount(incident))
+
+    def _defer(self, incident: Incident, step: Step) -> None:
+        self._deferred[incident.id] = incident  # type: ignore[index]
+        if step.type == "reported" and not any(
+            s.type == "reported" for s in incident.steps.values() if s is not step
+        ):
+            self._detect(incident, step.ts.timestamp())
+
+    def _recount(self, incident: Incident) -> Facts:
+        """An incident's facts from all its steps (what ``on_step`` builds step by step)."""
+        f = self.facts.get(incident.id)
+        if f is None:
+            f = Facts(self._chain(incident.area), incident.category, incident.deadline.timestamp())
+            self.facts[incident.id] = f
+        report, closed, reopened, top = None, False, False, 1
+        for s in incident.steps.values():
+            kind = s.type
+            if kind == "reported":
+                if report is None or s.seq < report.seq:
+                    report = s
+            elif kind == "closed":
+                closed = True
+            elif kind == "reopened":
+                reopened = True
+            if s.level > top:
+                top = s.level
+        f.closed, f.reopened, f.max_level = closed, reopened, top
+        if report is not None:
+            f.rep_seq, f.rep_ts, f.rep_at = report.seq, report.ts.timestamp(), report.ts
+        return f
 
     def on_position(self, message: PositionMessage, newest: bool) -> None:
         self.patrol.on_position(message, newest)
@@ -124,7 +184,8 @@ class Metrics:
             mask |= 1 << t.ON_TIME
         if latest.level == 1:
             mask |= 1 << t.AT_GRID
-        minutes = None if f.rep_ts is None else (close_ts - f.rep_ts) / 60
+        # datetime arithmetic, not epoch floats: durations come out exact to the microsecond
+        minutes = None if f.rep_at is None else (latest.ts - f.rep_at).total_seconds() / 60
         return local_day(close_ts), mask, f.category, minutes
 
     def _chain(self, area: AreaRef) -> Chain:

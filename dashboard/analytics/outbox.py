@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
+import msgspec
+
 from feeds.schema import WarningMessage
 
 
@@ -37,3 +39,16 @@ class Outbox:
 
     def seen(self, warning_id: str) -> bool:
         return warning_id in self._seen
+
+
+def payload(warning: WarningMessage, label: str) -> dict[str, object]:
+    """What a page receives for a warning: the message as JSON types, plus the place name."""
+    return {**msgspec.json.decode(msgspec.json.encode(warning)), "place": label}
+
+
+def rooms_of(area: str, city: str) -> list[str]:
+    """The area codes whose screens should see a warning about ``area``."""
+    codes = [city]
+    if area != city:
+        codes += [area[:length] for length in (6, 9) if len(area) >= length]
+    return codes

@@ -9,8 +9,6 @@ incremental figures equal to a rebuild from the log.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-
 from dashboard.analytics.cutoff import Chain
 
 # Report cohort (bucketed by the day of the "reported" step)
@@ -30,23 +28,51 @@ Cohort = tuple[int, int]  # (day, mask)
 Closing = tuple[int, int, str, float | None]  # (day, mask, category, minutes to close)
 
 
+class Sample:
+    """Values whose median is read about once a second and added to on every close.
+
+    Adding appends (O(1)); reading sorts only if something was added since the last read,
+    and Python's sort on a sorted list with a few new values at its end is close to linear.
+    """
+
+    __slots__ = ("values", "dirty")
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.dirty = False
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        self.dirty = True
+
+    def remove(self, value: float) -> None:
+        self.values.remove(value)  # rare: a close undone by a reopening or a late step
+
+    def median(self) -> float | None:
+        values = self.values
+        if not values:
+            return None
+        if self.dirty:
+            values.sort()
+            self.dirty = False
+        middle = len(values) // 2
+        if len(values) % 2:
+            return values[middle]
+        return (values[middle - 1] + values[middle]) / 2
+
+
 class Tally:
     def __init__(self) -> None:
         self.rows: dict[int, dict[str, list[int]]] = {}
-        self.medians: dict[int, dict[str, dict[str, list[float]]]] = {}
+        self.medians: dict[int, dict[str, dict[str, Sample]]] = {}
         self.floor = -(1 << 62)  # days before this were pruned: late changes to them are dropped
 
     def row(self, day: int, area: str) -> list[int] | None:
         return self.rows.get(day, {}).get(area)
 
     def median(self, day: int, area: str, category: str = ALL) -> float | None:
-        values = self.medians.get(day, {}).get(area, {}).get(category)
-        if not values:
-            return None
-        middle = len(values) // 2
-        if len(values) % 2:
-            return values[middle]
-        return (values[middle - 1] + values[middle]) / 2
+        sample = self.medians.get(day, {}).get(area, {}).get(category)
+        return sample.median() if sample is not None else None
 
     def move(self, chain: Chain, old: Cohort | None, new: Cohort | None) -> None:
         """Replace an incident's contribution ``old`` with ``new``, touching only the changes."""
@@ -92,15 +118,21 @@ class Tally:
     def _median(self, chain: Chain, day: int, category: str, minutes: float, add: bool) -> None:
         if day < self.floor:
             return
-        by_area = self.medians.setdefault(day, {})
+        by_area = self.medians.get(day)
+        if by_area is None:
+            by_area = self.medians[day] = {}
         for area in chain:
-            lists = by_area.setdefault(area, {})
+            samples = by_area.get(area)
+            if samples is None:
+                samples = by_area[area] = {}
             for key in (category, ALL):
-                values = lists.setdefault(key, [])
+                sample = samples.get(key)
+                if sample is None:
+                    sample = samples[key] = Sample()
                 if add:
-                    insort(values, minutes)
+                    sample.add(minutes)
                 else:
-                    del values[bisect_left(values, minutes)]
+                    sample.remove(minutes)
 
 
 def _timing(closing: Closing | None) -> tuple[int, str, float] | None:

@@ -2,10 +2,12 @@
 
 Both run on ``Metrics.tick(now)``, which the push bridge calls about once a second.
 
-* An index drop: every ``every_s`` the county and town indices are evaluated; an area whose
-  colour is worse than the last one warned about, for ``confirm`` evaluations in a row, raises
-  a warning (so a flicker across a threshold does not). Grids are left out: at a few incidents
-  a day their colour is mostly chance, and 10,906 of them would bury the wall.
+* An index drop: every ``every_s`` the county and town indices are evaluated. An area's colour
+  only changes when the score is ``margin`` points past the threshold and stays there for
+  ``hold_s``; a change for the worse raises a warning, at most one per ``cooldown_s`` per area
+  unless it turns red. So a score wandering around a threshold says nothing. Grids are left
+  out: at a few incidents a day their colour is mostly chance, and 10,906 of them would bury
+  the wall.
 * A silent worker: an on-duty worker (last fix not "offline") whose fixes stopped for the
   silence limit. Workers silent for much longer (a server that was down, a stale hash after a
   restart) are not news; and when many go quiet at once it is one feed outage, not many.
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dashboard.analytics.index import COLOURS, explain, index_of
+from dashboard.analytics.index import COLOURS, colour, explain, index_of
 from dashboard.analytics.outbox import Outbox
 from feeds.geo import Geography
 from feeds.schema import CHINA_TZ, WarningMessage
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WatchConfig:
     every_s: float = 60.0
-    confirm: int = 2  # evaluations a worse colour must hold before it is announced
+    margin: float = 3.0  # index points past a threshold before the colour changes
+    hold_s: float = 900.0  # how long a new colour must hold before it counts
+    cooldown_s: float = 3 * 3600.0  # one drop warning per area per this, unless to red
     levels: tuple[str, ...] = ("county", "town")
     stale_s: float = 1800.0  # silent longer than silence + this: old news, no warning
     max_offline_per_tick: int = 20  # more at once: one "many workers" warning instead
@@ -41,7 +45,8 @@ class IndexWatch:
         self.config = config
         self.outbox = outbox
         self.announced: dict[str, str] = {}  # area -> colour last accepted
-        self.pending: dict[str, tuple[str, int]] = {}  # area -> (worse colour, times seen)
+        self.pending: dict[str, tuple[str, float]] = {}  # area -> (new colour, seen since)
+        self.warned_at: dict[str, float] = {}
         self.last_run = -float("inf")
 
     def tick(self, now: datetime) -> None:
@@ -53,18 +58,40 @@ class IndexWatch:
                 self._see(area, entry, now)
 
     def _see(self, area: str, entry: dict, now: datetime) -> None:
-        seen, before = entry["colour"], self.announced.get(area)
-        if before is None or COLOURS.index(seen) <= COLOURS.index(before):
-            self.announced[area] = seen  # first look, same or better: nothing to say
+        before = self.announced.get(area)
+        if before is None:
+            self.announced[area] = entry["colour"]  # first look: nothing to compare with
+            return
+        seen = self._colour(entry["score"], before)
+        if seen == before:
             self.pending.pop(area, None)
             return
-        worse, times = self.pending.get(area, (seen, 0))
-        times = times + 1 if worse == seen else 1
-        self.pending[area] = (seen, times)
-        if times >= self.config.confirm:
-            self.announced[area] = seen
-            self.pending.pop(area, None)
+        colour, since = self.pending.get(area, (seen, now.timestamp()))
+        if colour != seen:
+            colour, since = seen, now.timestamp()
+        self.pending[area] = (colour, since)
+        if now.timestamp() - since < self.config.hold_s:
+            return
+        self.announced[area] = seen
+        del self.pending[area]
+        worse = COLOURS.index(seen) > COLOURS.index(before)
+        quiet = now.timestamp() - self.warned_at.get(area, -float("inf")) < self.config.cooldown_s
+        if worse and (seen == "red" or not quiet):
+            self.warned_at[area] = now.timestamp()
             self.outbox.put(self._warning(area, before, seen, entry, now))
+
+    def _colour(self, score: float, current: str) -> str:
+        """The colour ``score`` shows, counting a change only ``margin`` past a threshold."""
+        config = self.metrics.config.index
+        lower, upper = colour(score + self.config.margin, config), colour(
+            score - self.config.margin, config
+        )
+        rank = COLOURS.index(current)
+        if COLOURS.index(lower) > rank:
+            return lower  # clearly worse
+        if COLOURS.index(upper) < rank:
+            return upper  # clearly better
+        return current
 
     def _warning(
         self, area: str, before: str, after: str, entry: dict, now: datetime

@@ -1,0 +1,227 @@
+"""History beyond Redis: event steps archived to Parquet by day, and trends queried from there.
+
+Redis keeps the hot log (days, capped by ``ONEMAP_EVENTS_MAXLEN``). ``archive_log`` copies every
+step that entered the log before a cutoff (by default, local midnight: complete days) into
+
+    <root>/events/day=YYYY-MM-DD/part-<first stream id>.parquet
+
+partitioned by the day of the step's own timestamp, and remembers the last stream id it copied
+in ``<root>/_watermark``. Running it again copies only what is new; a repeated step (same
+incident id and seq) is stored once, even across runs. Files appear atomically (written aside,
+then renamed), and a crash between a file and the watermark is repaired by the next run, which
+rewrites the same file name. The archiver never deletes from Redis: the log's cap does that,
+so run it at least daily (the default cap holds about 40 days of 8,000 incidents).
+
+Queries run on DuckDB over the Parquet files (chosen by measurement over pandas, see
+docs/benchmarks.md): it reads only the columns and day partitions a query needs.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from feeds.bus import EVENTS, Bus, Entry
+from feeds.geo import CITY_CODE
+from feeds.schema import CHINA_TZ, EventMessage
+
+_TS = pa.timestamp("ms", tz="Asia/Shanghai")
+SCHEMA = pa.schema(
+    [
+        ("sid", pa.string()),
+        ("id", pa.string()),
+        ("seq", pa.int16()),
+        ("type", pa.string()),
+        ("ts", _TS),
+        ("category", pa.string()),
+        ("level", pa.int8()),
+        ("county", pa.string()),
+        ("town", pa.string()),
+        ("village", pa.string()),
+        ("grid", pa.string()),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("source", pa.string()),
+        ("reporter", pa.string()),
+        ("severity", pa.string()),
+        ("title", pa.string()),
+        ("detail", pa.string()),
+        ("deadline", _TS),
+    ]
+)
+LEVELS = ("county", "town", "village", "grid")
+
+
+@dataclass(frozen=True)
+class ArchiveRun:
+    steps: int  # rows written
+    repeats: int  # steps skipped because the archive had them already
+    days: tuple[date, ...]  # partitions written to
+    watermark: str
+
+
+class Archive:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.events = self.root / "events"
+
+    def watermark(self) -> str:
+        path = self.root / "_watermark"
+        return path.read_text().strip() if path.exists() else "0-0"
+
+    def set_watermark(self, sid: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.root / "_watermark", sid.encode())
+
+    def days(self) -> list[date]:
+        if not self.events.exists():
+            return []
+        return sorted(date.fromisoformat(p.name[4:]) for p in self.events.glob("day=*"))
+
+    def write_day(self, day: date, entries: list[Entry]) -> tuple[int, int]:
+        """Store one day's steps (skipping any the day has already); (written, repeats)."""
+        folder = self.events / f"day={day.isoformat()}"
+        target = folder / f"part-{entries[0].sid}.parquet"
+        known = self._keys(folder, besides=target)
+        fresh, seen = [], set(known)
+        for entry in entries:
+            key = (entry.message.id, entry.message.seq)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(entry)
+        if fresh:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{uuid.uuid4().hex}.tmp"
+            pq.write_table(_table(fresh), tmp, compression="zstd")
+            os.replace(tmp, target)
+        return len(fresh), len(entries) - len(fresh)
+
+    def files(self) -> str:
+        """The glob DuckDB reads."""
+        return str(self.events / "day=*" / "*.parquet")
+
+    def _keys(self, folder: Path, besides: Path) -> set[tuple[str, int]]:
+        keys: set[tuple[str, int]] = set()
+        for path in folder.glob("*.parquet") if folder.exists() else ():
+            if path != besides:
+                table = pq.read_table(path, columns=["id", "seq"])
+                keys.update(zip(table["id"].to_pylist(), table["seq"].to_pylist(), strict=True))
+        return keys
+
+
+def archive_log(bus: Bus, archive: Archive, before: datetime | None = None) -> ArchiveRun:
+    """Copy the log's steps that arrived before ``before`` (default: today's local midnight)."""
+    cutoff_ms = int((before or _midnight(datetime.now(CHINA_TZ))).timestamp() * 1000)
+    by_day: dict[date, list[Entry]] = defaultdict(list)
+    last = archive.watermark()
+    for entry in bus.replay(EVENTS, after=last):
+        if int(entry.sid.split("-")[0]) >= cutoff_ms:
+            break
+        assert isinstance(entry.message, EventMessage)
+        by_day[entry.message.ts.astimezone(CHINA_TZ).date()].append(entry)
+        last = entry.sid
+    written = repeats = 0
+    for day, entries in sorted(by_day.items()):
+        w, r = archive.write_day(day, entries)
+        written, repeats = written + w, repeats + r
+    if last != archive.watermark():
+        archive.set_watermark(last)
+    return ArchiveRun(written, repeats, tuple(sorted(by_day)), last)
+
+
+def area_category_day(
+    archive: Archive, start: date, end: date, level: str = "town"
+) -> pd.DataFrame:
+    """Steps per area (at ``level``) × category × day, ``start`` to ``end`` inclusive.
+
+    Columns: day, area, category, reported, closed, escalated, reopened.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}")
+    if not archive.days():
+        return _empty()
+    sql = f"""
+        SELECT day, {level} AS area, category,
+               count(*) FILTER (WHERE type = 'reported') AS reported,
+               count(*) FILTER (WHERE type = 'closed') AS closed,
+               count(*) FILTER (WHERE type = 'escalated') AS escalated,
+               count(*) FILTER (WHERE type = 'reopened') AS reopened
+        FROM read_parquet(?, hive_partitioning = true)
+        WHERE day BETWEEN ? AND ? AND {level} IS NOT NULL
+        GROUP BY ALL
+        ORDER BY day, area, category
+    """
+    with duckdb.connect() as con:
+        return con.execute(sql, [archive.files(), start, end]).df()
+
+
+def trend(
+    archive: Archive, days: int, end: date | None = None, area: str | None = None,
+    category: str | None = None,
+) -> pd.DataFrame:
+    """Reported and closed per day over the last ``days`` days (7, 30, 365 ...) up to ``end``.
+
+    ``area`` is any area code (a prefix of the grid code; the city or None: everything).
+    Days without steps are present with zeros, so a chart's x axis has no holes.
+    """
+    end = end or datetime.now(CHINA_TZ).date() - timedelta(days=1)
+    start = end - timedelta(days=days - 1)
+    frame = pd.DataFrame({"day": pd.date_range(start, end, freq="D").date})
+    if archive.days():
+        sql = """
+            SELECT day, count(*) FILTER (WHERE type = 'reported') AS reported,
+                   count(*) FILTER (WHERE type = 'closed') AS closed
+            FROM read_parquet(?, hive_partitioning = true)
+            WHERE day BETWEEN ? AND ? AND (? IS NULL OR starts_with(coalesce(grid, town), ?))
+              AND (? IS NULL OR category = ?)
+            GROUP BY day
+        """
+        prefix = None if area is None or area == CITY_CODE else area
+        with duckdb.connect() as con:
+            found = con.execute(
+                sql, [archive.files(), start, end, prefix, prefix, category, category]
+            ).df()
+        found["day"] = pd.to_datetime(found["day"]).dt.date
+        frame = frame.merge(found, on="day", how="left")
+    for column in ("reported", "closed"):
+        frame[column] = frame.get(column, pd.Series(0, index=frame.index)).fillna(0).astype(int)
+    return frame
+
+
+def _table(entries: list[Entry]) -> pa.Table:
+    columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
+    for entry in entries:
+        m = entry.message
+        assert isinstance(m, EventMessage)
+        row = (
+            entry.sid, m.id, m.seq, m.type, m.ts, m.category, m.level, m.area.county,
+            m.area.town, m.area.village, m.area.grid, m.lon, m.lat, m.source, m.reporter,
+            m.severity, m.title, m.detail, m.deadline,
+        )
+        for name, value in zip(SCHEMA.names, row, strict=True):
+            columns[name].append(value)
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def _empty() -> pd.DataFrame:
+    names = ["day", "area", "category", "reported", "closed", "escalated", "reopened"]
+    return pd.DataFrame({name: [] for name in names})
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,229 @@
+"""Each formula of docs/metrics.md on hand-made incidents whose answers are known."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import fields
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dashboard.analytics import AnalyticsConfig
+from dashboard.kpis import headline
+from dashboard.state import State
+from feeds.deadlines import deadline_for
+from feeds.schema import CHINA_TZ, AreaRef, EventMessage, PositionMessage
+from tests.factories import a_grid
+
+T0 = datetime(2026, 3, 10, 9, 0, tzinfo=CHINA_TZ)  # an ordinary Tuesday
+CITY = "330200"
+
+
+def life(
+    geo, incident: str, steps: list[tuple[str, float, int]], *, start: datetime = T0,
+    category: str = "zf02", grid: int | str = 0, deadline: datetime | None = None,
+    source: str = "grid_worker", offset_m: tuple[float, float] = (0.0, 0.0),
+) -> list[EventMessage]:
+    """Steps of one incident: (type, minutes after ``start``, level); seq in list order."""
+    g = grid if isinstance(grid, str) else a_grid(geo, grid)
+    area = AreaRef(g[:6], g[:9], g[:12], g)
+    lon = geo.grids[g].lon + offset_m[0] / 96_700
+    lat = geo.grids[g].lat + offset_m[1] / 111_320
+    due = deadline or deadline_for(category, start)
+    return [
+        EventMessage(
+            id=incident, seq=seq, type=kind, ts=start + timedelta(minutes=minutes),  # type: ignore[arg-type]
+            category=category, level=level, area=area, lon=lon, lat=lat,
+            source=source, title="测试事件", deadline=due,  # type: ignore[arg-type]
+        )
+        for seq, (kind, minutes, level) in enumerate(steps, start=1)
+    ]
+
+
+def fold(geo, *messages: EventMessage, state: State | None = None) -> State:
+    state = state or State(geo)
+    for n, message in enumerate(messages):
+        state.apply_event(f"{n + 1}-0", message)
+    return state
+
+
+def fix(geo, worker: str, at: datetime, status: str = "patrolling", grid: int | str = 0):
+    g = grid if isinstance(grid, str) else a_grid(geo, grid)
+    return PositionMessage(
+        worker=worker, ts=at, lon=geo.grids[g].lon, lat=geo.grids[g].lat, grid=g,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+ROUTINE = [("reported", 0, 1), ("handled", 30, 1), ("closed", 50, 1)]
+
+
+def test_zero_denominators_give_none_not_errors(geo):
+    figures = State(geo).metrics.figures(CITY, T0)
+    for key in ("disposal_rate", "on_time_rate", "self_closure_rate", "reopen_rate",
+                "escalation_rate", "overdue_share", "median_close_min", "median_close_min.zf02"):
+        assert figures[key] is None, key
+    assert figures["reported"] == figures["open"] == figures["online"] == 0
+    assert figures["patrol_coverage"] == 0.0 and figures["events_per_10k"] == 0.0
+    unknown = State(geo).metrics.figures("999999", T0)
+    assert unknown["patrol_coverage"] is None and unknown["events_per_10k"] is None
+
+
+def test_routine_incident_counts_once_in_every_area_of_its_chain(geo):
+    state = fold(geo, *life(geo, "A", ROUTINE))
+    g = a_grid(geo, 0)
+    for area in (CITY, g[:6], g[:9], g):
+        f = state.metrics.figures(area, T0 + timedelta(hours=1))
+        assert (f["reported"], f["closed"], f["open"]) == (1, 1, 0), area
+        assert f["disposal_rate"] == f["on_time_rate"] == f["self_closure_rate"] == 1.0
+        assert f["median_close_min"] == f["median_close_min.zf02"] == 50.0
+    other = next(c for c in geo.counties if c != g[:6])
+    assert state.metrics.figures(other, T0)["reported"] == 0
+
+
+def test_incident_escalated_twice_then_closed(geo):
+    steps = [("reported", 0, 1), ("escalated", 20, 2), ("escalated", 60, 3),
+             ("handled", 200, 3), ("closed", 240, 3)]
+    f = fold(geo, *life(geo, "B", steps)).metrics.figures(CITY, T0 + timedelta(hours=5))
+    assert (f["escalated_l2"], f["escalated_l3"], f["escalated_l4"]) == (1, 1, 0)
+    assert f["escalation_rate"] == f["escalation_rate_l3"] == 1.0
+    assert f["escalation_rate_l4"] == 0.0
+    assert f["self_closure_rate"] == 0.0  # closed at the town, not by the grid
+    assert f["median_close_min"] == 240.0
+
+
+def test_reopened_after_close_is_open_again_then_counts_one_reopen(geo):
+    steps = [("reported", 0, 1), ("handled", 10, 1), ("closed", 20, 1), ("reopened", 100, 1),
+             ("handled", 130, 1), ("closed", 150, 1)]
+    messages = life(geo, "C", steps)
+    state = fold(geo, *messages[:4])
+    f = state.metrics.figures(CITY, T0 + timedelta(hours=2))
+    assert (f["open"], f["closed"], f["disposal_rate"]) == (1, 0, 0.0)
+    assert f["reopen_rate"] == 1.0
+    f = fold(geo, *messages[4:], state=state).metrics.figures(CITY, T0 + timedelta(hours=3))
+    assert (f["open"], f["closed"], f["disposal_rate"], f["reopen_rate"]) == (0, 1, 1.0, 1.0)
+    assert f["median_close_min"] == 150.0  # from the report to the final close
+
+
+def test_deadline_spanning_a_weekend_and_a_public_holiday(geo):
+    friday = datetime(2026, 4, 3, 14, 0, tzinfo=CHINA_TZ)  # then Sat, Sun, Mon 清明 off
+    state = fold(geo, *life(geo, "D", [("reported", 0, 1)], start=friday))
+    due = datetime(2026, 4, 7, 14, 0, tzinfo=CHINA_TZ)
+    assert state.incidents["D"].deadline == due
+
+    def at(moment: datetime) -> tuple[object, ...]:
+        f = state.metrics.figures(CITY, moment)
+        return f["open"], f["due_soon"], f["overdue"]
+
+    assert at(datetime(2026, 4, 6, 13, 0, tzinfo=CHINA_TZ)) == (1, 0, 0)  # holiday Monday
+    assert at(due - timedelta(minutes=90)) == (1, 1, 0)
+    assert at(due + timedelta(minutes=1)) == (1, 0, 1)
+    assert at(due - timedelta(days=1)) == (1, 0, 0)  # the clock may be asked about the past
+
+
+def test_on_time_rate_counts_late_closes_and_open_overdue_against(geo):
+    start = T0 - timedelta(days=1)  # zz04: 4 hours
+    late = life(geo, "L", [("reported", 0, 1), ("closed", 26 * 60, 1)], start=start,
+                category="zz04")
+    stuck = life(geo, "S", [("reported", 0, 1)], start=start, category="zz04")
+    ok = life(geo, "K", ROUTINE)
+    f = fold(geo, *late, *stuck, *ok).metrics.figures(CITY, T0 + timedelta(hours=3))
+    assert (f["closed"], f["closed_on_time"], f["overdue"], f["due"]) == (2, 1, 1, 3)
+    assert f["on_time_rate"] == pytest.approx(1 / 3)
+    assert f["overdue_share"] == 1.0
+    assert f["reported"] == 1  # the two from yesterday belong to yesterday's cohort
+
+
+def test_todays_cohort_excludes_yesterdays_reports_closed_today(geo):
+    old = life(geo, "Y", [("reported", 0, 1), ("closed", 24 * 60 + 30, 1)],
+               start=T0 - timedelta(days=1), category="zz06")
+    f = fold(geo, *old).metrics.figures(CITY, T0 + timedelta(hours=1))
+    assert (f["reported"], f["closed"], f["disposal_rate"]) == (0, 1, None)
+    yesterday = fold(geo, *old).metrics.figures(CITY, T0 - timedelta(hours=20))
+    assert (yesterday["reported"], yesterday["reported_closed"]) == (1, 1)
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two(geo):
+    messages = []
+    for n, minutes in enumerate((10, 20, 40, 600)):
+        messages += life(geo, f"M{n}", [("reported", 0, 1), ("closed", minutes, 1)], grid=n)
+    f = fold(geo, *messages).metrics.figures(CITY, T0 + timedelta(hours=12))
+    assert f["median_close_min"] == 30.0
+
+
+def test_duplicates_and_shuffles_leave_every_figure_unchanged(geo):
+    messages = []
+    for n in range(30):
+        steps = ROUTINE if n % 3 else [("reported", 0, 1), ("escalated", 9, 2)]
+        messages += life(geo, f"R{n}", steps, grid=n, start=T0 + timedelta(minutes=n))
+    reference = fold(geo, *messages)
+    rng = random.Random(3)
+    noisy = messages + rng.sample(messages, 25)
+    rng.shuffle(noisy)
+    state = fold(geo, *noisy)
+    now = T0 + timedelta(hours=4)
+    for area in (CITY, *geo.counties):
+        assert state.metrics.figures(area, now) == reference.metrics.figures(area, now)
+
+
+def test_events_per_10k_residents_uses_the_area_population(geo):
+    g = a_grid(geo, 0)
+    messages = life(geo, "P0", ROUTINE) + life(geo, "P1", ROUTINE) + life(geo, "P2", ROUTINE)
+    f = fold(geo, *messages).metrics.figures(g[:9], T0 + timedelta(hours=1))
+    assert f["events_per_10k"] == pytest.approx(3 * 10_000 / geo.towns[g[:9]].population)
+
+
+def test_patrol_visits_coverage_and_online_from_positions(geo):
+    state = State(geo)
+    g0, g1 = a_grid(geo, 0), a_grid(geo, 1)
+    fixes = [
+        fix(geo, "W1", T0, grid=0), fix(geo, "W1", T0 + timedelta(minutes=1), grid=0),
+        fix(geo, "W2", T0, grid=1), fix(geo, "W2", T0 + timedelta(minutes=2), "offline", grid=1),
+        fix(geo, "W3", T0 - timedelta(days=1), grid=1),  # yesterday: not today's visit
+        fix(geo, "W4", T0 + timedelta(minutes=3), "offline", grid=0),  # never on duty today
+    ]
+    for n, message in enumerate(fixes):
+        state.apply_position(f"{n}-0", message)
+    state.apply_position("9-0", fix(geo, "W1", T0 - timedelta(minutes=5), grid=1))  # late
+    f = state.metrics.figures(CITY, T0 + timedelta(minutes=4))
+    assert f["patrol_visits"] == 3  # W1@g0, W2@g1, and W1's late fix @g1
+    assert f["grids_visited"] == 2
+    assert f["patrol_coverage"] == pytest.approx(2 / len(geo.grids))
+    assert f["online"] == 1  # W1; W2 signed off; W3 is a day old
+    assert state.metrics.figures(g0, T0 + timedelta(minutes=4))["patrol_coverage"] == 1.0
+    assert state.metrics.figures(CITY, T0 + timedelta(minutes=7))["online"] == 0
+    assert state.metrics.figures(g1, T0 + timedelta(minutes=4))["online"] == 0
+
+
+def test_headline_keeps_the_walls_five_counters(geo):
+    state = fold(geo, *life(geo, "H", ROUTINE), *life(geo, "H2", ROUTINE[:1], grid=3))
+    kpis = headline(state, CITY, T0 + timedelta(hours=1))
+    assert {k: kpis[k] for k in ("reported", "open", "closed", "overdue", "online")} == {
+        "reported": 2, "open": 1, "closed": 1, "overdue": 0, "online": 0,
+    }
+
+
+def test_fold_on_top_of_a_live_state_equals_applying_one_by_one(geo):
+    messages = []
+    for n in range(40):
+        steps = ROUTINE if n % 4 else [("reported", 0, 1), ("escalated", 5, 2), ("closed", 9, 2)]
+        messages += life(geo, f"F{n}", steps, grid=n, start=T0 + timedelta(minutes=n))
+    random.Random(5).shuffle(messages)
+    stepwise = fold(geo, *messages, *messages[:7])
+    folded = fold(geo, *messages[:30])
+    folded.fold((f"{n + 31}-0", m) for n, m in enumerate(messages[30:] + messages[:7]))
+    now = T0 + timedelta(hours=2)
+    for area in (CITY, *geo.counties):
+        assert folded.metrics.figures(area, now) == stepwise.metrics.figures(area, now)
+    assert +folded.counters == +stepwise.counters and folded.duplicates == 7
+    assert [a.message.id for a in folded.recent] == [a.message.id for a in stepwise.recent]
+
+
+def test_every_figure_and_setting_is_documented(geo):
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    keys = {key.split(".")[0] for key in State(geo).metrics.figures(CITY, T0)}
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert not missing, f"figures missing from docs/metrics.md: {missing}"
+    undocumented = [f.name for f in fields(AnalyticsConfig) if f"`{f.name}`" not in doc]
+    assert not undocumented, f"settings missing from docs/metrics.md: {undocumented}"
