@@ -44,12 +44,18 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Both benchmarks, each a few minutes, each starting and stopping its own processes.
-# Figures and how to read them: docs/benchmarks.md.
+# The benchmarks, each starting and stopping its own processes; the live pipeline's (latency,
+# fanout) are described, with figures, in docs/benchmarks.md.
+# The wall soak is long; `make bench WALL_SOAK_MINUTES=5` for a quick look.
+WALL_SOAK_MINUTES ?= 30
+
 bench: install browser-deps
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) -m bench.latency
 	$(PY) -m bench.fanout
+	$(PY) -m bench.wall_load
+	$(PY) -m bench.wall_frames
+	$(PY) -m bench.wall_soak --minutes $(WALL_SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .onemap .pytest_cache

@@ -11,6 +11,9 @@
   var WORKER_COLOURS = ["rgba(61,220,151,0.9)", "rgba(255,176,32,0.95)", "rgba(125,147,178,0.8)", "rgba(74,83,97,0.6)"];
   var INDEX_FILL = { green: "#1f9d5c", yellow: "#c9a227", red: "#c23b3b" };
   var INCIDENT_MARKERS_MAX = 5000;
+  // Each pulse is an animated SVG ring; hundreds at once (a burst) starve the page, and a wall
+  // reader cannot follow more than a handful anyway.
+  var PULSES_MAX = 12;
   var TRACK_MINUTES = 30;
   var TRACK_POINTS_MAX = 120;
 
@@ -28,6 +31,8 @@
     this.scores = {};
     this.index = {};
     this.incidents = {};
+    this.incidentCount = 0;
+    this.pulsing = 0;
     this.tracks = {};
     this.showTracks = false;
   }
@@ -85,13 +90,18 @@
     this.workerLayer.clear();
     this.trackLayer.clearLayers();
     this.incidents = {};
+    this.incidentCount = 0;
     this.tracks = {};
   };
 
   WallMap.prototype.placeIncident = function (s, pulse) {
     var L = window.L, known = this.incidents[s.id];
     if (s.status === "closed") {
-      if (known) { this.incidentLayer.removeLayer(known); delete this.incidents[s.id]; }
+      if (known) {
+        this.incidentLayer.removeLayer(known);
+        delete this.incidents[s.id];
+        this.incidentCount -= 1;
+      }
       return;
     }
     var zoomedIn = this.showTracks;  // county or town: room for bigger markers
@@ -106,20 +116,25 @@
       return;
     }
     this.incidents[s.id] = L.circleMarker([s.lat, s.lon], style).addTo(this.incidentLayer);
+    this.incidentCount += 1;
     if (pulse) this.pulse(s);
-    var ids = Object.keys(this.incidents);
-    if (ids.length > INCIDENT_MARKERS_MAX) {
-      this.incidentLayer.removeLayer(this.incidents[ids[0]]);
-      delete this.incidents[ids[0]];
+    if (this.incidentCount > INCIDENT_MARKERS_MAX) {
+      for (var oldest in this.incidents) break;  // insertion order: the oldest key comes first
+      this.incidentLayer.removeLayer(this.incidents[oldest]);
+      delete this.incidents[oldest];
+      this.incidentCount -= 1;
     }
   };
 
   WallMap.prototype.pulse = function (s) {
+    if (this.pulsing >= PULSES_MAX) return;
+    this.pulsing = (this.pulsing || 0) + 1;
+    var self = this;
     var ring = window.L.circleMarker([s.lat, s.lon], {
       radius: 10, color: s.overdue ? "#ff2d2d" : s.colour, weight: 3, fill: false,
       className: "pulse-ring", interactive: false,
     }).addTo(this.map);
-    setTimeout(function () { ring.remove(); }, 2500);
+    setTimeout(function () { ring.remove(); self.pulsing -= 1; }, 2500);
   };
 
   // rows: [worker, lon, lat, statusCode]

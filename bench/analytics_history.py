@@ -3,11 +3,12 @@
     .venv/bin/python -m bench.analytics_history [--rows 4000000] [--days 365] [--json out.json]
 
 Writes a year of synthetic steps (4 million: ~11,000 a day, the simulator's mix of step types,
-grids drawn by population) into the archive layout of ``feeds.archive`` (one Parquet file per
-day, every column of the contract), then times the area × category × day query (reported,
-closed, escalated, reopened) at county and town level over the whole year, five runs each,
-with DuckDB (``feeds.archive.area_category_day``) and with pandas (pyarrow dataset read of
-the needed columns + groupby), and the 7/30/365-day ``trend`` of one county.
+grids drawn by population) into the archive layout of ``feeds.archive``: per day one Parquet
+file of steps with every column of the contract, and its rollup as the archiver writes it.
+Then times the area × category × day query (reported, closed, escalated, reopened) over the
+whole year, five runs each: with DuckDB on the rollups (``area_category_day``, county and
+town), with DuckDB on the steps (county, town, grid) and with pandas on the steps (pyarrow
+dataset read of the needed columns + groupby); and the 7/30/365-day ``trend`` of a county.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from feeds.archive import SCHEMA, Archive, area_category_day, trend
+from feeds.archive import KINDS, SCHEMA, Archive, area_category_day, rollup, trend
 from feeds.catalogue import CATEGORIES, SOURCES
 from feeds.geo import load_geography
 from feeds.schema import CHINA_TZ
@@ -61,9 +63,10 @@ def write_year(root: Path, rows: int, days: int, seed: int = 7) -> Archive:
     for n in range(days):
         day = END - timedelta(days=days - 1 - n)
         table = _day_table(rng, day, per_day, grids, weights, categories, cat_weights)
-        folder = archive.events / f"day={day.isoformat()}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, folder / "part-0.parquet", compression="zstd")
+        for kind, data in (("events", table), ("rollup", rollup(table))):
+            folder = archive.root / kind / f"day={day.isoformat()}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(data, folder / "part-0.parquet", compression="zstd")
     return archive
 
 
@@ -126,6 +129,16 @@ def with_pandas(archive: Archive, start: date, end: date, level: str) -> pd.Data
     return grouped[["reported", "closed", "escalated", "reopened"]].sum().reset_index()
 
 
+def events_query(archive: Archive, start: date, end: date, level: str) -> pd.DataFrame:
+    """The same query on the steps themselves, without the rollups."""
+    counts = ", ".join(f"count(*) FILTER (WHERE type = '{k}') AS {k}" for k in KINDS)
+    sql = f"""SELECT day, {level} AS area, category, {counts}
+              FROM read_parquet(?, hive_partitioning = true)
+              WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY day, area, category"""
+    with duckdb.connect() as con:
+        return con.execute(sql, [archive.files(), start, end]).df()
+
+
 def timed(run: Callable[[], Any], repeat: int = 5) -> dict[str, float]:
     run()  # warm the page cache and the libraries
     times = []
@@ -154,15 +167,21 @@ def main() -> None:
             "write_s": written_s,
             "size_mb": size / 2**20,
         }
-        for level in ("county", "town"):
-            duck = area_category_day(archive, start, END, level)
+        for level in ("county", "town", "grid"):
+            raw = events_query(archive, start, END, level)
             panda = with_pandas(archive, start, END, level)
-            assert int(duck["reported"].sum()) == int(panda["reported"].sum())
-            results[f"{level}_rows_out"] = len(duck)
-            results[f"duckdb_{level}"] = timed(
-                lambda lv=level: area_category_day(archive, start, END, lv)
+            assert int(raw["reported"].sum()) == int(panda["reported"].sum())
+            results[f"{level}_rows_out"] = len(raw)
+            if level != "grid":
+                rolled = area_category_day(archive, start, END, level)
+                assert int(rolled["reported"].sum()) == int(raw["reported"].sum())
+                results[f"duckdb_rollup_{level}"] = timed(
+                    lambda lv=level: area_category_day(archive, start, END, lv)
+                )
+            results[f"duckdb_steps_{level}"] = timed(
+                lambda lv=level: events_query(archive, start, END, lv)
             )
-            results[f"pandas_{level}"] = timed(
+            results[f"pandas_steps_{level}"] = timed(
                 lambda lv=level: with_pandas(archive, start, END, lv)
             )
         for days in (7, 30, 365):

@@ -334,6 +334,8 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return "—"
+        if value == float("inf"):
+            return "never"
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     if isinstance(value, int):
         return f"{value:,}"

@@ -142,6 +142,7 @@ class Publications:
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    info = machine()  # the load average before the run, not after it
     geo = load_geography()
     prefix = "bench"
     rates = [float(r) for r in args.rates.split(",")]
@@ -194,7 +195,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         idle = _idle(args.idle, CpuMeter(groups), fleet, bus, geo, server.process.pid)
         idle["server_tracebacks"] = server.tracebacks()
     return {
-        "machine": machine(),
+        "machine": info,
         "config": {**vars(args), "clients_connected": connected},
         "steps": steps,
         "idle": idle,

@@ -21,12 +21,19 @@ the first moment all of these hold:
   data still counts once it is the one drawn).
 
 Milestones on the way are noted too (document, DOMContentLoaded, the wall built, the area's
-/geo JSON fetched, hello sent, snapshot received, positions applied), and the bytes: HTTP as
-transferred (CDP ``encodedDataLength``, headers included) and WebSocket payloads (after
-decompression).
+/geo JSON fetched, hello sent, snapshot received, positions applied; the socket's opening, the
+hello and its reply also as seen on the wire by CDP, which tells the server's and the
+network's share from the page's main thread); the bytes: HTTP as transferred (CDP
+``encodedDataLength``, headers included) and WebSocket payloads (after decompression); and the
+CPU each load cost: the renderer's main thread and process (CDP ``Performance.getMetrics``
+ThreadTime, ProcessTime) and the server process (psutil), figures which, unlike the times,
+hardly depend on what else the machine runs.
+
 Loads alternate baseline/data so the machine's noise hits both; the first of each is a
 discarded warm-up (the servers' first requests). ``--profile`` adds one data load under the
-CDP sampling profiler and prints where the page's main thread spent it.
+CDP sampling profiler (where the page's main thread spent it), the hello → reply time of a
+python-socketio client against each server, and the city snapshot built in this process from
+the same log under cProfile (where the server spends it).
 """
 
 from __future__ import annotations
@@ -42,8 +49,11 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.common import banner, dashboard_server, machine, session_cookie, table, write_json
 from bench.wall_common import Populated, Wall, chromium, chromium_version, populate
@@ -54,19 +64,9 @@ from feeds.sim.config import SimConfig
 
 TARGET_MS = 2000.0
 SHARE = 0.99  # of the server's workers that must be on the layer
-MILESTONES = [
-    "document",
-    "domContentLoaded",
-    "wall",
-    "geo",
-    "hello",
-    "snapshot",
-    "positions",
-    "live",
-    "points",
-    "charts",
-    "full",
-]
+MILESTONES = ["document", "domContentLoaded", "wall", "geo", "socket (wire)", "hello",
+              "hello (wire)", "snapshot (wire)", "snapshot", "positions", "live", "points",
+              "charts", "full"]  # fmt: skip
 
 # Installed before any page script. The assets build `window.onemap` with `window.onemap ||
 # {}`, so defining it first with two setters notes when the Live class and the wall appear and
@@ -258,18 +258,22 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "data": stack.enter_context(dashboard_server(redis_server.url, "load", tmp)),
         }
         health = servers["data"].health()
-        walls = {
-            "baseline": (Wall(servers["baseline"].url, redis_server.url, "empty"), 0),
-            "data": (
-                Wall(servers["data"].url, redis_server.url, "load"),
-                math.ceil(SHARE * health["workers"]),
-            ),
+        targets = {
+            name: Target(
+                Wall(server.url, redis_server.url, prefix),
+                math.ceil(SHARE * server.health()["workers"]),
+                server.process.pid,
+            )
+            for name, server, prefix in (
+                ("baseline", servers["baseline"], "empty"),
+                ("data", servers["data"], "load"),
+            )
         }
         browser = stack.enter_context(chromium())
         loads: dict[str, list[dict[str, Any]]] = {"baseline": [], "data": []}
         for n in range(args.loads + 1):
-            for name, (wall, need) in walls.items():
-                load = _load(browser, wall, need, args.timeout)
+            for name, target in targets.items():
+                load = _load(browser, target, args.timeout)
                 print(
                     f"   {'warm-up' if n == 0 else f'load {n}'} {name:8} "
                     f"full {load['marks']['full']:7.0f} ms",
@@ -279,11 +283,9 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     loads[name].append(load)
         profile = None
         if args.profile:
-            profile = _profiled_load(browser, *walls["data"], args.timeout)
-            profile["hello_ms"] = {
-                name: _hello_round_trips(wall) for name, (wall, _) in walls.items()
-            }
-            profile["snapshot"] = _snapshot_profile(redis_server.url, "load", walls["data"][0])
+            profile = _profiled_load(browser, targets["data"], args.timeout)
+            profile["hello_ms"] = {name: _hello_round_trips(t.wall) for name, t in targets.items()}
+            profile["snapshot"] = _snapshot_profile(redis_server.url, "load", targets["data"].wall)
     return {
         "machine": machine(),
         "chromium": chromium_version(),
@@ -294,19 +296,40 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
-def _load(browser: Any, wall: Wall, need: int, timeout: float, cdp_hook: Any = None) -> dict:
+@dataclass(frozen=True)
+class Target:
+    wall: Wall
+    need: int  # workers the layer must hold
+    server_pid: int
+
+
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def _load(browser: Any, target: Target, timeout: float, cdp_hook: Any = None) -> dict:
+    """One first visit, timed in the page; with the CPU it cost the renderer and the server,
+    which, unlike the times, hardly depends on what else this machine is running."""
+    wall = target.wall
     context = wall.context(browser)
     try:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.add_init_script(f"{WATCH}({need});")
+        page.add_init_script(f"{WATCH}({target.need});")
         cdp = context.new_cdp_session(page)
         traffic = Bytes(cdp)
+        cdp.send("Performance.enable")
         if cdp_hook:
             cdp_hook(cdp, "start")
+        server_cpu = _cpu_seconds(target.server_pid)
+        psutil.cpu_percent(interval=None)
         page.goto(wall.page_url(), wait_until="commit")
         page.wait_for_function("() => window.__load && window.__load.full", timeout=timeout * 1000)
+        machine_cpu = psutil.cpu_percent(interval=None) * (psutil.cpu_count() or 1)
+        server_cpu = _cpu_seconds(target.server_pid) - server_cpu
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         marks = page.evaluate("window.__load")
         extra = cdp_hook(cdp, "stop") if cdp_hook else None
         timing = page.evaluate(TIMING)
@@ -322,12 +345,19 @@ def _load(browser: Any, wall: Wall, need: int, timeout: float, cdp_hook: Any = N
             "largest": traffic.largest.most_common(6),
             "js_errors": errors,
             "profile": extra,
+            # seconds; the renderer's count from its start, which is this load's navigation
+            "cpu": {
+                "renderer main thread": metrics.get("ThreadTime", float("nan")),
+                "renderer process": metrics.get("ProcessTime", float("nan")),
+                "server process": server_cpu,
+            },
+            "machine_cpu_percent": machine_cpu,
         }
     finally:
         context.close()
 
 
-def _profiled_load(browser: Any, wall: Wall, need: int, timeout: float) -> dict[str, Any]:
+def _profiled_load(browser: Any, target: Target, timeout: float) -> dict[str, Any]:
     """One more data load with the JS sampling profiler on: self time per function."""
 
     def hook(cdp: Any, phase: str) -> Any:
@@ -338,7 +368,7 @@ def _profiled_load(browser: Any, wall: Wall, need: int, timeout: float) -> dict[
             return None
         return _self_times(cdp.send("Profiler.stop")["profile"])
 
-    load = _load(browser, wall, need, timeout, hook)
+    load = _load(browser, target, timeout, hook)
     return {"full_ms": load["marks"]["full"], "top": load["profile"]}
 
 
@@ -399,6 +429,14 @@ def _self_times(profile: dict[str, Any], top: int = 20) -> list[tuple[str, float
     return [(name, us / 1000) for name, us in spent.most_common(top)]
 
 
+def _cpu_rows(loads: dict[str, list[dict[str, Any]]]) -> list[list[object]]:
+    keys = list(loads["data"][0]["cpu"])
+    return [
+        [key] + [statistics.median(x["cpu"][key] for x in loads[name]) for name in loads]
+        for key in keys
+    ]
+
+
 def _median(loads: list[dict[str, Any]], key: str) -> float:
     values = [load["marks"][key] for load in loads if load["marks"].get(key) is not None]
     return statistics.median(values) if values else float("nan")
@@ -430,6 +468,13 @@ def _report(result: dict[str, Any]) -> None:
             ["page", "loads", "full min", "median", "max", "HTTP KiB", "WS in KiB", "requests"],
         )
     )
+    print()
+    print(table(_cpu_rows(loads), ["CPU per load (median s)", "baseline", "data"]))
+    busy = {
+        name: statistics.median(x["machine_cpu_percent"] for x in loads[name]) for name in loads
+    }
+    print(f"machine busy during the loads (all processes, of 200 %): baseline "
+          f"{busy['baseline']:.0f} %, data {busy['data']:.0f} %")  # fmt: skip
     last = data[-1]
     print(
         f"data page: {last['marks'].get('rows', 0):,} worker rows in the snapshot, "

@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     archive = sub.add_parser("archive", help="copy complete days of the log to Parquet (history)")
     archive.add_argument("--dir", help="archive directory (default: <ONEMAP_DATA_DIR>/archive)")
     archive.add_argument("--every", type=float, default=0, help="repeat every N s (0: once)")
+    archive.add_argument("--before", help="ISO time or 'now' (default: today's local midnight)")
     archive.add_argument("--trend", type=int, metavar="DAYS", help="print daily totals, then exit")
     archive.set_defaults(func=_archive)
 
@@ -163,6 +164,8 @@ def _deadletter(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from feeds.archive import Archive, archive_log, trend
 
     settings = Settings.from_env()
@@ -172,7 +175,12 @@ def _archive(args: argparse.Namespace) -> int:
         return 0
     bus = _bus(settings)
     while True:
-        run = archive_log(bus, archive)
+        before = None
+        if args.before:
+            before = datetime.now(UTC) if args.before == "now" else datetime.fromisoformat(
+                args.before
+            )
+        run = archive_log(bus, archive, before)
         log.info("archived %d steps (%d repeats) into %d days", run.steps, run.repeats,
                  len(run.days))
         if not args.every:

@@ -62,6 +62,8 @@ def test_lost_watermark_or_repeated_steps_do_not_duplicate_rows(tmp_path, bus: B
     second = archive_log(bus, archive, before=later())
     assert second.steps >= len(three_days) - half - 100 and first.steps > 0
     assert pq.read_table(archive.events).num_rows == len({(m.id, m.seq) for m in three_days})
+    rolled = pq.read_table(archive.rollup)
+    assert sum(rolled["reported"].to_pylist()) == sum(reported_by(three_days, str).values())
 
 
 def test_only_steps_logged_before_the_cutoff_are_archived(tmp_path, bus: Bus, three_days):
@@ -91,6 +93,10 @@ def test_area_category_day_counts_match_the_raw_stream(tmp_path, bus: Bus, three
         lambda m: (m.ts.astimezone(CHINA_TZ).date(), m.area.town, m.category),
     )
     assert got == dict(expected)
+    grids = area_category_day(archive, date(2026, 3, 10), date(2026, 3, 10), level="grid")
+    assert int(grids["reported"].sum()) == sum(
+        n for (day, _, _), n in expected.items() if day == date(2026, 3, 10)
+    )
 
 
 def test_trend_has_every_day_and_filters_by_area_and_category(tmp_path, bus: Bus, three_days):
@@ -111,9 +117,35 @@ def test_trend_has_every_day_and_filters_by_area_and_category(tmp_path, bus: Bus
     assert dict(zip(county["day"], county["reported"], strict=True)) == {
         d: expected.get(d, 0) for d in county["day"]
     }
+    grid = next(m.area.grid for m in three_days if m.type == "reported")
+    mine = trend(archive, 7, end=date(2026, 3, 12), area=grid)
+    assert mine["reported"].sum() == sum(
+        reported_by([m for m in three_days if m.area.grid == grid], str).values()
+    )
 
 
 def test_empty_archive_answers_with_zeros(tmp_path):
     archive = Archive(tmp_path)
     assert area_category_day(archive, date(2026, 1, 1), date(2026, 1, 7)).empty
     assert list(trend(archive, 3, end=date(2026, 1, 3))["reported"]) == [0, 0, 0]
+
+
+def test_archive_command_archives_then_prints_the_trend(
+    tmp_path, bus: Bus, redis_server, prefix, monkeypatch, capsys, three_days
+):
+    from dashboard.cli import main
+
+    bus.publish_many(three_days[:2000])
+    monkeypatch.setenv("ONEMAP_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("ONEMAP_PREFIX", prefix)
+    assert main(["archive", "--dir", str(tmp_path)]) == 0  # all of it logged today: kept
+    assert Archive(tmp_path).days() == []
+    assert main(["archive", "--dir", str(tmp_path), "--before", "now"]) == 0
+    assert Archive(tmp_path).days()[0] == date(2026, 3, 9)
+    assert main(["archive", "--dir", str(tmp_path), "--trend", "400"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["day", "reported", "closed"]
+    first = next(row for row in rows if row[0] == "2026-03-09")
+    assert int(first[1]) == reported_by(three_days[:2000], lambda m: m.ts.date()).get(
+        date(2026, 3, 9)
+    )

@@ -67,14 +67,14 @@ def test_grid_whose_only_report_today_is_in_hand_stays_green(geo):
     assert entry["colour"] == "green"
 
 
-def test_grid_with_an_overdue_incident_is_red_and_says_so(geo):
+def test_grid_with_an_overdue_incident_is_no_longer_green_and_says_why(geo):
     state = city_of_routine_work(geo, per_town=3)
     grid = grids_of(geo, sorted(geo.towns)[7])[0]
     fold(geo, *life(geo, "g-late", [("reported", 0, 1)], grid=grid, category="zz04",
                     start=T0 - timedelta(days=1)), state=state)
     entry = index_for(state, "grid", grid[:9], NOW)[grid]
-    assert entry["colour"] == "red"
-    assert [r[:4] for r in explain(entry, limit=2)] == ["按期办结", "超期占比"]
+    assert entry["colour"] == "yellow"  # one case: a warning sign, not yet proof
+    assert sorted(r[:4] for r in explain(entry, limit=2)) == ["按期办结", "超期占比"]
 
 
 def test_area_with_nothing_to_measure_scores_like_the_city(geo):
