@@ -81,7 +81,15 @@
       self.connected = true;
       self.hello();
     });
-    socket.on("disconnect", function () { self.connected = false; });
+    socket.on("disconnect", function (reason) {
+      self.connected = false;
+      // The server dropped us on purpose (account removed, link revoked, session over):
+      // Socket.IO will not retry, and a reload lands on the sign-in page.
+      if (reason === "io server disconnect") window.location.reload();
+    });
+    socket.on("connect_error", function (err) {
+      if (err && err.message === "unauthorized") window.location.reload();
+    });
     socket.on("steps", function (data) { self.steps(data.steps); });
     socket.on("positions", function (data) { self.positions(data.p); });
     socket.on("kpis", function (data) { self.beat(data); self.view.onKpis(data); });
@@ -92,7 +100,8 @@
   Live.prototype.hello = function () {
     var self = this, scope = this.scope;
     this.socket.emit("hello", { scope: scope, after: this.lastSid }, function (reply) {
-      if (!reply || !reply.ok || scope !== self.scope) return;
+      if (!reply || scope !== self.scope) return;
+      if (!reply.ok) { console.warn("OneMap: hello refused:", reply.error); return; }
       if (reply.mode === "snapshot") {
         self.lastSid = null;
         self.view.onSnapshot(reply);

@@ -139,9 +139,7 @@ def bench_rebuild(geo: Geography, steps: list[EventMessage]) -> dict[str, Any]:
         for start in range(0, len(steps), 5000):
             bus.publish_many(steps[start : start + 5000])
         results["redis_read_only"], _ = timing(lambda: sum(1 for _ in bus.replay(EVENTS)))
-        results["redis_replay_and_fold"], rebuilt = timing(
-            lambda: _replayed(State(geo), bus)
-        )
+        results["redis_replay_and_fold"], rebuilt = timing(lambda: _replayed(State(geo), bus))
     finally:
         server.stop()
     city, now = geo.city.code, steps[-1].ts

@@ -148,8 +148,9 @@ def run_events(geo: Geography, days: int, seed: int) -> dict[str, Any]:
     return score(warnings + state.metrics.outbox.drain(), plans, days)
 
 
-def score(warnings: list[WarningMessage], plans: list[tuple[str, Any]], days: int
-          ) -> dict[str, Any]:
+def score(
+    warnings: list[WarningMessage], plans: list[tuple[str, Any]], days: int
+) -> dict[str, Any]:
     caught_spikes: Counter[int] = Counter()
     caught_clusters = 0
     false = Counter()

@@ -176,7 +176,10 @@ def area_category_day(
 
 
 def trend(
-    archive: Archive, days: int, end: date | None = None, area: str | None = None,
+    archive: Archive,
+    days: int,
+    end: date | None = None,
+    area: str | None = None,
     category: str | None = None,
 ) -> pd.DataFrame:
     """Reported and closed per day over the last ``days`` days (7, 30, 365 ...) up to ``end``.
@@ -239,9 +242,25 @@ def _table(entries: list[Entry]) -> pa.Table:
         m = entry.message
         assert isinstance(m, EventMessage)
         row = (
-            entry.sid, m.id, m.seq, m.type, m.ts, m.category, m.level, m.area.county,
-            m.area.town, m.area.village, m.area.grid, m.lon, m.lat, m.source, m.reporter,
-            m.severity, m.title, m.detail, m.deadline,
+            entry.sid,
+            m.id,
+            m.seq,
+            m.type,
+            m.ts,
+            m.category,
+            m.level,
+            m.area.county,
+            m.area.town,
+            m.area.village,
+            m.area.grid,
+            m.lon,
+            m.lat,
+            m.source,
+            m.reporter,
+            m.severity,
+            m.title,
+            m.detail,
+            m.deadline,
         )
         for name, value in zip(SCHEMA.names, row, strict=True):
             columns[name].append(value)

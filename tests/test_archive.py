@@ -85,9 +85,7 @@ def test_area_category_day_counts_match_the_raw_stream(tmp_path, bus: Bus, three
     archive = Archive(tmp_path)
     archive_log(bus, archive, before=later())
     frame = area_category_day(archive, date(2026, 3, 9), date(2026, 3, 11), level="town")
-    got = {
-        (r.day.date(), r.area, r.category): r.reported for r in frame.itertuples() if r.reported
-    }
+    got = {(r.day.date(), r.area, r.category): r.reported for r in frame.itertuples() if r.reported}
     expected = reported_by(
         [m for m in three_days if m.ts.astimezone(CHINA_TZ).date() <= date(2026, 3, 11)],
         lambda m: (m.ts.astimezone(CHINA_TZ).date(), m.area.town, m.category),

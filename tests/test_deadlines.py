@@ -70,9 +70,17 @@ def test_countdown_and_state_around_the_deadline():
 
 def test_simulated_reports_carry_the_catalogue_deadline(geo):
     start = at(2026, 4, 3, 6)
-    model = Model(geo, SimConfig(seed=5, workers=0), start, positions=False,
-                  arrivals_until=start + timedelta(hours=12))
-    reports = [m for m in model.messages(start + timedelta(hours=12))
-               if isinstance(m, EventMessage) and m.type == "reported"]
+    model = Model(
+        geo,
+        SimConfig(seed=5, workers=0),
+        start,
+        positions=False,
+        arrivals_until=start + timedelta(hours=12),
+    )
+    reports = [
+        m
+        for m in model.messages(start + timedelta(hours=12))
+        if isinstance(m, EventMessage) and m.type == "reported"
+    ]
     assert len(reports) > 1000
     assert all(m.deadline == deadline_for(m.category, m.ts) for m in reports)

@@ -42,8 +42,14 @@ def test_town_with_a_backlog_of_overdue_incidents_turns_red_and_says_why(geo):
     town = sorted(geo.towns)[40]
     late = []
     for n, grid in enumerate(grids_of(geo, town)[:6]):
-        late += life(geo, f"late-{n}", [("reported", 0, 1)], grid=grid,
-                     start=T0 - timedelta(days=1), category="zz04")  # 4 hours: long overdue
+        late += life(
+            geo,
+            f"late-{n}",
+            [("reported", 0, 1)],
+            grid=grid,
+            start=T0 - timedelta(days=1),
+            category="zz04",
+        )  # 4 hours: long overdue
     fold(geo, *late, state=state)
     county = town[:6]
     entry = index_for(state, "town", county, NOW)[town]
@@ -59,8 +65,11 @@ def test_town_with_a_backlog_of_overdue_incidents_turns_red_and_says_why(geo):
 def test_grid_whose_only_report_today_is_in_hand_stays_green(geo):
     state = city_of_routine_work(geo, per_town=3)
     grid = grids_of(geo, sorted(geo.towns)[7])[5]
-    fold(geo, *life(geo, "g-new", ROUTINE[:1], grid=grid, start=NOW - timedelta(minutes=5)),
-         state=state)
+    fold(
+        geo,
+        *life(geo, "g-new", ROUTINE[:1], grid=grid, start=NOW - timedelta(minutes=5)),
+        state=state,
+    )
     entry = index_for(state, "grid", grid[:9], NOW)[grid]
     disposal = entry["components"]["disposal_rate"]
     assert disposal["value"] == 0.0 and disposal["adjusted"] > 0.5  # one case proves little
@@ -70,8 +79,18 @@ def test_grid_whose_only_report_today_is_in_hand_stays_green(geo):
 def test_grid_with_an_overdue_incident_is_no_longer_green_and_says_why(geo):
     state = city_of_routine_work(geo, per_town=3)
     grid = grids_of(geo, sorted(geo.towns)[7])[0]
-    fold(geo, *life(geo, "g-late", [("reported", 0, 1)], grid=grid, category="zz04",
-                    start=T0 - timedelta(days=1)), state=state)
+    fold(
+        geo,
+        *life(
+            geo,
+            "g-late",
+            [("reported", 0, 1)],
+            grid=grid,
+            category="zz04",
+            start=T0 - timedelta(days=1),
+        ),
+        state=state,
+    )
     entry = index_for(state, "grid", grid[:9], NOW)[grid]
     assert entry["colour"] == "yellow"  # one case: a warning sign, not yet proof
     assert sorted(r[:4] for r in explain(entry, limit=2)) == ["按期办结", "超期占比"]
@@ -81,8 +100,12 @@ def test_area_with_nothing_to_measure_scores_like_the_city(geo):
     state = State(geo)
     index = index_for(state, "grid", sorted(geo.towns)[0], NOW)
     assert index and all(e["score"] == 100.0 for e in index.values())
-    assert all(p["value"] is None for e in index.values()
-               for name, p in e["components"].items() if name != "patrol_coverage")
+    assert all(
+        p["value"] is None
+        for e in index.values()
+        for name, p in e["components"].items()
+        if name != "patrol_coverage"
+    )
 
 
 def test_grid_index_covers_exactly_the_grids_of_the_parent_town(geo):
@@ -99,8 +122,11 @@ def test_thresholds_are_configurable(geo):
 
 def test_city_is_scored_against_the_targets(geo):
     state = city_of_routine_work(geo)
-    fold(geo, *life(geo, "x", [("reported", 0, 1)], category="zz04",
-                    start=T0 - timedelta(days=1)), state=state)
+    fold(
+        geo,
+        *life(geo, "x", [("reported", 0, 1)], category="zz04", start=T0 - timedelta(days=1)),
+        state=state,
+    )
     entry = index_for(state, "city", None, NOW)[geo.city.code]
     assert entry["components"]["on_time_rate"]["reference"] == 0.99
     assert entry["components"]["patrol_coverage"]["normalised"] < 100  # nobody patrolled

@@ -21,9 +21,16 @@ CITY = "330200"
 
 
 def life(
-    geo, incident: str, steps: list[tuple[str, float, int]], *, start: datetime = T0,
-    category: str = "zf02", grid: int | str = 0, deadline: datetime | None = None,
-    source: str = "grid_worker", offset_m: tuple[float, float] = (0.0, 0.0),
+    geo,
+    incident: str,
+    steps: list[tuple[str, float, int]],
+    *,
+    start: datetime = T0,
+    category: str = "zf02",
+    grid: int | str = 0,
+    deadline: datetime | None = None,
+    source: str = "grid_worker",
+    offset_m: tuple[float, float] = (0.0, 0.0),
 ) -> list[EventMessage]:
     """Steps of one incident: (type, minutes after ``start``, level); seq in list order."""
     g = grid if isinstance(grid, str) else a_grid(geo, grid)
@@ -33,9 +40,18 @@ def life(
     due = deadline or deadline_for(category, start)
     return [
         EventMessage(
-            id=incident, seq=seq, type=kind, ts=start + timedelta(minutes=minutes),  # type: ignore[arg-type]
-            category=category, level=level, area=area, lon=lon, lat=lat,
-            source=source, title="测试事件", deadline=due,  # type: ignore[arg-type]
+            id=incident,
+            seq=seq,
+            type=kind,
+            ts=start + timedelta(minutes=minutes),  # type: ignore[arg-type]
+            category=category,
+            level=level,
+            area=area,
+            lon=lon,
+            lat=lat,
+            source=source,
+            title="测试事件",
+            deadline=due,  # type: ignore[arg-type]
         )
         for seq, (kind, minutes, level) in enumerate(steps, start=1)
     ]
@@ -51,7 +67,11 @@ def fold(geo, *messages: EventMessage, state: State | None = None) -> State:
 def fix(geo, worker: str, at: datetime, status: str = "patrolling", grid: int | str = 0):
     g = grid if isinstance(grid, str) else a_grid(geo, grid)
     return PositionMessage(
-        worker=worker, ts=at, lon=geo.grids[g].lon, lat=geo.grids[g].lat, grid=g,
+        worker=worker,
+        ts=at,
+        lon=geo.grids[g].lon,
+        lat=geo.grids[g].lat,
+        grid=g,
         status=status,  # type: ignore[arg-type]
     )
 
@@ -61,8 +81,16 @@ ROUTINE = [("reported", 0, 1), ("handled", 30, 1), ("closed", 50, 1)]
 
 def test_zero_denominators_give_none_not_errors(geo):
     figures = State(geo).metrics.figures(CITY, T0)
-    for key in ("disposal_rate", "on_time_rate", "self_closure_rate", "reopen_rate",
-                "escalation_rate", "overdue_share", "median_close_min", "median_close_min.zf02"):
+    for key in (
+        "disposal_rate",
+        "on_time_rate",
+        "self_closure_rate",
+        "reopen_rate",
+        "escalation_rate",
+        "overdue_share",
+        "median_close_min",
+        "median_close_min.zf02",
+    ):
         assert figures[key] is None, key
     assert figures["reported"] == figures["open"] == figures["online"] == 0
     assert figures["patrol_coverage"] == 0.0 and figures["events_per_10k"] == 0.0
@@ -83,8 +111,13 @@ def test_routine_incident_counts_once_in_every_area_of_its_chain(geo):
 
 
 def test_incident_escalated_twice_then_closed(geo):
-    steps = [("reported", 0, 1), ("escalated", 20, 2), ("escalated", 60, 3),
-             ("handled", 200, 3), ("closed", 240, 3)]
+    steps = [
+        ("reported", 0, 1),
+        ("escalated", 20, 2),
+        ("escalated", 60, 3),
+        ("handled", 200, 3),
+        ("closed", 240, 3),
+    ]
     f = fold(geo, *life(geo, "B", steps)).metrics.figures(CITY, T0 + timedelta(hours=5))
     assert (f["escalated_l2"], f["escalated_l3"], f["escalated_l4"]) == (1, 1, 0)
     assert f["escalation_rate"] == f["escalation_rate_l3"] == 1.0
@@ -94,8 +127,14 @@ def test_incident_escalated_twice_then_closed(geo):
 
 
 def test_reopened_after_close_is_open_again_then_counts_one_reopen(geo):
-    steps = [("reported", 0, 1), ("handled", 10, 1), ("closed", 20, 1), ("reopened", 100, 1),
-             ("handled", 130, 1), ("closed", 150, 1)]
+    steps = [
+        ("reported", 0, 1),
+        ("handled", 10, 1),
+        ("closed", 20, 1),
+        ("reopened", 100, 1),
+        ("handled", 130, 1),
+        ("closed", 150, 1),
+    ]
     messages = life(geo, "C", steps)
     state = fold(geo, *messages[:4])
     f = state.metrics.figures(CITY, T0 + timedelta(hours=2))
@@ -124,8 +163,9 @@ def test_deadline_spanning_a_weekend_and_a_public_holiday(geo):
 
 def test_on_time_rate_counts_late_closes_and_open_overdue_against(geo):
     start = T0 - timedelta(days=1)  # zz04: 4 hours
-    late = life(geo, "L", [("reported", 0, 1), ("closed", 26 * 60, 1)], start=start,
-                category="zz04")
+    late = life(
+        geo, "L", [("reported", 0, 1), ("closed", 26 * 60, 1)], start=start, category="zz04"
+    )
     stuck = life(geo, "S", [("reported", 0, 1)], start=start, category="zz04")
     ok = life(geo, "K", ROUTINE)
     f = fold(geo, *late, *stuck, *ok).metrics.figures(CITY, T0 + timedelta(hours=3))
@@ -136,8 +176,13 @@ def test_on_time_rate_counts_late_closes_and_open_overdue_against(geo):
 
 
 def test_todays_cohort_excludes_yesterdays_reports_closed_today(geo):
-    old = life(geo, "Y", [("reported", 0, 1), ("closed", 24 * 60 + 30, 1)],
-               start=T0 - timedelta(days=1), category="zz06")
+    old = life(
+        geo,
+        "Y",
+        [("reported", 0, 1), ("closed", 24 * 60 + 30, 1)],
+        start=T0 - timedelta(days=1),
+        category="zz06",
+    )
     f = fold(geo, *old).metrics.figures(CITY, T0 + timedelta(hours=1))
     assert (f["reported"], f["closed"], f["disposal_rate"]) == (0, 1, None)
     yesterday = fold(geo, *old).metrics.figures(CITY, T0 - timedelta(hours=20))
@@ -178,8 +223,10 @@ def test_patrol_visits_coverage_and_online_from_positions(geo):
     state = State(geo)
     g0, g1 = a_grid(geo, 0), a_grid(geo, 1)
     fixes = [
-        fix(geo, "W1", T0, grid=0), fix(geo, "W1", T0 + timedelta(minutes=1), grid=0),
-        fix(geo, "W2", T0, grid=1), fix(geo, "W2", T0 + timedelta(minutes=2), "offline", grid=1),
+        fix(geo, "W1", T0, grid=0),
+        fix(geo, "W1", T0 + timedelta(minutes=1), grid=0),
+        fix(geo, "W2", T0, grid=1),
+        fix(geo, "W2", T0 + timedelta(minutes=2), "offline", grid=1),
         fix(geo, "W3", T0 - timedelta(days=1), grid=1),  # yesterday: not today's visit
         fix(geo, "W4", T0 + timedelta(minutes=3), "offline", grid=0),  # never on duty today
     ]
@@ -200,7 +247,11 @@ def test_headline_keeps_the_walls_five_counters(geo):
     state = fold(geo, *life(geo, "H", ROUTINE), *life(geo, "H2", ROUTINE[:1], grid=3))
     kpis = headline(state, CITY, T0 + timedelta(hours=1))
     assert {k: kpis[k] for k in ("reported", "open", "closed", "overdue", "online")} == {
-        "reported": 2, "open": 1, "closed": 1, "overdue": 0, "online": 0,
+        "reported": 2,
+        "open": 1,
+        "closed": 1,
+        "overdue": 0,
+        "online": 0,
     }
 
 

@@ -64,13 +64,13 @@ def test_wall_moves_a_worker_when_its_position_changes(page, redis_server, prefi
 def test_wall_health_turns_amber_when_the_feed_stops_and_red_when_the_server_goes(
     page, redis_server, prefix, tmp_path, geo, bus_for
 ):
-    with dashboard(redis_server.url, prefix, tmp_path, ONEMAP_STALE_AFTER_S="3") as server:
-        bus_for.publish(decode_trusted(line(position_dict(geo, 4))))
+    with dashboard(redis_server.url, prefix, tmp_path, ONEMAP_STALE_AFTER_S="5") as server:
         _open_wall(page, server)
+        bus_for.publish(decode_trusted(line(position_dict(geo, 4))))
         health = page.locator("#wall-health")
         _wait(page, "document.getElementById('wall-health').dataset.state === 'ok'")
         _wait(page, "document.getElementById('wall-health').dataset.state === 'stale'",
-              timeout=15)
+              timeout=20)
         assert "数据延迟" in health.inner_text()
         bus_for.publish(decode_trusted(line(position_dict(geo, 5))))
         _wait(page, "document.getElementById('wall-health').dataset.state === 'ok'")

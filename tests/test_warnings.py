@@ -34,8 +34,13 @@ DAY = datetime(2026, 3, 10, tzinfo=CHINA_TZ)
 
 @pytest.fixture(scope="module")
 def normal_day(geo) -> list[EventMessage]:
-    model = Model(geo, SimConfig(seed=8, workers=10000), DAY, positions=False,
-                  arrivals_until=DAY + timedelta(days=1))
+    model = Model(
+        geo,
+        SimConfig(seed=8, workers=10000),
+        DAY,
+        positions=False,
+        arrivals_until=DAY + timedelta(days=1),
+    )
     return [m for m in model.messages() if isinstance(m, EventMessage)]
 
 
@@ -62,9 +67,15 @@ def test_injected_spike_in_one_town_raises_one_warning_naming_it(geo, normal_day
     start = DAY + timedelta(hours=10, minutes=5)
     burst = []
     for n in range(12):  # a gas leak scare: safety reports from all over one town
-        burst += life(geo, f"SP{n}", ROUTINE[:1], grid=grids[n * 3 % len(grids)],
-                      start=start + timedelta(minutes=2 * n), category="zz03",
-                      source="hotline_12345" if n % 2 else "grid_worker")
+        burst += life(
+            geo,
+            f"SP{n}",
+            ROUTINE[:1],
+            grid=grids[n * 3 % len(grids)],
+            start=start + timedelta(minutes=2 * n),
+            category="zz03",
+            source="hotline_12345" if n % 2 else "grid_worker",
+        )
     fold(geo, *burst, state=state)
     spikes = [w for w in state.metrics.recent_warnings if w.type == "spike"]
     assert [(w.area, w.category) for w in spikes] == [(town, "zz03")]
@@ -77,12 +88,35 @@ def test_injected_multi_channel_cluster_is_fused_and_raises_a_warning(geo, norma
     state = busy_morning(geo, normal_day)
     start = DAY + timedelta(hours=10, minutes=2)
     reports = [
-        life(geo, "CL-hotline", ROUTINE[:1], grid=50, category="zf06", start=start,
-             source="hotline_12345"),
-        life(geo, "CL-wechat", ROUTINE[:1], grid=50, category="zf06", offset_m=(40, 30),
-             start=start + timedelta(minutes=12), source="wechat"),
-        life(geo, "CL-worker", ROUTINE[:1], grid=50, category="zf06", offset_m=(-30, 10),
-             start=start + timedelta(minutes=35), source="grid_worker"),
+        life(
+            geo,
+            "CL-hotline",
+            ROUTINE[:1],
+            grid=50,
+            category="zf06",
+            start=start,
+            source="hotline_12345",
+        ),
+        life(
+            geo,
+            "CL-wechat",
+            ROUTINE[:1],
+            grid=50,
+            category="zf06",
+            offset_m=(40, 30),
+            start=start + timedelta(minutes=12),
+            source="wechat",
+        ),
+        life(
+            geo,
+            "CL-worker",
+            ROUTINE[:1],
+            grid=50,
+            category="zf06",
+            offset_m=(-30, 10),
+            start=start + timedelta(minutes=35),
+            source="grid_worker",
+        ),
     ]
     fold(geo, *reports[0], *reports[1], state=state)
     assert kinds(state).get("cluster", 0) == 0  # two reports are not yet a cluster
@@ -96,14 +130,24 @@ def test_injected_multi_channel_cluster_is_fused_and_raises_a_warning(geo, norma
 
 def test_one_channel_repeating_itself_or_reports_far_apart_are_no_cluster(geo):
     same_source = [
-        m for n in range(4)
-        for m in life(geo, f"S{n}", ROUTINE[:1], grid=9, category="bm01",
-                      start=T0 + timedelta(minutes=n), offset_m=(n * 10, 0))
+        m
+        for n in range(4)
+        for m in life(
+            geo,
+            f"S{n}",
+            ROUTINE[:1],
+            grid=9,
+            category="bm01",
+            start=T0 + timedelta(minutes=n),
+            offset_m=(n * 10, 0),
+        )
     ]
     far_apart = [
-        m for n, source in enumerate(("app", "wechat", "hotline_12345"))
-        for m in life(geo, f"F{n}", ROUTINE[:1], grid=200 + n * 50, category="bm01",
-                      start=T0, source=source)
+        m
+        for n, source in enumerate(("app", "wechat", "hotline_12345"))
+        for m in life(
+            geo, f"F{n}", ROUTINE[:1], grid=200 + n * 50, category="bm01", start=T0, source=source
+        )
     ]
     state = fold(geo, *same_source, *far_apart)
     assert kinds(state).get("cluster", 0) == 0
@@ -137,8 +181,12 @@ def test_town_index_dropping_a_colour_raises_one_warning_once_it_holds(geo):
     town = "330203001"
     for n, t in enumerate(sorted(geo.towns)):
         grid = min(g for g in geo.grids if g.startswith(t))
-        fold(geo, *life(geo, f"ok{n}", ROUTINE, grid=grid), *life(geo, f"op{n}", ROUTINE[:1],
-             grid=grid), state=state)
+        fold(
+            geo,
+            *life(geo, f"ok{n}", ROUTINE, grid=grid),
+            *life(geo, f"op{n}", ROUTINE[:1], grid=grid),
+            state=state,
+        )
 
     def drops(minutes: int) -> list[WarningMessage]:
         found = state.metrics.tick(T0 + timedelta(hours=1, minutes=minutes))
@@ -147,8 +195,18 @@ def test_town_index_dropping_a_colour_raises_one_warning_once_it_holds(geo):
     assert drops(0) == []
     grid = min(g for g in geo.grids if g.startswith(town))
     for n in range(6):
-        fold(geo, *life(geo, f"late{n}", ROUTINE[:1], grid=grid, category="zz04",
-                        start=T0 - timedelta(hours=5)), state=state)
+        fold(
+            geo,
+            *life(
+                geo,
+                f"late{n}",
+                ROUTINE[:1],
+                grid=grid,
+                category="zz04",
+                start=T0 - timedelta(hours=5),
+            ),
+            state=state,
+        )
     assert drops(1) == [] and drops(4) == []  # red for 3 minutes: not yet
     found = drops(6)
     assert [w.area for w in found] == [town[:6], town]  # its county, with few cases, too
@@ -163,15 +221,21 @@ def test_index_wandering_around_a_threshold_raises_nothing(geo):
     watch._see("330203001", entry, T0)
     for minute, score in enumerate([84.0, 86.5, 83.0, 84.5, 82.5, 85.5] * 10, start=1):
         colour = "green" if score >= 85 else "yellow"
-        watch._see("330203001", {**entry, "score": score, "colour": colour},
-                   T0 + timedelta(minutes=minute))
+        watch._see(
+            "330203001", {**entry, "score": score, "colour": colour}, T0 + timedelta(minutes=minute)
+        )
     assert state.metrics.outbox.raised.get("index_drop", 0) == 0
 
 
 def test_warning_is_published_once_however_often_it_is_found(bus: Bus):
     warning = WarningMessage(
-        id="spike-330212001-zz03-1", ts=T0, type="spike", area="330212001", category="zz03",
-        title="测试预警", related=("A", "B"),
+        id="spike-330212001-zz03-1",
+        ts=T0,
+        type="spike",
+        area="330212001",
+        category="zz03",
+        title="测试预警",
+        related=("A", "B"),
     )
     first = bus.publish_warning(warning)
     assert first is not None

@@ -63,8 +63,14 @@ class Clusters:
         return list(group.ids) if group else [incident_id]
 
     def on_report(
-        self, incident_id: str, category: str, source: str, area: str,
-        lon: float, lat: float, ts: float,
+        self,
+        incident_id: str,
+        category: str,
+        source: str,
+        area: str,
+        lon: float,
+        lat: float,
+        ts: float,
     ) -> None:
         if incident_id in self.group_of:
             return
@@ -83,8 +89,9 @@ class Clusters:
         mine.append(report)
         if not near:
             self.group_of[incident_id] = incident_id
-            self.groups[incident_id] = Group(incident_id, category, area, ts, ts, [incident_id],
-                                             {source})
+            self.groups[incident_id] = Group(
+                incident_id, category, area, ts, ts, [incident_id], {source}
+            )
             return
         group = self._join(report, {self.group_of[i] for i in near})
         if (
@@ -118,9 +125,10 @@ class Clusters:
         for dx in (-1, 0, 1):
             for dy in (-1, 0, 1):
                 for other in cells.get((cx + dx, cy + dy), ()):
-                    if abs(other[0] - ts) <= window and (other[3] - x) ** 2 + (
-                        other[4] - y
-                    ) ** 2 <= r2:
+                    if (
+                        abs(other[0] - ts) <= window
+                        and (other[3] - x) ** 2 + (other[4] - y) ** 2 <= r2
+                    ):
                         found.append(other[1])
         return found
 

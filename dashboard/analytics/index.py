@@ -47,11 +47,20 @@ _C = Component
 COMPONENTS: tuple[Component, ...] = (
     _C("on_time_rate", "按期办结率", "closed_on_time", "due", "higher", 0.10, 0.25, 0.99),
     _C("disposal_rate", "办结率", "reported_closed", "reported", "higher", 0.25, 0.20, 0.90),
-    _C("self_closure_rate", "网格自办结率", "closed_at_grid", "closed", "higher", 0.20, 0.15,
-       0.805),
+    _C(
+        "self_closure_rate", "网格自办结率", "closed_at_grid", "closed", "higher", 0.20, 0.15, 0.805
+    ),
     _C("overdue_share", "超期占比", "overdue", "open", "lower", 0.05, 0.15, 0.005),
-    _C("reopen_rate", "重办率", "reported_reopened", "reported_ever_closed", "lower", 0.05, 0.10,
-       0.01),
+    _C(
+        "reopen_rate",
+        "重办率",
+        "reported_reopened",
+        "reported_ever_closed",
+        "lower",
+        0.05,
+        0.10,
+        0.01,
+    ),
     _C("patrol_coverage", "巡查覆盖率", "grids_visited", "grids", "higher", 0.30, 0.15, 0.90),
 )
 COLOURS = ("green", "yellow", "red")
@@ -77,15 +86,19 @@ def areas_at(geo: Geography, level: str, parent: str | None) -> list[str]:
     """Codes of ``level`` (city, county, town, village, grid) under ``parent`` (any ancestor)."""
     if level == "city":
         return [geo.city.code]
-    table = {"county": geo.counties, "town": geo.towns, "village": geo.villages,
-             "grid": geo.grids}[level]
+    table = {"county": geo.counties, "town": geo.towns, "village": geo.villages, "grid": geo.grids}[
+        level
+    ]
     if parent is None or parent == geo.city.code:
         return list(table)
     return [code for code in table if code.startswith(parent) and code != parent]
 
 
 def index_for(
-    state: State, level: str, parent: str | None, now: datetime,
+    state: State,
+    level: str,
+    parent: str | None,
+    now: datetime,
     config: IndexConfig | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{area: {"score", "colour", "components"}} for the areas of ``level`` under ``parent``."""
@@ -93,7 +106,10 @@ def index_for(
 
 
 def index_of(
-    metrics: Metrics, level: str, parent: str | None, now: datetime,
+    metrics: Metrics,
+    level: str,
+    parent: str | None,
+    now: datetime,
     config: IndexConfig | None = None,
 ) -> dict[str, dict[str, Any]]:
     config = config or metrics.config.index

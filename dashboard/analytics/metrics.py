@@ -41,8 +41,20 @@ _ROUTINE = frozenset(("dispatched", "accepted", "escalated", "handled", "feedbac
 class Facts:
     """What the counters need to know about one incident, and what it contributes now."""
 
-    __slots__ = ("chain", "category", "deadline", "rep_seq", "rep_ts", "rep_at", "max_level",
-                 "closed", "reopened", "cohort", "closing", "open")
+    __slots__ = (
+        "chain",
+        "category",
+        "deadline",
+        "rep_seq",
+        "rep_ts",
+        "rep_at",
+        "max_level",
+        "closed",
+        "reopened",
+        "cohort",
+        "closing",
+        "open",
+    )
 
     def __init__(self, chain: Chain, category: str, deadline: float) -> None:
         self.chain, self.category, self.deadline = chain, category, deadline
@@ -199,8 +211,13 @@ class Metrics:
         area = incident.area
         self.spikes.on_report(incident.id, incident.category, area.county, area.town, ts)
         self.clusters.on_report(
-            incident.id, incident.category, incident.source, area.finest,
-            incident.lon, incident.lat, ts,
+            incident.id,
+            incident.category,
+            incident.source,
+            area.finest,
+            incident.lon,
+            incident.lat,
+            ts,
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -263,7 +280,11 @@ class Metrics:
         if quiet:
             fixes = {w: (self.patrol.quiet.key(w) or 0.0, self._grid_of(w)) for w in quiet}
             for warning in offline_warnings(
-                quiet, fixes, now, self.config.silence.total_seconds(), self.config.watch,
+                quiet,
+                fixes,
+                now,
+                self.config.silence.total_seconds(),
+                self.config.watch,
                 self.geo,
             ):
                 self.outbox.put(warning)

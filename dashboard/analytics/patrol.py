@@ -93,4 +93,3 @@ class Patrol:
             grids.add(grid)
             for area in chain:
                 rows[area][GRIDS_VISITED] += 1
-

@@ -157,7 +157,12 @@ class Spikes:
         return sum(slots.get(s, 0) for s in range(last_slot - self._per_window + 1, last_slot + 1))
 
     def _warning(
-        self, cell: Cell, ts: float, window: list[tuple[float, str]], usual: float, own: bool,
+        self,
+        cell: Cell,
+        ts: float,
+        window: list[tuple[float, str]],
+        usual: float,
+        own: bool,
         p: float,
     ) -> WarningMessage:
         area, category = cell

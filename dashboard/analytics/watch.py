@@ -83,8 +83,9 @@ class IndexWatch:
     def _colour(self, score: float, current: str) -> str:
         """The colour ``score`` shows, counting a change only ``margin`` past a threshold."""
         config = self.metrics.config.index
-        lower, upper = colour(score + self.config.margin, config), colour(
-            score - self.config.margin, config
+        lower, upper = (
+            colour(score + self.config.margin, config),
+            colour(score - self.config.margin, config),
         )
         rank = COLOURS.index(current)
         if COLOURS.index(lower) > rank:
@@ -112,8 +113,12 @@ class IndexWatch:
 
 
 def offline_warnings(
-    workers: list[str], last_fix: dict[str, tuple[float, str]], now: datetime,
-    silence_s: float, config: WatchConfig, geo: Geography,
+    workers: list[str],
+    last_fix: dict[str, tuple[float, str]],
+    now: datetime,
+    silence_s: float,
+    config: WatchConfig,
+    geo: Geography,
 ) -> list[WarningMessage]:
     """Warnings for workers that just went quiet; ``last_fix``: worker -> (epoch s, grid)."""
     now_s = now.timestamp()
