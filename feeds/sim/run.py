@@ -42,7 +42,9 @@ def run(
     stop = stop or threading.Event()
     config = config.resolved()
     now_ms = to_ms(clock())
-    start_ms = local_midnight(now_ms) - config.history_days * DAY_MS if config.backfill else now_ms
+    start_ms = now_ms
+    if config.backfill:
+        start_ms = local_midnight(now_ms) - config.history_days * DAY_MS
     model = Model(geo, config, to_datetime(start_ms), to_datetime(now_ms))
     _say(progress, f"simulate: seed {config.seed}, {config.events_per_day:,.0f} events/day, "
                    f"{len(model.roster.workers):,} workers, speed {config.speed:g}")
@@ -130,7 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(ns: argparse.Namespace) -> SimConfig:
     return SimConfig(
         events_per_day=ns.events_per_day, workers=ns.workers, seed=ns.seed, speed=ns.speed,
-        backfill=ns.backfill, history_days=ns.history_days, burst_per_second=ns.burst, burst_seconds=ns.burst_seconds,
+        backfill=ns.backfill, history_days=ns.history_days, burst_per_second=ns.burst,
+        burst_seconds=ns.burst_seconds,
         duplicate_rate=ns.duplicate_rate, reorder_rate=ns.reorder_rate,
     )
 
