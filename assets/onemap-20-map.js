@@ -35,6 +35,8 @@
     this.pulsing = 0;
     this.tracks = {};
     this.showTracks = false;
+    // markers are sized in pixels; the wall scales with the screen (rem), so they must too
+    this.k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
   }
 
   WallMap.prototype.setScope = function (geo, highlight) {
@@ -46,7 +48,7 @@
     this.scores = {};
     this.showTracks = geo.level !== "city";
     this.highlight = highlight || null;
-    this.workerLayer.options.radius = geo.level === "city" ? 1.6 : geo.level === "county" ? 2.4 : 3.5;
+    this.workerLayer.options.radius = this.k * (geo.level === "city" ? 1.6 : geo.level === "county" ? 2.4 : 3.5);
     L.geoJSON(geo.shapes, {
       style: function (feature) { return self.areaStyle(feature.properties.code, highlight); },
       onEachFeature: function (feature, layer) { self.areas[feature.properties.code] = layer; },
@@ -106,8 +108,8 @@
     }
     var zoomedIn = this.showTracks;  // county or town: room for bigger markers
     var style = {
-      renderer: this.canvas, radius: s.overdue ? 8 : zoomedIn ? 6 : 3.6,
-      weight: s.overdue ? 3 : zoomedIn ? 1.2 : 0.6,
+      renderer: this.canvas, radius: this.k * (s.overdue ? 8 : zoomedIn ? 6 : 3.6),
+      weight: this.k * (s.overdue ? 3 : zoomedIn ? 1.2 : 0.6),
       color: s.overdue ? "#ff2d2d" : "rgba(255,255,255,0.8)", fillColor: s.colour, fillOpacity: 0.9,
       interactive: false,
     };
@@ -131,7 +133,7 @@
     this.pulsing = (this.pulsing || 0) + 1;
     var self = this;
     var ring = window.L.circleMarker([s.lat, s.lon], {
-      radius: 10, color: s.overdue ? "#ff2d2d" : s.colour, weight: 3, fill: false,
+      radius: 10 * this.k, color: s.overdue ? "#ff2d2d" : s.colour, weight: 3 * this.k, fill: false,
       className: "pulse-ring", interactive: false,
     }).addTo(this.map);
     setTimeout(function () { ring.remove(); self.pulsing -= 1; }, 2500);

@@ -92,10 +92,26 @@
     });
   };
 
+  // Plotly sizes are pixels; the wall's CSS scales with the screen (rem), so charts must too.
+  var SCALED = { size: 1, l: 1, r: 1, t: 1, b: 1, pad: 1, thickness: 1, width: 1, xshift: 1 };
+  function scaled(value, k, key) {
+    if (Array.isArray(value)) return value.map(function (v) { return scaled(v, k, null); });
+    if (value && typeof value === "object") {
+      var out = {};
+      for (var name in value) out[name] = scaled(value[name], k, name);
+      return out;
+    }
+    return typeof value === "number" && SCALED[key] ? value * k : value;
+  }
+
   Panels.prototype.figures = function (figures) {
     if (!window.dash_clientside || !window.dash_clientside.set_props) return;
+    var k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     for (var id in figures) {
-      if (figures[id]) window.dash_clientside.set_props(id, { figure: figures[id] });
+      if (!figures[id]) continue;
+      var figure = { data: figures[id].data, layout: figures[id].layout };
+      if (k !== 1) figure = { data: scaled(figure.data, k, null), layout: scaled(figure.layout, k, null) };
+      window.dash_clientside.set_props(id, { figure: figure });
     }
   };
 
