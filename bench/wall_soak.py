@@ -179,7 +179,8 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         print(f"-- walls live; warming up {args.warmup:g}s", flush=True)
         time.sleep(args.warmup)
         rss = {"server_start_mb": rss_mb(server.process.pid)}
-        _soak(walls, args.minutes, args.interval)
+        feed = {"simulator": simulator, "server": server.process, "baseline server": empty.process}
+        _soak(walls, args.minutes, args.interval, feed)
         rss["server_end_mb"] = rss_mb(server.process.pid)
         errors = {w.name: w.page.js_errors for w in walls}
         tracebacks = server.tracebacks()
@@ -200,12 +201,16 @@ def _watch(browser: Any, name: str, wall: Wall) -> Watched:
     return Watched(name, page, context.new_cdp_session(page))
 
 
-def _soak(walls: list[Watched], minutes: float, interval: float) -> None:
+def _soak(walls: list[Watched], minutes: float, interval: float, feed: dict[str, Any]) -> None:
     """Samples at absolute times, so a slow sample does not stretch the soak."""
     start = time.monotonic()
     count = int(minutes * 60 // interval)
     for k in range(count + 1):
         time.sleep(max(0.0, start + k * interval - time.monotonic()))
+        # A wall whose feed died keeps a flat heap: that must fail, not pass.
+        dead = [name for name, process in feed.items() if process.poll() is not None]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited during the soak (at sample {k})")
         minute = (time.monotonic() - start) / 60
         rows = [w.sample(minute) for w in walls]
         data = rows[0]

@@ -130,3 +130,25 @@ def test_wall_tour_drills_into_counties_on_its_own(page, redis_server, prefix, t
         labels = page.locator(".area-label .area-name").all_inner_texts()
         assert sorted(labels) == sorted(a.short for a in geo.children(county))
         assert page.locator("#wall-scope").inner_text() == geo.counties[county].name
+
+
+def test_wall_fills_the_ten_counties_with_their_index_colours(page, redis_server, prefix,
+                                                             tmp_path, geo, bus_for):
+    bus_for.publish_many(
+        [decode_trusted(line(event_dict(geo, i, id=f"IX-{i}"))) for i in range(30)]
+    )
+    with dashboard(redis_server.url, prefix, tmp_path) as server:
+        _open_wall(page, server)
+        _wait(page, "Object.keys(window.onemap.wall.map.index).length === 10")
+        colours = page.evaluate(
+            "() => Object.entries(window.onemap.wall.map.areas).map(([code, layer]) => "
+            "[code, window.onemap.wall.map.index[code].colour, layer.options.fillColor])"
+        )
+        fills = {"green": "#1f9d5c", "yellow": "#c9a227", "red": "#c23b3b"}
+        assert sorted(code for code, _, _ in colours) == sorted(geo.counties)
+        for code, colour, fill in colours:
+            assert fill == fills[colour], code
+        ranking = page.locator(".ranking-row .ranking-name").all_inner_texts()
+        assert sorted(ranking) == sorted(a.short for a in geo.counties.values())
+        scores = page.locator(".area-label .area-score").all_inner_texts()
+        assert len([s for s in scores if s.strip().isdigit()]) == 10
