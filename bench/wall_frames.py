@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         browser = stack.enter_context(chromium())
         page = open_wall(wall.context(browser), wall.page_url())
         page.evaluate(HARNESS, args.gap_ms)
-        elements = {"before": page.evaluate("window.__frames.elements()")}
+        elements = {"before": _settled_elements(page)}
         runs = {}
         for size in sizes:
             print(f"-- {size:,} workers", flush=True)
@@ -190,6 +191,19 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "elements": elements,
         "js_errors": errors,
     }
+
+
+def _settled_elements(page: Any, timeout: float = 30) -> int:
+    """The page's element count once it stops changing: charts and ticker render after live."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        count = int(page.evaluate("window.__frames.elements()"))
+        if count == last:
+            return count
+        last = count
+        time.sleep(1.0)
+    return last
 
 
 def _measure(page: Any, size: int, args: argparse.Namespace) -> dict[str, Any]:
