@@ -66,6 +66,7 @@
   function Live(view, scope) {
     this.view = view;
     this.scope = scope;
+    this.home = scope;  // where the page started: walls take commands (cast, follow) for it
     this.lastSid = null;
     this.connected = false;
     this.lastBeat = 0;
@@ -95,11 +96,15 @@
     socket.on("kpis", function (data) { self.beat(data); self.view.onKpis(data); });
     socket.on("beat", function (data) { self.beat(data); });
     socket.on("panels", function (data) { self.view.onPanels(data); });
+    // Operators' actions (notes, 督办, 批示 ...) and commands (cast, follow, a view sent):
+    // optional parts of the view interface.
+    socket.on("actions", function (data) { if (self.view.onActions) self.view.onActions(data.actions); });
+    socket.on("command", function (data) { if (self.view.onCommand) self.view.onCommand(data); });
   };
 
   Live.prototype.hello = function () {
     var self = this, scope = this.scope;
-    this.socket.emit("hello", { scope: scope, after: this.lastSid }, function (reply) {
+    this.socket.emit("hello", { scope: scope, after: this.lastSid, home: this.home }, function (reply) {
       if (!reply || scope !== self.scope) return;
       if (!reply.ok) { console.warn("OneMap: hello refused:", reply.error); return; }
       if (reply.mode === "snapshot") {
@@ -114,6 +119,7 @@
       if (reply.panels) self.view.onPanels(reply.panels);
       if (reply.last && onemap.sidAfter(reply.last, self.lastSid)) self.lastSid = reply.last;
       onemap.stats.lastSid = self.lastSid;
+      if (reply.following && self.view.onCommand) self.view.onCommand(reply.following);
       self.view.onLive();
     });
   };

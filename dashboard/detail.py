@@ -8,13 +8,14 @@ audit stream.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, request
 from flask_socketio import SocketIO
 
 from dashboard.auth import DETAIL_ROLES, Access, Principal, SocketGuard, within
-from dashboard.privacy import incident_detail
+from dashboard.dossier import dossier
 from dashboard.push import Pusher
 
 
@@ -31,7 +32,9 @@ class Details:
                 incident = state.incidents.get(incident_id)
                 city = state.geo.city.code
                 if incident is not None and within(who.scope, incident.area.town, city):
-                    found = incident_detail(incident, state.geo, reveal=who.sees_pii)
+                    found = dossier(
+                        state, incident, self.pusher.actions, who.sees_pii, datetime.now(UTC)
+                    )
         self.access.audit(
             "detail",
             who.name if who else "",

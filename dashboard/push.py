@@ -35,6 +35,7 @@ from flask import request
 from flask_socketio import SocketIO, join_room, leave_room
 
 from dashboard import panels
+from dashboard.actions import ActionBook, action_payload, command_payload, command_rooms
 from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.analytics.outbox import rooms_of
 from dashboard.auth import SocketGuard
@@ -42,8 +43,8 @@ from dashboard.config import Settings
 from dashboard.kpis import headline
 from dashboard.state import OPEN, Applied, State
 from dashboard.wire import incident_marker, position_row, sid_key, step_payload
-from feeds.bus import EVENTS, POSITIONS, Bus, Entry
-from feeds.schema import EventMessage, PositionMessage
+from feeds.bus import ACTIONS, EVENTS, POSITIONS, Bus, Entry
+from feeds.schema import ActionMessage, EventMessage, PositionMessage
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Pusher:
         self.lock = threading.Lock()
         self.watched: dict[str, int] = defaultdict(int)  # room → connected pages
         self.scope_of: dict[str, str] = {}  # socket id → scope
+        self.home_of: dict[str, str] = {}  # socket id → the home scope of a wall page
+        self.actions = ActionBook()  # operators' actions, read back from their stream
         self.moved: dict[str, PositionMessage] = {}
         self.ready = threading.Event()
         self.newest_ts: datetime | None = None
@@ -96,6 +99,8 @@ class Pusher:
         )
         self.state.last_sid[POSITIONS] = self.bus.last_ids()[POSITIONS]
         self.state.restore_positions(self.bus.latest_positions())
+        for entry in self.bus.replay(ACTIONS):
+            self.actions.apply(entry.sid, entry.message)  # type: ignore[arg-type]
         stamps = [self.state.recent[-1].message.ts] if self.state.recent else []
         stamps += [p.ts for p in self.state.positions.values()]
         self.newest_ts = max(stamps, default=None)
@@ -110,7 +115,8 @@ class Pusher:
             self.rebuild()
         finally:
             self.ready.set()
-        for batch in self.bus.follow(dict(self.state.last_sid), block_ms=self._block_ms()):
+        after = {**self.state.last_sid, ACTIONS: self.actions.last_sid}
+        for batch in self.bus.follow(after, block_ms=self._block_ms()):
             self._apply(batch)
             self._housekeeping()
 
@@ -125,10 +131,15 @@ class Pusher:
     # -- folding and emitting --------------------------------------------------------------
     def _apply(self, batch: list[Entry]) -> None:
         applied: list[Applied] = []
+        acted: list[tuple[str, ActionMessage]] = []
         self._dirty = self._dirty or bool(batch)
         with self.lock:
             for entry in batch:
                 message = entry.message
+                if isinstance(message, ActionMessage):
+                    self.actions.apply(entry.sid, message)
+                    acted.append((entry.sid, message))
+                    continue
                 if self.newest_ts is None or message.ts > self.newest_ts:
                     self.newest_ts = message.ts  # how fresh the feed is, for the health light
                 if isinstance(message, EventMessage):
@@ -140,6 +151,20 @@ class Pusher:
             if applied:
                 self._panels_dirty = True
                 self._emit_steps(applied)
+            if acted:
+                self._emit_actions(acted)
+
+    def _emit_actions(self, acted: list[tuple[str, ActionMessage]]) -> None:
+        """Each action to the pages of its area; what walls and tablets must do, to them."""
+        now = datetime.now(UTC)
+        city = self.state.geo.city.code
+        for sid, action in acted:
+            data = action_payload(sid, action, self.state, reveal=False)
+            for code in dict.fromkeys((city, action.area[:6], action.area[:9])):
+                if self.watched.get(room(code)):
+                    self._emit("actions", {"actions": [data]}, room(code))
+            for name in command_rooms(action, self.state):
+                self._emit("command", command_payload(action, self.state, now), name)
 
     def _emit_steps(self, applied: list[Applied]) -> None:
         by_room: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -258,12 +283,26 @@ class Pusher:
             join_room(room(scope))
             self.watched[room(scope)] += 1
             self.scope_of[sid] = scope
+            if holder is not None:
+                join_room(f"user:{holder.name}")  # views a duty officer sends to this person
+            reply["following"] = self._join_home(sid, str((data or {}).get("home") or ""))
         return reply
+
+    def _join_home(self, sid: str, home: str) -> dict[str, Any] | None:
+        """A wall page joins the room of its home scope once; returns what it must follow."""
+        if not home or sid in self.home_of or not self.guard.allows(sid, home):
+            home = self.home_of.get(sid, "")
+        elif self.state.geo.area(home) is not None:
+            join_room(f"home:{home}")
+            self.home_of[sid] = home
+        action = self.actions.following.get(home) if home else None
+        return command_payload(action, self.state, datetime.now(UTC)) if action else None
 
     def on_disconnect(self, *args: object) -> None:
         self.guard.forget(request.sid)  # type: ignore[attr-defined]
         with self.lock:
             self._leave(request.sid)  # type: ignore[attr-defined]
+            self.home_of.pop(request.sid, None)  # type: ignore[attr-defined]
 
     def _leave(self, sid: str) -> None:
         scope = self.scope_of.pop(sid, None)

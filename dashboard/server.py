@@ -11,13 +11,15 @@ import redis
 from flask import Flask, jsonify, redirect
 from flask_socketio import SocketIO
 
-from dashboard import geo_api
+from dashboard import geo_api, risks, webapp
+from dashboard.actions import Actions
 from dashboard.auth import Access, SocketGuard
 from dashboard.config import Settings
 from dashboard.detail import Details
 from dashboard.push import Pusher
 from dashboard.security import DashScriptHashes, SecurityHeaders
 from dashboard.state import State
+from dashboard.trends import Trends, archive_at
 from dashboard.users import UserStore
 from feeds.bus import Bus
 from feeds.geo import Geography, load_geography
@@ -84,7 +86,12 @@ def create_app(settings: Settings) -> OneMap:
     access.install(server)
     pusher = Pusher(socketio, bus, state, settings, SocketGuard(access, socketio))
     Details(access, pusher).install(server, socketio, pusher.guard)
+    Actions(access, bus, state, pusher.lock, pusher.guard).install(socketio)
+    risks.install(socketio, pusher, pusher.guard)
+    Trends(pusher, archive_at(settings.data_dir)).install(socketio, pusher.guard)
+    webapp.install(server)
     _routes(server, bus, pusher, access)
+    server.wsgi_app = webapp.GzipStatic(server.wsgi_app)  # type: ignore[method-assign]
     # Outermost, so Socket.IO's own responses and error pages carry the headers too.
     policy = DashScriptHashes(dash_app, settings.tile_url).policy
     server.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
@@ -103,8 +110,10 @@ def _dash_app(server: Flask) -> dash.Dash:
         title="OneMap 一图统览",
         update_title=None,
         suppress_callback_exceptions=True,
+        meta_tags=webapp.META_TAGS,
     )
-    from layouts import wall  # noqa: F401  (registers the page and its callbacks)
+    app.index_string = webapp.with_manifest_link(app.index_string)
+    from layouts import tablet, wall  # noqa: F401  (registers the pages and their callbacks)
 
     app.layout = dash.html.Div(dash.page_container, className="onemap-root")
     return app

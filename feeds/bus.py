@@ -9,6 +9,8 @@ also overwrite a hash of latest positions so a newcomer can draw every worker at
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,12 +22,14 @@ import redis
 from feeds.geo import Geography
 from feeds.schema import (
     DEFAULT_LIMITS,
+    ActionMessage,
     EventMessage,
     Limits,
     Message,
     PositionMessage,
     Rejection,
     WarningMessage,
+    decode_action,
     decode_trusted,
     decode_warning,
     encode,
@@ -60,6 +64,8 @@ return id
 EVENTS = "events"
 POSITIONS = "positions"
 WARNINGS = "warnings"
+ACTIONS = "actions"
+ACTIONS_MAXLEN = 1_000_000  # the audit of operators' work: months at any plausible rate
 WARNINGS_MAXLEN = 100_000
 WARNING_MEMORY_S = 8 * 86_400  # a warning id is remembered this long (the log holds days)
 
@@ -68,9 +74,9 @@ WARNING_MEMORY_S = 8 * 86_400  # a warning id is remembered this long (the log h
 class Entry:
     """One message read back from the log, with the stream it came from and its stream id."""
 
-    stream: str  # EVENTS or POSITIONS
+    stream: str  # EVENTS, POSITIONS or ACTIONS
     sid: str
-    message: Message
+    message: Message | ActionMessage
 
 
 class _Announcement(msgspec.Struct):
@@ -103,6 +109,7 @@ class Bus:
             "inbox": f"{prefix}:inbox",
             WARNINGS: f"{prefix}:warnings",
             "warnings_channel": f"{prefix}:warnings:live",
+            ACTIONS: f"{prefix}:actions",
         }
         self.maxlen = {EVENTS: events_maxlen, POSITIONS: positions_maxlen}
         self.deadletter_maxlen = deadletter_maxlen
@@ -148,6 +155,18 @@ class Bus:
         ]
         sid = self._warn(keys=keys, args=[WARNINGS_MAXLEN, encode(warning), WARNING_MEMORY_S])
         return _text(sid) if sid else None
+
+    def publish_action(self, action: ActionMessage) -> str:
+        """Append an operator's action to the audited actions stream and announce it."""
+        keys = [self.keys[ACTIONS], self.keys["channel"], self.keys["stats"]]
+        args: list[object] = [ACTIONS_MAXLEN, encode(action), f"actions:{action.verb}", ACTIONS]
+        return _text(self._append(keys=keys, args=args))
+
+    def actions(self, after: str = "-", count: int = 100) -> list[tuple[str, ActionMessage]]:
+        """(stream id, action) in order, after ``after`` (exclusive; "-" from the start)."""
+        start = "-" if after in ("-", "0", "0-0") else f"({after}"
+        rows = self.client.xrange(self.keys[ACTIONS], min=start, max="+", count=count)
+        return [(_text(sid), decode_action(fields[b"m"])) for sid, fields in rows]
 
     def dead_letter(self, raw: bytes, rejection: Rejection) -> str:
         """Keep a refused message with its reason, and count it."""
@@ -225,8 +244,9 @@ class Bus:
         reply = self.client.xread(streams, count=count, block=block_ms)
         names = {self.keys[name]: name for name in after}
         return [
-            Entry(names[_text(key)], _text(sid), decode_trusted(fields[b"m"]))
+            Entry(name, _text(sid), _decode(name, fields[b"m"]))
             for key, entries in reply or []
+            for name in (names[_text(key)],)
             for sid, fields in entries
         ]
 
@@ -238,10 +258,72 @@ class Bus:
         while True:
             rows = self.client.xrange(self.keys[stream], min=start, max="+", count=batch)
             for sid, fields in rows:
-                yield Entry(stream, _text(sid), decode_trusted(fields[b"m"]))
+                yield Entry(stream, _text(sid), _decode(stream, fields[b"m"]))
             if len(rows) < batch:
                 return
             start = f"({_text(rows[-1][0])}"
+
+    def log_batches(
+        self, stream: str = EVENTS, after: str = "0-0", batch: int = 20_000
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """Every entry of a stream after ``after`` as raw (id, payload) batches, oldest first.
+
+        For rebuilding from the log (``State.fold_log``), where reading cost more than folding:
+        redis-py's XRANGE reply parsing builds a dict per entry in Python, so this reads the
+        reply as hiredis parses it, and a reader thread fetches the next batch while the
+        caller folds this one (the socket wait and Redis's own work then overlap the fold).
+        """
+        batches: queue.Queue[list[tuple[bytes, bytes]] | BaseException | None] = queue.Queue(2)
+        stop = threading.Event()
+
+        def hand(item: list[tuple[bytes, bytes]] | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False  # the caller left early
+
+        def read() -> None:
+            try:
+                for rows in self._ranges(stream, after, batch):
+                    if not hand(rows):
+                        return
+            except BaseException as exc:  # raised again in the caller's thread
+                hand(exc)
+                return
+            hand(None)
+
+        reader = threading.Thread(target=read, name="onemap-log-reader", daemon=True)
+        reader.start()
+        try:
+            while (item := batches.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            reader.join()
+
+    def _ranges(self, stream: str, after: str, batch: int) -> Iterator[list[tuple[bytes, bytes]]]:
+        pool, key = self.client.connection_pool, self.keys[stream]
+        start: str | bytes = "-" if after in ("0", "0-0", "-") else f"({after}"
+        connection = pool.get_connection()
+        try:
+            while True:
+                connection.send_command("XRANGE", key, start, "+", "COUNT", batch)
+                rows = connection.read_response(disable_decoding=True)
+                # each entry is [id, [b"m", payload]]: the bus writes that one field
+                yield [(sid, fields[1]) for sid, fields in rows]
+                if len(rows) < batch:
+                    return
+                start = b"(" + rows[-1][0]
+        except BaseException:
+            connection.disconnect()  # a half-read reply must not reach the pool's next user
+            raise
+        finally:
+            pool.release(connection)
 
     def follow(
         self,
@@ -273,7 +355,7 @@ class Bus:
     def last_ids(self) -> dict[str, str]:
         """The newest id of each stream ("0-0" when empty): where a live follower starts."""
         ids = {}
-        for name in (EVENTS, POSITIONS):
+        for name in (EVENTS, POSITIONS, ACTIONS):
             rows = self.client.xrevrange(self.keys[name], count=1)
             ids[name] = _text(rows[0][0]) if rows else "0-0"
         return ids
@@ -285,7 +367,7 @@ class Bus:
         try:
             for item in pubsub.listen():
                 note = _announcement.decode(item["data"])
-                yield Entry(note.stream, note.sid, decode_trusted(bytes(note.m)))
+                yield Entry(note.stream, note.sid, _decode(note.stream, bytes(note.m)))
         finally:
             pubsub.close()
 
@@ -318,6 +400,10 @@ class Bus:
             {"sid": _text(sid), **{_text(k): _text(v) for k, v in fields.items()}}
             for sid, fields in rows
         ]
+
+
+def _decode(stream: str, raw: bytes) -> Message | ActionMessage:
+    return decode_action(raw) if stream == ACTIONS else decode_trusted(raw)
 
 
 def _text(value: bytes | str) -> str:

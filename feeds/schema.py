@@ -119,6 +119,43 @@ class WarningMessage(
     worker: Identifier | None = None  # worker_offline: who went quiet
 
 
+ActionVerb = Literal[
+    "acknowledge", "note", "supervise", "cast", "instruct", "follow", "release", "send_view"
+]
+MAX_ACTION_TEXT = 500
+
+
+class ActionMessage(
+    msgspec.Struct, tag="action", tag_field="kind", forbid_unknown_fields=True, frozen=True
+):
+    """What a person did in OneMap: written by the dashboard itself, never by producers.
+
+    The actions stream is the audit of operators' work (who, when, what); the views read it
+    back like any other feed, so every server process and every screen sees the same actions.
+    ``area`` is where the action applies (the incident's town, or the area a view shows);
+    ``target`` is a wall's home scope (follow, release) or a user name (send_view).
+    """
+
+    id: Identifier
+    ts: AwareDatetime
+    verb: ActionVerb
+    actor: str
+    role: str
+    area: str
+    incident: Identifier | None = None
+    target: str | None = None
+    text: str = ""
+    seconds: int | None = None
+
+
+_action_decoder = msgspec.json.Decoder(ActionMessage)
+
+
+def decode_action(raw: bytes | str) -> ActionMessage:
+    """Decode an action read back from the actions stream."""
+    return _action_decoder.decode(raw)
+
+
 _warning_decoder = msgspec.json.Decoder(WarningMessage)
 
 
@@ -131,7 +168,7 @@ _decoder = msgspec.json.Decoder(Message)
 _encoder = msgspec.json.Encoder()
 
 
-def encode(message: Message | WarningMessage) -> bytes:
+def encode(message: Message | WarningMessage | ActionMessage) -> bytes:
     return _encoder.encode(message)
 
 

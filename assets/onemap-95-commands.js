@@ -1,0 +1,137 @@
+/* Wall commands from operators: "cast" an incident (zoom to it, show its card for a while),
+ * "follow" a leader's tablet (show the area it shows until released), "release".
+ *
+ * Commands arrive on the wall's socket (room of its home scope) through the Live view's
+ * optional onCommand. While a cast or a follow holds the wall, its automatic tour waits.
+ * Field text reaches the card through textContent only.
+ */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  var el = function (tag, cls, text) { return onemap.el(tag, cls, text); };
+
+  function Commands(wall) {
+    this.wall = wall;
+    this.castTimer = null;
+    this.following = null;
+    this.card = null;
+    var self = this, goTo = wall.goTo;
+    // The tour calls goTo on a timer; it must not pull the wall away from a cast or a follow.
+    wall.goTo = function (code, highlight, then) {
+      if ((self.following || self.castTimer) && !self.forcing) { if (then) then(); return; }
+      return goTo.call(wall, code, highlight, then);
+    };
+    this.force = function (code, then) {
+      self.forcing = true;
+      try { goTo.call(wall, code, null, then || null); } finally { self.forcing = false; }
+    };
+  }
+
+  Commands.prototype.handle = function (cmd) {
+    if (!cmd || !cmd.verb) return;
+    this.wall.root.setAttribute("data-command", cmd.verb);
+    if (cmd.verb === "cast") this.cast(cmd);
+    else if (cmd.verb === "follow") this.follow(cmd);
+    else if (cmd.verb === "release") this.release();
+  };
+
+  Commands.prototype.cast = function (cmd) {
+    var self = this;
+    if (!cmd.card) return;
+    clearTimeout(this.castTimer);
+    this.showCard(cmd.card, "投屏 · " + (cmd.by || ""));
+    this.zoomTo(cmd.card);
+    var ms = 1000 * (cmd.seconds || 60);
+    this.castTimer = setTimeout(function () {
+      self.castTimer = null;
+      if (self.following) return;  // the follow took over; its own card stays
+      self.hideCard();
+      self.wall.root.removeAttribute("data-command");
+      if (self.wall.map && self.wall.geo) self.wall.map.setScope(self.wall.geo, self.wall.highlight);
+    }, ms);
+  };
+
+  Commands.prototype.follow = function (cmd) {
+    var self = this;
+    this.following = cmd;
+    this.badge("跟随 " + (cmd.by || "") + " 的平板");
+    var town = cmd.area && cmd.area.length > 9 ? cmd.area.slice(0, 9) : cmd.area;
+    this.force(town || this.wall.live.home, function () {
+      self.wall.live.setScope(self.wall.scope);
+      if (cmd.card) { self.showCard(cmd.card, "跟随 · " + (cmd.by || "")); self.zoomTo(cmd.card); }
+      else self.hideCard();
+    });
+  };
+
+  Commands.prototype.release = function () {
+    var self = this;
+    if (!this.following) return;
+    this.following = null;
+    this.badge("");
+    this.hideCard();
+    this.wall.root.removeAttribute("data-command");
+    this.force(this.wall.live.home, function () { self.wall.live.setScope(self.wall.scope); });
+  };
+
+  Commands.prototype.zoomTo = function (card) {
+    var map = this.wall.map && this.wall.map.map;
+    if (map && card.lat && card.lon) map.setView([card.lat, card.lon], 15, { animate: false });
+  };
+
+  Commands.prototype.badge = function (text) {
+    var box = this.wall.root.querySelector(".wall-follow");
+    if (!box) {
+      box = el("div", "wall-follow");
+      var panel = this.wall.root.querySelector(".wall-map-panel") || this.wall.root;
+      panel.appendChild(box);
+    }
+    box.textContent = text;
+    box.hidden = !text;
+  };
+
+  Commands.prototype.showCard = function (c, by) {
+    this.hideCard();
+    var card = (this.card = el("section", "wall-cast" + (c.overdue ? " is-overdue" : "")));
+    card.setAttribute("data-incident", c.id);
+    var head = el("header", "cast-head");
+    var dot = el("span", "cast-dot");
+    dot.style.background = c.colour || "#4fc3f7";
+    head.appendChild(dot);
+    head.appendChild(el("span", "cast-cat", c.catName));
+    head.appendChild(el("span", "cast-by", by));
+    card.appendChild(head);
+    card.appendChild(el("div", "cast-title", c.title));
+    var facts = el("dl", "cast-facts");
+    [["地点", c.place], ["层级", c.levelName], ["状态", c.status === "closed" ? "已办结" : (c.overdue ? "已超期" : "办理中")],
+     ["上报", onemap.clock(c.reported)], ["时限", onemap.clock(c.deadline)]].forEach(function (f) {
+      facts.appendChild(el("dt", null, f[0]));
+      facts.appendChild(el("dd", null, f[1]));
+    });
+    card.appendChild(facts);
+    var panel = this.wall.root.querySelector(".wall-map-panel") || this.wall.root;
+    panel.appendChild(card);
+  };
+
+  Commands.prototype.hideCard = function () {
+    if (this.card && this.card.parentNode) this.card.parentNode.removeChild(this.card);
+    this.card = null;
+  };
+
+  onemap.Commands = Commands;
+
+  // The wall assigns itself to onemap.wall in its constructor, before it connects: attach then,
+  // so a "following" state in the first hello reply is not missed.
+  var current = onemap.wall || null;
+  function attach(wall) {
+    if (!wall || wall.commands) return;
+    wall.commands = new Commands(wall);
+    wall.onCommand = function (cmd) { wall.commands.handle(cmd); };
+  }
+  Object.defineProperty(onemap, "wall", {
+    configurable: true,
+    get: function () { return current; },
+    set: function (wall) { current = wall; attach(wall); },
+  });
+  attach(current);
+})();
