@@ -39,7 +39,11 @@ PII_ROLES = frozenset({"duty"})  # who sees names and numbers in free text
 DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an incident's detail
 # Paths that need one of a few roles; everything else is open to every signed-in role.
 ROLE_PATHS = {"/api/incident/": DETAIL_ROLES}
-PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz"})
+# The web app manifest and its icons: browsers fetch them without cookies (dashboard.webapp).
+PUBLIC_PATHS = frozenset(
+    {"/login", "/login.css", "/healthz", "/manifest.webmanifest", "/icons/tablet-192.png",
+     "/icons/tablet-512.png"}
+)
 SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
 
 

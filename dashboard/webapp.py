@@ -1,0 +1,146 @@
+"""The installable tablet and a light first load: web app manifest, icons, gzip.
+
+* ``/manifest.webmanifest`` and ``/icons/<name>.png`` (committed PNGs, 192 and 512 px) are
+  public: browsers fetch a manifest and its icons without the session cookie, and they hold
+  nothing but the app's name and colours. The manifest starts at ``/tablet`` in full screen.
+* ``GzipStatic`` compresses the static files (Dash's bundles, ``/assets/``) and the map data
+  (``/geo/``) for clients that accept gzip: on a mobile link the JavaScript, sent as is, would
+  take most of the first load. Compressed bundles are kept in memory by path and ETag.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, send_from_directory
+
+ICONS = Path(__file__).resolve().parent.parent / "assets" / "icons"
+ICON_SIZES = (192, 512)
+PUBLIC = ("/manifest.webmanifest", *(f"/icons/tablet-{n}.png" for n in ICON_SIZES))
+THEME = "#06152b"
+MANIFEST_LINK = '<link rel="manifest" href="/manifest.webmanifest">'
+META_TAGS = [
+    {"name": "theme-color", "content": THEME},
+    {"name": "mobile-web-app-capable", "content": "yes"},
+    {"name": "apple-mobile-web-app-capable", "content": "yes"},
+    {"name": "apple-mobile-web-app-status-bar-style", "content": "black-translucent"},
+]
+
+
+def manifest() -> dict[str, Any]:
+    return {
+        "name": "OneMap 一图统览 · 领导平板",
+        "short_name": "一图统览",
+        "lang": "zh-CN",
+        "start_url": "/tablet",
+        "scope": "/",
+        "display": "fullscreen",
+        "display_override": ["fullscreen", "standalone"],
+        "orientation": "any",
+        "background_color": THEME,
+        "theme_color": THEME,
+        "icons": [
+            {
+                "src": f"/icons/tablet-{n}.png",
+                "sizes": f"{n}x{n}",
+                "type": "image/png",
+                "purpose": "any maskable",
+            }
+            for n in ICON_SIZES
+        ],
+    }
+
+
+def install(server: Flask) -> None:
+    @server.get("/manifest.webmanifest")
+    def web_manifest():  # type: ignore[no-untyped-def]
+        response = jsonify(manifest())
+        response.mimetype = "application/manifest+json"
+        return response
+
+    @server.get("/icons/<name>.png")
+    def icon(name: str):  # type: ignore[no-untyped-def]
+        return send_from_directory(ICONS, f"{name}.png", max_age=86_400)
+
+
+def with_manifest_link(index_string: str) -> str:
+    """Dash's index page with the manifest linked (every page: the wall ignores it)."""
+    return index_string.replace("{%favicon%}", "{%favicon%}\n        " + MANIFEST_LINK, 1)
+
+
+COMPRESSIBLE = ("javascript", "json", "css", "text/", "svg")
+
+
+class GzipStatic:
+    """WSGI middleware: gzip the static and map responses for clients that accept it."""
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        prefixes: tuple[str, ...] = ("/_dash-component-suites/", "/assets/", "/geo/"),
+        min_size: int = 1024,
+    ) -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.min_size = min_size
+        self.cache: dict[tuple[str, str], bytes] = {}
+        self.lock = threading.Lock()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if (
+            environ.get("REQUEST_METHOD") != "GET"
+            or not path.startswith(self.prefixes)
+            or "gzip" not in environ.get("HTTP_ACCEPT_ENCODING", "")
+        ):
+            return self.app(environ, start_response)
+        seen: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen.update(status=status, headers=headers, exc_info=exc_info)
+            return lambda data: None  # nobody writes through this in Flask
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = seen["status"], seen["headers"]
+        names = {k.lower(): v for k, v in headers}
+        if (
+            not status.startswith("200")
+            or "content-encoding" in names
+            or len(body) < self.min_size
+            or not any(kind in names.get("content-type", "") for kind in COMPRESSIBLE)
+        ):
+            start_response(status, headers, seen["exc_info"])
+            return [body]
+        packed = self._compress(path, names.get("etag", ""), body)
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "vary")]
+        vary = ", ".join(filter(None, [names.get("vary", ""), "Accept-Encoding"]))
+        headers += [
+            ("Content-Encoding", "gzip"),
+            ("Content-Length", str(len(packed))),
+            ("Vary", vary),
+        ]
+        start_response(status, headers, seen["exc_info"])
+        return [packed]
+
+    def _compress(self, path: str, etag: str, body: bytes) -> bytes:
+        if not etag:  # generated per request (map data): compress it each time
+            return gzip.compress(body, compresslevel=6, mtime=0)
+        key = (path, etag)
+        with self.lock:
+            packed = self.cache.get(key)
+        if packed is None:
+            packed = gzip.compress(body, compresslevel=9, mtime=0)
+            with self.lock:
+                self.cache[key] = packed
+        return packed

@@ -1,0 +1,318 @@
+"""/tablet: the leader's view of the whole city in one hand, for touch and a weak network.
+
+Like the wall, a static frame filled by ``assets/onemap-60-tablet.js`` from the live socket:
+headline KPIs, the three-colour map (tap an area to drill in, pinch to zoom, "返回上级" to go
+back up), the top risks now (red areas, overdue incidents, early warnings) each opening a
+compact card, trends over 7 and 30 days drawn as inline SVG (no Plotly: it would be most of the
+first load), the ranking, and the latest events. Leaders can put a wall into follow mode and
+write a 批示 on an incident; duty officers can send them a view. Every control is a real
+button of at least 44 px, and nothing is told only on hover.
+
+The layout is responsive in CSS alone (``assets/tablet.css``, scoped by ``.tablet``): portrait
+puts the map over a tabbed panel; landscape puts the panel beside the map, and wide landscape
+(1366×1024) adds the trend chart under the map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_leaflet as dl
+import flask
+from dash import html
+
+from dashboard import ids
+from dashboard.auth import Access, Principal
+from dashboard.config import Settings
+from dashboard.geo_api import focus_of
+from feeds.geo import Geography, load_geography
+
+KPI_TILES = [
+    ("reported", "今日上报", ""),
+    ("open", "在办事件", ""),
+    ("overdue", "超期事件", ""),
+    ("closed", "今日办结", ""),
+    ("on_time_rate", "按期办结率", "%"),
+    ("online", "在线网格员", ""),
+]
+TABS = [("risks", "风险"), ("trends", "趋势"), ("ranking", "排名"), ("feed", "动态")]
+LEADS = frozenset({"leader", "admin"})  # who may put a wall into follow mode and write 批示
+
+
+def layout(area: str | None = None, **_query: str) -> html.Div:
+    geo = load_geography()
+    settings: Settings = flask.current_app.config["ONEMAP_SETTINGS"]
+    access: Access = flask.current_app.config["ONEMAP_ACCESS"]
+    who = access.current()
+    area = access.page_scope(area)
+    if area is None or who is None:
+        return html.Div("无权查看该区域", className="access-refused", **{"data-refused": "scope"})
+    scope, _grid = focus_of(geo, area)
+    return html.Div(
+        [
+            _header(geo, scope, who),
+            html.Div(id=ids.TABLET_STALE, className="tablet-stale", hidden=True, role="alert"),
+            html.Div(id=ids.TABLET_INBOX, className="tablet-inbox", hidden=True, role="status"),
+            _kpis(),
+            _map(geo),
+            _tabs(),
+            _risks(),
+            _trends(),
+            _ranking(),
+            _feed(),
+            _card(who),
+            _follow_sheet(geo, who),
+        ],
+        id=ids.TABLET_ROOT,
+        className="tablet",
+        **{
+            "data-scope": scope,
+            "data-home": who.scope,
+            "data-role": who.role,
+            "data-user": who.name,
+            "data-tab": "risks",
+            "data-view": "tablet",
+            "data-stale-after": str(settings.stale_after_s),
+        },
+    )
+
+
+def _button(text: str, cls: str, **attrs: Any) -> html.Button:
+    return html.Button(text, className=f"t-btn {cls}", type="button", **attrs)
+
+
+def _header(geo: Geography, scope: str, who: Principal) -> html.Header:
+    tools = [_button("全屏", "tablet-fullscreen", id=ids.TABLET_FULLSCREEN)]
+    if who.role in LEADS:
+        tools.insert(
+            0,
+            _button("大屏跟随", "tablet-follow", id=ids.TABLET_FOLLOW, **{"aria-pressed": "false"}),
+        )
+    return html.Header(
+        [
+            html.Div(
+                [
+                    html.Span("宁波 · 一图统览", className="tablet-brand"),
+                    html.H1(geo.area(scope).name, id=ids.TABLET_SCOPE),  # type: ignore[union-attr]
+                ],
+                className="tablet-title",
+            ),
+            html.Div(
+                [
+                    html.Span(className="tablet-dot"),
+                    html.Span("连接中", className="tablet-age-text"),
+                ],
+                id=ids.TABLET_AGE,
+                className="tablet-age",
+                **{"data-state": "connecting"},
+            ),
+            html.Div(tools, className="tablet-tools"),
+        ],
+        className="tablet-header",
+    )
+
+
+def _kpis() -> html.Section:
+    return html.Section(
+        [
+            html.Div(
+                [
+                    html.Div(label, className="tkpi-label"),
+                    html.Div(
+                        [
+                            html.Span("—", className="tkpi-value"),
+                            html.Span(unit, className="tkpi-unit"),
+                        ],
+                        className="tkpi-figure",
+                    ),
+                ],
+                className=f"tkpi tkpi-{key}",
+                **{"data-kpi": key},
+            )
+            for key, label, unit in KPI_TILES
+        ],
+        className="tablet-kpis",
+    )
+
+
+def _map(geo: Geography) -> html.Section:
+    return html.Section(
+        [
+            dl.Map(
+                [],
+                id=ids.TABLET_MAP,
+                center=[geo.city.lat, geo.city.lon],
+                zoom=8,
+                zoomControl=False,
+                attributionControl=False,
+                zoomSnap=0.25,
+                doubleClickZoom=False,  # a second tap is a second drill, not a zoom
+                touchZoom=True,
+                dragging=True,
+                scrollWheelZoom=True,
+                className="tablet-leaflet",
+            ),
+            html.Nav(
+                [
+                    _button("‹ 返回上级", "tablet-up", id=ids.TABLET_UP, disabled=True),
+                    html.Div(id=ids.TABLET_CRUMBS, className="tablet-crumbs"),
+                ],
+                className="tablet-mapbar",
+            ),
+            html.Div(
+                [
+                    html.Span([html.I(className="swatch index-green"), "良好"]),
+                    html.Span([html.I(className="swatch index-yellow"), "关注"]),
+                    html.Span([html.I(className="swatch index-red"), "预警"]),
+                    html.Span("点击区域下钻 · 双指缩放", className="tablet-hint"),
+                ],
+                className="tablet-legend",
+            ),
+        ],
+        className="tablet-map",
+    )
+
+
+def _tabs() -> html.Nav:
+    return html.Nav(
+        [
+            _button(name, f"tablet-tab tab-{key}", **{"data-tab": key, "role": "tab"})
+            for key, name in TABS
+        ],
+        className="tablet-tabs",
+        role="tablist",
+    )
+
+
+def _panel(key: str, title: str, body: list[Any]) -> html.Section:
+    return html.Section(
+        [html.H2(title, className="tpanel-title"), *body],
+        className=f"tpanel tpanel-{key}",
+        **{"data-panel": key},
+    )
+
+
+def _risks() -> html.Section:
+    return _panel(
+        "risks",
+        "当前风险",
+        [
+            html.Div(
+                html.P("加载中…", className="tablet-empty"),
+                id=ids.TABLET_RISKS,
+                className="risk-list",
+            )
+        ],
+    )
+
+
+def _trends() -> html.Section:
+    legend = html.Span(
+        [html.I(className="lg-bar"), "上报", html.I(className="lg-line"), "办结"],
+        className="trend-legend",
+    )
+    return _panel(
+        "trends",
+        "上报与办结趋势",
+        [
+            html.Div(
+                [
+                    _button("近7天", "trend-range", **{"data-days": "7", "aria-pressed": "true"}),
+                    _button(
+                        "近30天", "trend-range", **{"data-days": "30", "aria-pressed": "false"}
+                    ),
+                    legend,
+                ],
+                className="trend-ranges",
+            ),
+            html.Div(id=ids.TABLET_TREND, className="trend-chart"),
+            html.Div("点击图表查看当日数字", id=ids.TABLET_TREND_NOTE, className="trend-note"),
+        ],
+    )
+
+
+def _ranking() -> html.Section:
+    return _panel(
+        "ranking", "治理指数排名", [html.Ol(id=ids.TABLET_RANKING, className="rank-list")]
+    )
+
+
+def _feed() -> html.Section:
+    return _panel("feed", "最新事件", [html.Ol(id=ids.TABLET_FEED, className="feed-list")])
+
+
+def _card(who: Principal) -> html.Div:
+    acts: list[Any] = [
+        _button("督办", "card-act", **{"data-verb": "supervise"}),
+        _button("投到大屏", "card-act", **{"data-verb": "cast"}),
+    ]
+    if who.role in LEADS:
+        acts = [
+            html.Textarea(
+                id=ids.TABLET_INSTRUCT,
+                className="card-text",
+                maxLength=500,
+                placeholder="批示（500字以内）",
+                rows=2,
+            ),
+            _button("发送批示", "card-act card-primary", **{"data-verb": "instruct"}),
+            *acts,
+        ]
+    return html.Div(
+        html.Div(
+            [
+                html.Div(
+                    [
+                        html.H3("", className="card-title"),
+                        _button("关闭", "card-close", **{"aria-label": "关闭"}),
+                    ],
+                    className="card-head",
+                ),
+                html.Div(className="card-body"),
+                html.Div(acts, className="card-acts"),
+                html.Div("", className="card-msg", role="status"),
+            ],
+            className="card-sheet",
+            role="dialog",
+        ),
+        id=ids.TABLET_CARD,
+        className="tablet-card",
+        hidden=True,
+    )
+
+
+def _follow_sheet(geo: Geography, who: Principal) -> html.Div:
+    """The walls a leader may lead: the home scope's wall and those of its children."""
+    if who.role not in LEADS:
+        return html.Div(id=ids.TABLET_FOLLOW_SHEET, hidden=True)
+    home = geo.area(who.scope)
+    areas = [home, *geo.children(who.scope)] if home and home.level != "town" else [home]
+    options = [
+        _button(f"{a.name}大屏", "follow-target", **{"data-target": a.code})
+        for a in areas
+        if a is not None and a.level in ("city", "county", "town")
+    ]
+    return html.Div(
+        html.Div(
+            [
+                html.Div(
+                    [
+                        html.H3("让大屏跟随本机", className="card-title"),
+                        _button("关闭", "card-close", **{"aria-label": "关闭"}),
+                    ],
+                    className="card-head",
+                ),
+                html.P("所选大屏将显示本机正在查看的区域，直到结束跟随。", className="follow-help"),
+                html.Div(options, className="follow-options"),
+            ],
+            className="card-sheet",
+            role="dialog",
+        ),
+        id=ids.TABLET_FOLLOW_SHEET,
+        className="tablet-card",
+        hidden=True,
+    )
+
+
+dash.register_page(__name__, path="/tablet", title="OneMap 领导平板", name="tablet", layout=layout)

@@ -1,0 +1,140 @@
+"""/tablet in a real headless Chromium with tablet emulation and touch, against a real server.
+
+Each test runs at two sizes: 768×1024 portrait and 1366×1024 landscape. The leader signs in
+through the real form; events go in through `onemap publish`, as producers' would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from feeds.schema import CHINA_TZ
+from tests.factories import event_dict, line
+from tests.live import PASSWORD, dashboard, run_cli
+
+pytestmark = pytest.mark.browser
+SIZES = {"portrait": (768, 1024), "landscape": (1366, 1024)}
+YINZHOU = "330212"
+
+
+@pytest.fixture(scope="module")
+def tablet_server(redis_server, tmp_path_factory):
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    tmp = tmp_path_factory.mktemp("tablet")
+    # plain-HTTP test server: the session cookie must travel without TLS
+    with dashboard(
+        redis_server.url, prefix, tmp, ONEMAP_COOKIE_SECURE="0", ONEMAP_DATA_DIR=str(tmp)
+    ) as server:
+        server.add_user("boss", "leader", "330200")
+        yield server
+
+
+@pytest.fixture(params=sorted(SIZES))
+def tablet(request, browser, tablet_server):
+    width, height = SIZES[request.param]
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        device_scale_factor=1,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    try:
+        page.goto(f"{tablet_server.url}/login?next=/tablet")
+        page.fill("input[name=username]", "boss")
+        page.fill("input[name=password]", PASSWORD)
+        page.tap("button[type=submit]")
+        page.wait_for_selector("#tablet-root[data-live='1']", timeout=30_000)
+        yield page
+    finally:
+        context.close()
+
+
+def publish(server, geo, index: int, **fields) -> dict:
+    message = event_dict(geo, index, id=f"TB-{uuid.uuid4().hex[:8]}", **fields)
+    result = run_cli(["publish"], server.redis_url, server.prefix, line(message) + b"\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return message
+
+
+def tap_area(page, code: str) -> None:
+    """A finger on the area's label point (inside the shape), through the touchscreen."""
+    x, y = page.evaluate(
+        """(code) => {
+            const t = window.onemap.tablet, label = t.geo.labels.find((l) => l.code === code);
+            const p = t.map.latLngToContainerPoint([label.lat, label.lon]);
+            const box = t.map.getContainer().getBoundingClientRect();
+            return [box.left + p.x, box.top + p.y];
+        }""",
+        code,
+    )
+    page.touchscreen.tap(x, y)
+
+
+def test_tablet_tap_on_a_county_drills_in_and_back_up(tablet, geo):
+    towns = len([a for a in geo.children(YINZHOU) if a.level == "town"])
+    assert tablet.locator("#tablet-map").get_attribute("data-areas") == str(len(geo.counties))
+    tap_area(tablet, YINZHOU)
+    tablet.wait_for_selector(f"#tablet-root[data-scope='{YINZHOU}']", timeout=10_000)
+    assert tablet.locator("#tablet-scope").inner_text() == geo.counties[YINZHOU].name
+    tablet.wait_for_selector(f"#tablet-map[data-areas='{towns}']", timeout=10_000)
+    assert tablet.locator(".crumb").all_inner_texts() == ["宁波市", geo.counties[YINZHOU].name]
+    tablet.tap("#tablet-up")
+    tablet.wait_for_selector("#tablet-root[data-scope='330200']", timeout=10_000)
+    assert tablet.locator("#tablet-up").is_disabled()
+    assert tablet.js_errors == []
+
+
+def test_tablet_risk_card_opens_for_an_overdue_incident(tablet, tablet_server, geo):
+    reported = datetime.now(UTC).astimezone(CHINA_TZ) - timedelta(hours=3)
+    title = f"桥下积水无人处置 {uuid.uuid4().hex[:4]}"
+    publish(
+        tablet_server,
+        geo,
+        11,
+        title=title,
+        ts=reported.isoformat(),
+        deadline=(reported + timedelta(hours=1)).isoformat(),
+    )
+    item = tablet.locator(".risk-item[data-kind='incident']", has_text=title)
+    item.wait_for(timeout=20_000)  # the risks refresh with the next panels push (≤ 5 s)
+    assert "超期" in item.inner_text()
+    item.tap()
+    card = tablet.locator("#tablet-card")
+    card.locator(".card-title", has_text=title).wait_for(timeout=10_000)
+    assert "已超期" in card.inner_text()
+    box = item.bounding_box()
+    assert box is not None and box["height"] >= 44
+    tablet.tap("#tablet-card .card-close")
+    assert card.is_hidden()
+    assert tablet.js_errors == []
+
+
+def test_tablet_offline_shows_stale_banner_and_catches_up(tablet, tablet_server, geo):
+    context = tablet.context
+    banner = tablet.locator("#tablet-stale")
+    assert banner.is_hidden()
+    context.set_offline(True)
+    # offline emulation leaves an open WebSocket alone: drop it as a lost network would
+    tablet.evaluate("window.onemap.tablet.live.socket.io.engine.close()")
+    banner.wait_for(state="visible", timeout=15_000)
+    assert "重连" in banner.inner_text()
+    assert tablet.locator("#tablet-age").get_attribute("data-state") == "stale"
+    title = f"停电报修 {uuid.uuid4().hex[:6]}"
+    publish(tablet_server, geo, 12, title=title)  # published while the tablet is away
+    caught_before = tablet.evaluate("window.onemap.stats.caughtUp")
+    context.set_offline(False)
+    banner.wait_for(state="hidden", timeout=20_000)
+    tablet.tap("button.tab-feed")
+    tablet.locator(".feed-item", has_text=title).wait_for(timeout=10_000)
+    assert tablet.evaluate("window.onemap.stats.caughtUp") > caught_before
+    assert tablet.locator("#tablet-age").get_attribute("data-state") == "ok"
+    assert tablet.js_errors == []
