@@ -128,4 +128,124 @@
       },
     });
   };
+
+  /* Incident markers: a few thousand outlined circles on one canvas, no object per marker in
+   * Leaflet. A new marker is drawn at once on top of what is there (the canvas is final when
+   * `set` returns); a removal or restyle needs a full redraw, which is rate-limited by its own
+   * cost, so a burst of closures or evictions cannot take the main thread. Markers are kept in
+   * insertion order (a Map), so the oldest is found in O(1).
+   */
+  onemap.makeMarkerLayer = function () {
+    var L = window.L;
+    var REDRAW_MIN_MS = 150;   // between two full redraws forced by removals or restyles
+    return L.Layer.extend({
+      initialize: function (options) {
+        L.setOptions(this, options);
+        this.markers = new Map();  // id → {x, y, lon, lat, r, w, stroke, fill}
+        this.view = null;          // the transform of the last full redraw
+        this.pending = false;
+        this.dirtySince = 0;
+        this.lastRedrawMs = 0;
+        this.redrawnAt = 0;
+      },
+
+      onAdd: function (map) {
+        this.canvas = L.DomUtil.create("canvas", "marker-layer leaflet-zoom-hide");
+        this.getPane().appendChild(this.canvas);
+        map.on("moveend zoomend resize viewreset", this.redrawNow, this);
+        this.redraw();
+      },
+
+      onRemove: function (map) {
+        L.DomUtil.remove(this.canvas);
+        this.view = null;
+        map.off("moveend zoomend resize viewreset", this.redrawNow, this);
+      },
+
+      count: function () { return this.markers.size; },
+      has: function (id) { return this.markers.has(id); },
+      get: function (id) { return this.markers.get(id) || null; },
+      oldest: function () { var first = this.markers.keys().next(); return first.done ? null : first.value; },
+
+      // style: {radius, weight, color (stroke), fillColor}; returns the marker's record
+      set: function (id, lon, lat, style) {
+        var known = this.markers.get(id);
+        var p = project(lon, lat);
+        var m = { x: p[0], y: p[1], lon: lon, lat: lat, r: style.radius, w: style.weight,
+                  stroke: style.color, fill: style.fillColor };
+        this.markers.set(id, m);  // an existing id keeps its place in the order
+        if (known) {
+          if (known.x !== m.x || known.y !== m.y || known.r !== m.r || known.w !== m.w ||
+              known.stroke !== m.stroke || known.fill !== m.fill) this.dirty();
+        } else if (this.view) {  // on top, as a full redraw would draw it: correct even if one is due
+          this.drawOne(this.canvas.getContext("2d"), m, this.view);
+        } else {
+          this.dirty();
+        }
+        return m;
+      },
+
+      drop: function (id) {  // not `remove`: that is Leaflet's, for the layer itself
+        if (this.markers.delete(id)) this.dirty();
+      },
+
+      clear: function () {
+        this.markers.clear();
+        this.redrawNow();
+      },
+
+      // a full redraw on the next frame, or later if full redraws have been costly
+      dirty: function () {
+        if (this.pending || !this._map) return;
+        this.pending = true;
+        var self = this;
+        var wait = Math.max(REDRAW_MIN_MS, 10 * this.lastRedrawMs) - (performance.now() - this.redrawnAt);
+        setTimeout(function () {
+          requestAnimationFrame(function () { if (self.pending) self.redraw(); });
+        }, Math.max(0, wait));
+      },
+
+      redrawNow: function () { this.redraw(); },
+
+      drawOne: function (ctx, m, v) {
+        var px = m.x * v.scale + v.dx, py = m.y * v.scale + v.dy;
+        if (px < -20 || py < -20 || px > v.w + 20 || py > v.h + 20) return;
+        ctx.beginPath();
+        ctx.arc(px, py, m.r, 0, 2 * Math.PI);
+        ctx.fillStyle = m.fill;
+        ctx.fill();
+        if (m.w > 0) {
+          ctx.lineWidth = m.w;
+          ctx.strokeStyle = m.stroke;
+          ctx.stroke();
+        }
+      },
+
+      redraw: function () {
+        var map = this._map;
+        this.pending = false;
+        if (!map) return;
+        var started = performance.now();
+        var size = map.getSize(), canvas = this.canvas;
+        L.DomUtil.setPosition(canvas, map.containerPointToLayerPoint([0, 0]));
+        var ratio = window.devicePixelRatio || 1;
+        if (canvas.width !== size.x * ratio || canvas.height !== size.y * ratio) {
+          canvas.width = size.x * ratio;
+          canvas.height = size.y * ratio;
+          canvas.style.width = size.x + "px";
+          canvas.style.height = size.y + "px";
+        }
+        var ctx = canvas.getContext("2d");
+        ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+        ctx.clearRect(0, 0, size.x, size.y);
+        var origin = map.getPixelOrigin(), pane = map._getMapPanePos();
+        var v = (this.view = { scale: Math.pow(2, map.getZoom()), dx: pane.x - origin.x,
+                               dy: pane.y - origin.y, w: size.x, h: size.y });
+        var self = this;
+        this.markers.forEach(function (m) { self.drawOne(ctx, m, v); });
+        this.redrawnAt = performance.now();
+        this.lastRedrawMs = this.redrawnAt - started;
+      },
+    });
+  };
 })();

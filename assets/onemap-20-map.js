@@ -1,5 +1,6 @@
 /* OneMap map layers, drawn with Leaflet directly and updated in place:
- * areas (SVG, three-colour index fill), incidents and workers (one shared canvas), patrol tracks.
+ * areas (SVG, three-colour index fill), incidents and workers (a canvas each, onemap-15-points),
+ * patrol tracks (Leaflet canvas), pulses (a few DOM rings animated by the compositor).
  * No layer is ever rebuilt per message: markers move or restyle, and only new ones are added.
  */
 (function () {
@@ -11,8 +12,7 @@
   var WORKER_COLOURS = ["rgba(61,220,151,0.9)", "rgba(255,176,32,0.95)", "rgba(125,147,178,0.8)", "rgba(74,83,97,0.6)"];
   var INDEX_FILL = { green: "#1f9d5c", yellow: "#c9a227", red: "#c23b3b" };
   var INCIDENT_MARKERS_MAX = 5000;
-  // Each pulse is an animated SVG ring; hundreds at once (a burst) starve the page, and a wall
-  // reader cannot follow more than a handful anyway.
+  // A wall reader cannot follow more than a handful of pulses at once, and each is a DOM node.
   var PULSES_MAX = 12;
   var TRACK_MINUTES = 30;
   var TRACK_POINTS_MAX = 120;
@@ -26,7 +26,15 @@
     this.trackLayer = L.layerGroup().addTo(map);
     var PointLayer = onemap.makePointLayer();
     this.workerLayer = new PointLayer({ radius: 1.6, colours: WORKER_COLOURS }).addTo(map);
-    this.incidentLayer = L.layerGroup().addTo(map);
+    map.createPane("onemap-incidents");  // above the SVG areas, whenever those are added
+    var MarkerLayer = onemap.makeMarkerLayer();
+    this.incidentLayer = new MarkerLayer({ pane: "onemap-incidents" }).addTo(map);
+    // Pulse rings animate transform and opacity only (assets/wall.css), which the compositor
+    // runs without the main thread; an SVG ring's stroke animation repaints the whole SVG
+    // layer, county shapes included, on every frame.
+    this.pulsePane = map.createPane("onemap-pulses");
+    this.pulseGeneration = 0;
+    map.on("zoomend viewreset", this.clearPulses, this);
     this.areas = {};
     this.scores = {};
     this.index = {};
@@ -88,7 +96,8 @@
   };
 
   WallMap.prototype.clearLive = function () {
-    this.incidentLayer.clearLayers();
+    this.incidentLayer.clear();
+    this.clearPulses();
     this.workerLayer.clear();
     this.trackLayer.clearLayers();
     this.incidents = {};
@@ -96,47 +105,53 @@
     this.tracks = {};
   };
 
+  // s: a step or marker payload {id, lon, lat, status, overdue, colour}; O(1) per call
   WallMap.prototype.placeIncident = function (s, pulse) {
-    var L = window.L, known = this.incidents[s.id];
+    var layer = this.incidentLayer, known = this.incidents[s.id] !== undefined;
     if (s.status === "closed") {
       if (known) {
-        this.incidentLayer.removeLayer(known);
+        layer.drop(s.id);
         delete this.incidents[s.id];
         this.incidentCount -= 1;
       }
       return;
     }
     var zoomedIn = this.showTracks;  // county or town: room for bigger markers
-    var style = {
-      renderer: this.canvas, radius: this.k * (s.overdue ? 8 : zoomedIn ? 6 : 3.6),
+    this.incidents[s.id] = layer.set(s.id, s.lon, s.lat, {
+      radius: this.k * (s.overdue ? 8 : zoomedIn ? 6 : 3.6),
       weight: this.k * (s.overdue ? 3 : zoomedIn ? 1.2 : 0.6),
-      color: s.overdue ? "#ff2d2d" : "rgba(255,255,255,0.8)", fillColor: s.colour, fillOpacity: 0.9,
-      interactive: false,
-    };
-    if (known) {
-      known.setStyle(style);
-      return;
-    }
-    this.incidents[s.id] = L.circleMarker([s.lat, s.lon], style).addTo(this.incidentLayer);
+      color: s.overdue ? "#ff2d2d" : "rgba(255,255,255,0.8)", fillColor: s.colour,
+    });
+    if (known) return;
     this.incidentCount += 1;
     if (pulse) this.pulse(s);
     if (this.incidentCount > INCIDENT_MARKERS_MAX) {
-      for (var oldest in this.incidents) break;  // insertion order: the oldest key comes first
-      this.incidentLayer.removeLayer(this.incidents[oldest]);
+      var oldest = layer.oldest();  // insertion order: the layer's first key
+      layer.drop(oldest);
       delete this.incidents[oldest];
       this.incidentCount -= 1;
     }
   };
 
   WallMap.prototype.pulse = function (s) {
-    if (this.pulsing >= PULSES_MAX) return;
-    this.pulsing = (this.pulsing || 0) + 1;
-    var self = this;
-    var ring = window.L.circleMarker([s.lat, s.lon], {
-      radius: 10 * this.k, color: s.overdue ? "#ff2d2d" : s.colour, weight: 3 * this.k, fill: false,
-      className: "pulse-ring", interactive: false,
-    }).addTo(this.map);
-    setTimeout(function () { ring.remove(); self.pulsing -= 1; }, 2500);
+    if (this.pulsing >= PULSES_MAX || !this.map._loaded) return;
+    this.pulsing += 1;
+    var self = this, generation = this.pulseGeneration;
+    var ring = el("div", "pulse-ring");
+    ring.style.setProperty("--pulse", s.overdue ? "#ff2d2d" : s.colour);
+    window.L.DomUtil.setPosition(ring, this.map.latLngToLayerPoint([s.lat, s.lon]));
+    this.pulsePane.appendChild(ring);
+    setTimeout(function () {
+      ring.remove();
+      if (generation === self.pulseGeneration) self.pulsing -= 1;
+    }, 2500);
+  };
+
+  // After a zoom the rings would sit in the wrong place; they only last 2.5 s anyway.
+  WallMap.prototype.clearPulses = function () {
+    this.pulseGeneration += 1;
+    this.pulsing = 0;
+    this.pulsePane.textContent = "";
   };
 
   // rows: [worker, lon, lat, statusCode]

@@ -15,6 +15,7 @@
   var SLOWEST_MS = 1200;
   var FASTEST_MS = 140;
   var PINNED_MAX = 3;
+  var SLIDE_MS = 450;
 
   function Ticker(list, pinned) {
     this.list = list;
@@ -22,7 +23,10 @@
     this.queue = [];
     this.folded = 0;
     this.pins = {};
+    this.pinCount = 0;
     this.timer = null;
+    this.sliding = null;
+    this.slideFrom = 0;
     this.foldNote = el("li", "ticker-fold");
   }
 
@@ -30,6 +34,7 @@
     this.queue = [];
     this.folded = 0;
     this.pins = {};
+    this.pinCount = 0;
     this.list.textContent = "";
     this.pinned.textContent = "";
   };
@@ -53,16 +58,20 @@
   Ticker.prototype.updatePin = function (s) {
     var pin = this.pins[s.id];
     if (s.status === "closed") {
-      if (pin) { pin.remove(); delete this.pins[s.id]; }
+      if (pin) { pin.remove(); delete this.pins[s.id]; this.pinCount -= 1; this.countPins(); }
       return;
     }
     if (!this.isRed(s)) return;
     var item = this.item(s, "pinned-item");
     if (pin) pin.replaceWith(item);
-    else this.pinned.insertBefore(item, this.pinned.firstChild);
+    else { this.pinned.insertBefore(item, this.pinned.firstChild); this.pinCount += 1; }
     this.pins[s.id] = item;
-    var items = this.pinned.querySelectorAll(".pinned-item");
-    this.pinned.setAttribute("data-more", items.length > PINNED_MAX ? "+" + (items.length - PINNED_MAX) : "");
+    this.countPins();
+  };
+
+  Ticker.prototype.countPins = function () {
+    var more = this.pinCount > PINNED_MAX ? "+" + (this.pinCount - PINNED_MAX) : "";
+    if (this.pinned.getAttribute("data-more") !== more) this.pinned.setAttribute("data-more", more);
   };
 
   Ticker.prototype.fold = function () {
@@ -89,12 +98,27 @@
   Ticker.prototype.show = function (s, animate) {
     var li = this.item(s, "ticker-item" + (animate ? " entering" : ""));
     this.list.insertBefore(li, this.list.firstChild);
-    if (animate) {
-      // next frame: the item grows from zero height, pushing the list down smoothly
-      requestAnimationFrame(function () { requestAnimationFrame(function () { li.classList.remove("entering"); }); });
-    }
     while (this.list.childNodes.length > VISIBLE_MAX) this.list.removeChild(this.list.lastChild);
     this.showFold();
+    if (animate && this.list.animate) this.slide(li);
+  };
+
+  // The list slides down by the new item's height and the item fades in: transform and opacity
+  // only, which the compositor animates without the main thread (a height transition lays the
+  // list out again on every frame). A slide that starts before the last one ended carries on
+  // from where that one was.
+  Ticker.prototype.slide = function (li) {
+    var from = li.offsetHeight;
+    if (this.sliding && this.sliding.playState === "running") {
+      from += this.slideFrom * (1 - (this.sliding.effect.getComputedTiming().progress || 0));
+      this.sliding.cancel();
+    }
+    this.slideFrom = from;
+    this.sliding = this.list.animate(
+      [{ transform: "translateY(" + -from + "px)" }, { transform: "translateY(0)" }],
+      { duration: SLIDE_MS, easing: "ease-out" });
+    li.animate([{ opacity: 0 }, { opacity: 1 }], { duration: SLIDE_MS, easing: "ease-out" });
+    setTimeout(function () { li.classList.remove("entering"); }, SLIDE_MS);
   };
 
   Ticker.prototype.showFold = function () {

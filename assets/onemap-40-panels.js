@@ -6,6 +6,8 @@
   var el = onemap.el;
   var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1, patrol_coverage: 1 };
   var TWEEN_MS = 900;
+  var TWEEN_STEP_MS = 80;
+  var FIGURE_WAIT_MS = 1500;  // longest a new figure waits for the main thread to be idle
 
   function format(key, value) {
     if (value === null || value === undefined || isNaN(value)) return "—";
@@ -16,6 +18,12 @@
   function Panels(root) {
     this.root = root;
     this.shown = {};
+    this.tweens = {};  // key → {node, from, to, now, started}
+    this.looping = false;
+    this.lastStep = 0;
+    this.pendingFigures = {};  // graph id → figure not drawn yet
+    this.drawnFigures = {};    // graph id → the drawn figure, as JSON
+    this.figureTask = null;
   }
 
   // kpis: {key: value, ...}; yesterday: {key: value at the same hour yesterday}
@@ -29,21 +37,43 @@
     }
   };
 
+  // All counters share one animation-frame loop that writes a figure only when its text
+  // changes, at most every TWEEN_STEP_MS: a count-up read from across the room needs no more,
+  // and each write costs the page a style, layout and paint pass.
   Panels.prototype.tween = function (node, key, target) {
     var from = this.shown[key];
     this.shown[key] = target;
     if (target === null || target === undefined || from === null || from === undefined || from === target) {
-      node.textContent = format(key, target);
+      delete this.tweens[key];
+      this.write(node, format(key, target));
       return;
     }
-    var started = performance.now();
-    function frame(now) {
-      var t = Math.min(1, (now - started) / TWEEN_MS);
-      var eased = 1 - Math.pow(1 - t, 3);
-      node.textContent = format(key, from + (target - from) * eased);
-      if (t < 1) requestAnimationFrame(frame);
+    var running = this.tweens[key];
+    if (running) from = running.now;  // retarget from where the figure is
+    this.tweens[key] = { node: node, from: from, to: target, now: from, started: performance.now() };
+    if (!this.looping) {
+      this.looping = true;
+      requestAnimationFrame(this.step.bind(this));
     }
-    requestAnimationFrame(frame);
+  };
+
+  Panels.prototype.step = function (now) {
+    var due = now - this.lastStep >= TWEEN_STEP_MS, left = false;
+    if (due) this.lastStep = now;
+    for (var key in this.tweens) {
+      var t = this.tweens[key], done = now - t.started >= TWEEN_MS;
+      if (!due && !done) { left = true; continue; }
+      var k = Math.min(1, (now - t.started) / TWEEN_MS);
+      t.now = t.from + (t.to - t.from) * (1 - Math.pow(1 - k, 3));
+      this.write(t.node, format(key, t.now));
+      if (done) delete this.tweens[key]; else left = true;
+    }
+    this.looping = left;
+    if (left) requestAnimationFrame(this.step.bind(this));
+  };
+
+  Panels.prototype.write = function (node, text) {
+    if (node.textContent !== text) node.textContent = text;
   };
 
   Panels.prototype.delta = function (node, key, value, before) {
@@ -104,15 +134,41 @@
     return typeof value === "number" && SCALED[key] ? value * k : value;
   }
 
+  // Charts are the page's costliest redraw (a Plotly render each), and the least urgent: the
+  // first figures are drawn at once, each later one waits for an idle moment, one chart per idle period, so a live step never
+  // queues behind three renders at once; a figure equal to the one drawn is skipped.
   Panels.prototype.figures = function (figures) {
     if (!window.dash_clientside || !window.dash_clientside.set_props) return;
-    var k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     for (var id in figures) {
       if (!figures[id]) continue;
-      var figure = { data: figures[id].data, layout: figures[id].layout };
-      if (k !== 1) figure = { data: scaled(figure.data, k, null), layout: scaled(figure.layout, k, null) };
-      window.dash_clientside.set_props(id, { figure: figure });
+      if (this.drawnFigures[id] === undefined) this.drawFigure(id, figures[id]);  // first: now
+      else this.pendingFigures[id] = figures[id];
     }
+    this.drawFigures();
+  };
+
+  Panels.prototype.drawFigures = function () {
+    if (this.figureTask || !Object.keys(this.pendingFigures).length) return;
+    var self = this;
+    var idle = window.requestIdleCallback || function (f) { return setTimeout(f, 16); };
+    this.figureTask = idle(function () {
+      self.figureTask = null;
+      var id = Object.keys(self.pendingFigures)[0];
+      var figure = self.pendingFigures[id];
+      delete self.pendingFigures[id];
+      self.drawFigure(id, figure);
+      self.drawFigures();
+    }, { timeout: FIGURE_WAIT_MS });
+  };
+
+  Panels.prototype.drawFigure = function (id, sent) {
+    var figure = { data: sent.data, layout: sent.layout };
+    var key = JSON.stringify(figure);
+    if (this.drawnFigures[id] === key) return;
+    this.drawnFigures[id] = key;
+    var k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+    if (k !== 1) figure = { data: scaled(figure.data, k, null), layout: scaled(figure.layout, k, null) };
+    window.dash_clientside.set_props(id, { figure: figure });
   };
 
   onemap.Panels = Panels;

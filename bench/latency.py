@@ -18,6 +18,7 @@ on how fast or noisy this machine is, the absolute figures do.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import shutil
@@ -136,6 +137,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--without-pulse", action="store_true",
         help="diagnosis only: the wall with WallMap.pulse made a no-op")  # fmt: skip
     add("--profile", action="store_true", help="profile the wall (CDP) and server (py-spy)")
+    add("--trace", action="store_true",
+        help="trace 5 s of the window: the wall's main thread by event")  # fmt: skip
     add("--keep", action="store_true", help="keep the temporary directory (server logs)")
     add("--json", default=None, help="also write the results to this file")
     return parser.parse_args(argv)
@@ -190,8 +193,9 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "redis": [redis_server.process.pid],
         }
         profiler = _PageProfiler(pages["push"]) if args.profile else None
+        tracer = _PageTracer(pages["push"], tmp / "trace.json") if args.trace else None
         spy = PySpy(server.process.pid, tmp / "py-spy.txt") if args.profile else None
-        load = _measure_window(window, CpuMeter(groups), bus, pages, profiler, spy)
+        load = _measure_window(window, CpuMeter(groups), bus, pages, profiler, spy, tracer)
         sent: dict[str, float] = sent_q.get(timeout=args.warmup + args.measure + 60)
         time.sleep(3.0)  # the last steps reach both pages (the poller needs up to 1 s more)
         seen = {name: page.evaluate("Object.fromEntries(window.__bench.seen)") for name, page
@@ -211,6 +215,14 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "ticker": _latencies(measured, sent, seen["push"]),
         "polling": _latencies(measured, sent, seen["polling"]),
         "socket": _socket_latencies(measured, sent, records),
+        # every measured step: [ms since the window opened, ms to the wall page or null]
+        "push_series": sorted(
+            [
+                sent[t] - window[0] * 1000,
+                (seen["applied"][t] - sent[t]) if t in seen["applied"] else None,
+            ]
+            for t in measured
+        ),
     }
 
 
@@ -311,6 +323,7 @@ def _measure_window(
     pages: dict[str, Any],
     profiler: _PageProfiler | None,
     spy: PySpy | None,
+    tracer: _PageTracer | None = None,
 ) -> dict[str, Any]:
     """CPU of every process, the pages' main threads, positions offered and drawn."""
     wall = pages["push"]
@@ -324,6 +337,11 @@ def _measure_window(
         profiler.start()
     if spy:
         spy.start(window[1] - window[0])
+    trace = []
+    if tracer:  # a few seconds: a trace of the whole window would be hundreds of MB
+        tracer.start()
+        time.sleep(5.0)
+        trace = tracer.stop()
     time.sleep(max(0.0, window[1] - time.time()))
     used = cpu.stop()
     busy = threads.stop()
@@ -336,6 +354,7 @@ def _measure_window(
         "positions_drawn_per_s": (wall.evaluate("window.onemap.stats.positions") - drawn0)
         / seconds,
         "wall_js_profile": top,
+        "wall_trace": trace,
         "server_profile": spy.report() if spy else {},
     }
 
@@ -349,6 +368,7 @@ class _MainThreads:
         "ScriptDuration": "script",
         "RecalcStyleDuration": "style",
         "LayoutDuration": "layout",
+        "ThreadTime": "CPU",  # what the main thread ran, not waiting for a core
     }
 
     def __init__(self, pages: dict[str, Any]) -> None:
@@ -397,6 +417,58 @@ class _PageProfiler:
             spent[names[node_id]] += delta
         total = sum(spent.values()) or 1
         return [(name, 100 * us / total) for name, us in spent.most_common(top)]
+
+
+class _PageTracer:
+    """A Chrome trace over the window; the wall renderer's main thread by trace event name, in
+    self time (an event's duration less its children's), as % of the traced time: tells the
+    browser's own work ("(program)" in the profile: style, layout, paint, canvas) apart."""
+
+    CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "blink"]
+
+    def __init__(self, page: Any, path: Path) -> None:
+        self.page, self.path = page, path
+
+    def start(self) -> None:
+        self.began = time.monotonic()
+        self.page.context.browser.start_tracing(
+            page=self.page, path=str(self.path), categories=self.CATEGORIES
+        )
+
+    def stop(self, top: int = 16) -> list[tuple[str, float]]:
+        self.page.context.browser.stop_tracing()
+        seconds = time.monotonic() - self.began
+        raw = json.loads(self.path.read_text())
+        events = raw["traceEvents"] if isinstance(raw, dict) else raw
+        mains = {
+            (e["pid"], e["tid"])
+            for e in events
+            if e.get("ph") == "M" and e.get("args", {}).get("name") == "CrRendererMain"
+        }
+        by_thread: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for e in events:
+            if e.get("ph") == "X" and (e["pid"], e["tid"]) in mains and "dur" in e:
+                by_thread.setdefault((e["pid"], e["tid"]), []).append(e)
+        spent: Counter[str] = Counter()
+        for thread in by_thread.values():  # the busiest renderer is the wall (the poller idles)
+            own = _self_times(thread)
+            if sum(own.values()) > sum(spent.values()):
+                spent = own
+        return [(name, us / 1e4 / seconds) for name, us in spent.most_common(top)]
+
+
+def _self_times(events: list[dict[str, Any]]) -> Counter[str]:
+    events.sort(key=lambda e: (e["ts"], -e["dur"]))
+    spent: Counter[str] = Counter()
+    stack: list[tuple[float, str]] = []  # (end, name)
+    for e in events:
+        while stack and stack[-1][0] <= e["ts"]:
+            stack.pop()
+        if stack:
+            spent[stack[-1][1]] -= e["dur"]
+        spent[e["name"]] += e["dur"]
+        stack.append((e["ts"] + e["dur"], e["name"]))
+    return spent
 
 
 def _frame_name(frame: dict[str, Any]) -> str:
@@ -460,6 +532,10 @@ def _report(result: dict[str, Any]) -> None:
     rows = [[name, *figures.values()] for name, figures in load["main_threads"].items()]
     print(table(rows, ["page main thread, % of window", *_MainThreads.METRICS.values()]))
     print_profile("server (py-spy)", load["server_profile"])
+    if load.get("wall_trace"):
+        print()
+        rows = [[name, f"{share:.1f}"] for name, share in load["wall_trace"]]
+        print(table(rows, ["wall main thread, trace events by self time", "% of window"]))
     if load["wall_js_profile"]:
         print()
         rows = [[name, f"{share:.1f}"] for name, share in load["wall_js_profile"]]

@@ -8,6 +8,8 @@ runs on the server.
 from __future__ import annotations
 
 import statistics
+import time
+import weakref
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,16 +30,40 @@ def reported_at(incident: Incident) -> datetime:
 
 
 CHILD_LEVEL = {"city": "county", "county": "town", "town": "grid"}
+MAX_AGE_S = 5.0  # a cached build is reused this long while no event step arrives
+
+# state → scope → (the last event id it was built at, when, the panels)
+_built: weakref.WeakKeyDictionary[State, dict[str, tuple[str, float, dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def cached(state: State, scope: str, now: datetime, max_age_s: float = MAX_AGE_S) -> dict[str, Any]:
+    """``build``, reused for ``scope`` while no event step was applied and it is fresh enough.
+
+    Every page's hello and every room's refresh asks for it; without new steps only the clock
+    moves the panels (waits, the index's time terms), which ``max_age_s`` bounds. Call it under
+    the lock that guards ``state``.
+    """
+    version = state.last_sid["events"]
+    per_scope = _built.setdefault(state, {})
+    hit = per_scope.get(scope)
+    if hit is not None and hit[0] == version and time.monotonic() - hit[1] < max_age_s:
+        return hit[2]
+    panels = build(state, scope, now)
+    per_scope[scope] = (version, time.monotonic(), panels)
+    return panels
 
 
 def build(state: State, scope: str, now: datetime) -> dict[str, Any]:
     city = state.geo.city.code
     incidents = [i for i in state.incidents.values() if in_scope(i, scope, city)]
     midnight = now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    today = [i for i in incidents if reported_at(i) >= midnight]
+    reported = {i.id: reported_at(i) for i in incidents}  # once each: it scans the steps
+    today = [i for i in incidents if reported[i.id] >= midnight]
     index = governance(state, scope, now)
     return {
-        "trend": trend_figure(incidents, midnight, now),
+        "trend": trend_figure(incidents, midnight, now, reported),
         "categories": category_figure(today),
         "flow": flow_figure(today),
         "ladder": ladder(incidents, now),
@@ -78,19 +104,30 @@ def _name(state: State, code: str) -> str:
     return area.short if area is not None else code
 
 
-def hourly(incidents: list[Incident], start: datetime, hours: int) -> list[int]:
+def hourly(
+    incidents: list[Incident],
+    start: datetime,
+    hours: int,
+    reported: dict[str, datetime] | None = None,
+) -> list[int]:
     counts = [0] * hours
     for incident in incidents:
-        hour = int((reported_at(incident) - start) / timedelta(hours=1))
+        at = reported[incident.id] if reported is not None else reported_at(incident)
+        hour = int((at - start) / timedelta(hours=1))
         if 0 <= hour < hours:
             counts[hour] += 1
     return counts
 
 
-def trend_figure(incidents: list[Incident], midnight: datetime, now: datetime) -> dict[str, Any]:
+def trend_figure(
+    incidents: list[Incident],
+    midnight: datetime,
+    now: datetime,
+    reported: dict[str, datetime] | None = None,
+) -> dict[str, Any]:
     hours_so_far = now.astimezone(CHINA_TZ).hour + 1
-    today = hourly(incidents, midnight, hours_so_far)
-    yesterday = hourly(incidents, midnight - timedelta(days=1), 24)
+    today = hourly(incidents, midnight, hours_so_far, reported)
+    yesterday = hourly(incidents, midnight - timedelta(days=1), 24, reported)
     x = list(range(24))
     return _figure(
         [

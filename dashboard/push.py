@@ -223,7 +223,7 @@ class Pusher:
         now = datetime.now(UTC)
         with self.lock:
             for name in [name for name, n in self.watched.items() if n]:
-                self._emit("panels", panels.build(self.state, name.split(":", 1)[1], now), name)
+                self._emit("panels", panels.cached(self.state, name.split(":", 1)[1], now), name)
 
     def _emit_positions(self) -> None:
         with self.lock:
@@ -336,7 +336,7 @@ class Pusher:
             "steps": steps,
             "positions": positions,
             "incidents": markers,
-            "panels": panels.build(self.state, scope, now),
+            "panels": panels.cached(self.state, scope, now),
             **self._kpis(scope, now),
         }
 
