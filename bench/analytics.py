@@ -1,15 +1,17 @@
 """Analytics speed and size: per-step update, full rebuild, and a day's state in memory.
 
-    .venv/bin/python -m bench.analytics [--steps 100000] [--rebuild 200000] [--json out.json]
+    .venv/bin/python -m bench.analytics [--steps 100000] [--rebuild 200000] [--only PART]
+        [--json out.json]
 
 1. **Per step**: 100,000 simulated steps (with 3 % repeats and 5 % overtaken steps) folded one
    by one into ``State``; each ``apply_event`` is timed. Baselines in the same run: the same
    fold without analytics (what the analytics add), and the naive way, a full recompute of the
    step's four areas (``dashboard.analytics.reference``) after a sample of the steps.
-2. **Rebuild**: 200,000 steps folded into a fresh ``State`` with ``State.fold`` (what the push
-   bridge does at start), from decoded messages, and end to end from a real redis-server
-   (``Bus.replay`` + fold); baselines: the same fold without analytics, and ``apply_event``
-   one step at a time. Times are the process's CPU time, which the other processes on a
+2. **Rebuild**: 200,000 steps folded into a fresh ``State`` with ``State.fold``, from decoded
+   messages, and end to end from a real redis-server as the push bridge does at start
+   (``Bus.log_batches`` + ``State.fold_log``); baselines: the same fold without analytics,
+   ``apply_event`` one step at a time, and the former end-to-end path (``Bus.replay`` +
+   ``fold``). Times are the process's CPU time, which the other processes on a
    shared machine disturb far less than wall time (both are reported).
 3. **RSS**: a child process that imports the whole server (Dash, Flask-SocketIO ...), then
    folds a day of events (8,000 incidents) and an hour of positions of 10,000 workers read
@@ -139,21 +141,40 @@ def bench_rebuild(geo: Geography, steps: list[EventMessage]) -> dict[str, Any]:
         for start in range(0, len(steps), 5000):
             bus.publish_many(steps[start : start + 5000])
         results["redis_read_only"], _ = timing(lambda: sum(1 for _ in bus.replay(EVENTS)))
-        results["redis_replay_and_fold"], rebuilt = timing(lambda: _replayed(State(geo), bus))
+        results["redis_replay_and_fold"], replayed = timing(lambda: _replayed(State(geo), bus))
+        results["redis_log_batches_only"], _ = timing(lambda: _read_raw(bus))
+        results["redis_rebuild"], rebuilt = timing(lambda: _rebuilt(State(geo), bus))
+        results["rebuild_over_replay_wall"] = (
+            results["redis_rebuild"]["wall_s"] / results["redis_replay_and_fold"]["wall_s"]
+        )
     finally:
         server.stop()
     city, now = geo.city.code, steps[-1].ts
     figures = state.metrics.figures(city, now)
     results["incidents"] = len(state.incidents)
     results["same_figures"] = (
-        figures == stepwise.metrics.figures(city, now) == rebuilt.metrics.figures(city, now)
+        figures
+        == stepwise.metrics.figures(city, now)
+        == replayed.metrics.figures(city, now)
+        == rebuilt.metrics.figures(city, now)
     )
     return results
 
 
 def _replayed(state: State, bus: Bus) -> State:
+    """The rebuild as it was: ``Bus.replay`` (redis-py's XRANGE, full decode) + ``fold``."""
     state.fold((entry.sid, entry.message) for entry in bus.replay(EVENTS))  # type: ignore[misc]
     return state
+
+
+def _rebuilt(state: State, bus: Bus) -> State:
+    """The rebuild as ``Pusher.rebuild`` runs it: ``Bus.log_batches`` + ``State.fold_log``."""
+    state.fold_log(bus.log_batches(EVENTS))
+    return state
+
+
+def _read_raw(bus: Bus) -> int:
+    return sum(len(batch) for batch in bus.log_batches(EVENTS))
 
 
 def bench_rss(geo: Geography) -> dict[str, Any]:
@@ -219,18 +240,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--rebuild", type=int, default=200_000)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--only", choices=("per_step", "rebuild", "rss"), help="run one of the three parts"
+    )
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child()
         return
     geo = load_geography()
-    steps = simulated_steps(geo, max(args.steps, args.rebuild), per_day=40_000)
-    results = {
-        "per_step": bench_steps(geo, steps[: args.steps]),
-        "rebuild": bench_rebuild(geo, steps[: args.rebuild]),
-        "rss": bench_rss(geo),
+    wanted = {args.only} if args.only else {"per_step", "rebuild", "rss"}
+    needed = max(args.steps if "per_step" in wanted else 0, args.rebuild)
+    steps = simulated_steps(geo, needed, per_day=40_000) if wanted - {"rss"} else []
+    parts = {
+        "per_step": lambda: bench_steps(geo, steps[: args.steps]),
+        "rebuild": lambda: bench_rebuild(geo, steps[: args.rebuild]),
+        "rss": lambda: bench_rss(geo),
     }
+    results = {name: run() for name, run in parts.items() if name in wanted}
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

@@ -93,10 +93,7 @@ class Pusher:
     def rebuild(self) -> None:
         """Today's state from the log: every event step, then the latest positions."""
         started = time.perf_counter()
-        self.state.fold(
-            (entry.sid, entry.message)  # type: ignore[misc]
-            for entry in self.bus.replay(EVENTS)
-        )
+        self.state.fold_log(self.bus.log_batches(EVENTS))  # raw batches: see State.fold_log
         self.state.last_sid[POSITIONS] = self.bus.last_ids()[POSITIONS]
         self.state.restore_positions(self.bus.latest_positions())
         for entry in self.bus.replay(ACTIONS):

@@ -81,15 +81,21 @@ def test_rebuild_from_the_redis_log_gives_identical_figures(geo, day, bus: Bus):
     live = State(geo)
     for batch in _batches(bus):
         fold_entries(live, batch)
-    rebuilt = State(geo)
-    rebuilt.fold((entry.sid, entry.message) for entry in bus.replay(EVENTS))  # as at start
-    fold_entries(rebuilt, list(bus.replay(POSITIONS)))
-    for area in areas(geo, live):
-        assert rebuilt.metrics.figures(area, LATE) == live.metrics.figures(area, LATE), area
-    assert +rebuilt.counters == +live.counters and rebuilt.duplicates == live.duplicates
-    assert [a.sid for a in rebuilt.recent] == [a.sid for a in live.recent]
-    assert rebuilt.last_sid[EVENTS] == live.last_sid[EVENTS]
-    assert rebuilt.metrics.outbox.raised == live.metrics.outbox.raised
+    folded = State(geo)
+    folded.fold((entry.sid, entry.message) for entry in bus.replay(EVENTS))
+    rebuilt = State(geo)  # as the push bridge starts: raw batches (small, so many boundaries)
+    rebuilt.fold_log(bus.log_batches(EVENTS, batch=997))
+    for state in (folded, rebuilt):
+        fold_entries(state, list(bus.replay(POSITIONS)))
+        for area in areas(geo, live):
+            assert state.metrics.figures(area, LATE) == live.metrics.figures(area, LATE), area
+        assert +state.counters == +live.counters and state.duplicates == live.duplicates
+        assert [(a.sid, a.message) for a in state.recent] == [
+            (a.sid, a.message) for a in live.recent
+        ]
+        assert state.incidents == live.incidents  # every step, title and deadline
+        assert state.last_sid[EVENTS] == live.last_sid[EVENTS]
+        assert state.metrics.outbox.raised == live.metrics.outbox.raised
 
 
 def fold_entries(state: State, entries) -> None:

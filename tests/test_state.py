@@ -95,3 +95,35 @@ def test_stream_replay_rebuilds_the_same_state(bus, geo):
         rebuilt.apply_event(entry.sid, entry.message)
     assert rebuilt.duplicates == 5
     assert rebuilt.counters == +_fold(geo, steps).counters
+
+
+def test_log_batches_read_everything_after_an_id_in_order(bus, geo):
+    steps = [s for i in range(10) for s in _lifecycle(geo, i)]
+    sids = bus.publish_many(steps)
+    batches = list(bus.log_batches(EVENTS, after=sids[9], batch=7))
+    assert [len(b) for b in batches] == [7] * 8 + [4]  # a short last batch ends the read
+    assert [sid.decode() for b in batches for sid, _ in b] == sids[10:]
+    assert [decode_trusted(p) for b in batches for _, p in b] == steps[10:]
+
+
+def test_log_batches_stop_cleanly_when_the_reader_leaves_early(bus, geo):
+    bus.publish_many([s for i in range(10) for s in _lifecycle(geo, i)])
+    batches = bus.log_batches(EVENTS, batch=3)
+    assert len(next(batches)) == 3
+    batches.close()  # joins the reader thread; the connection goes back to the pool usable
+    assert sum(len(b) for b in bus.log_batches(EVENTS, batch=1000)) == bus.client.xlen(
+        bus.keys[EVENTS]
+    )
+
+
+def test_fold_log_builds_the_same_state_as_applying_each_step(bus, geo):
+    steps = [s for i in range(10) for s in _lifecycle(geo, i)]
+    bus.publish_many(steps + steps[:5])  # five repeats
+    rebuilt = State(geo)
+    assert rebuilt.fold_log(bus.log_batches(EVENTS, batch=4)) == len(steps)
+    stepwise = State(geo)
+    for entry in bus.replay(EVENTS):
+        stepwise.apply_event(entry.sid, entry.message)
+    assert rebuilt.incidents == stepwise.incidents and rebuilt.duplicates == 5
+    assert +rebuilt.counters == +stepwise.counters
+    assert [a.message for a in rebuilt.recent] == [a.message for a in stepwise.recent]

@@ -69,9 +69,12 @@ class Spikes:
         self._per_day = 86_400 // config.slot_s
         self._per_window = config.window_s // config.slot_s
         self._past: dict[tuple[Cell, int], int] = {}  # (cell, slot) -> reports in past days
+        # read on every report (a rebuild folds 40,000 of them): plain attributes, not lookups
+        self._window_s, self._slot_s, self._min = config.window_s, config.slot_s, config.min_reports
+        self._residents: dict[str, int] = {}
 
     def on_report(self, incident_id: str, category: str, county: str, town: str, ts: float) -> None:
-        slot = int(ts // self.config.slot_s)
+        slot = int(ts // self._slot_s)
         if self.first_slot is None or slot < self.first_slot:
             self.first_slot = slot
         late = self._recent((self.city, category), ts, incident_id)
@@ -111,7 +114,7 @@ class Spikes:
         else:
             recent.append((ts, incident_id))
             late = False
-        horizon = recent[-1][0] - self.config.window_s
+        horizon = recent[-1][0] - self._window_s
         while recent[0][0] <= horizon:
             recent.popleft()
         return late
@@ -119,7 +122,7 @@ class Spikes:
     def _check(self, cell: Cell, ts: float) -> bool:
         recent = self.recent[cell]
         n = len(recent)
-        if n < self.config.min_reports or ts < self.quiet_until.get(cell, -math.inf):
+        if n < self._min or ts < self.quiet_until.get(cell, -math.inf):
             return False
         reference, ratio, own = self.reference(cell, ts)
         total, share = n + reference, 1 / (1 + ratio)
@@ -145,7 +148,9 @@ class Spikes:
                 )
             return past, float(days), True
         city = len(self.recent.get((self.city, cell[1]), ()))
-        mine = _population(self.geo, cell[0])
+        mine = self._residents.get(cell[0])
+        if mine is None:
+            mine = self._residents[cell[0]] = _population(self.geo, cell[0])
         rest = max(1, self.geo.city.population - mine)
         return city - len(self.recent[cell]), rest / max(1, mine), False
 
