@@ -104,7 +104,7 @@
 
   Live.prototype.hello = function () {
     var self = this, scope = this.scope;
-    this.socket.emit("hello", { scope: scope, after: this.lastSid, home: this.home }, function (reply) {
+    this.socket.emit("hello", { scope: scope, after: this.lastSid, home: this.home, lite: !!this.lite }, function (reply) {
       if (!reply || scope !== self.scope) return;
       if (!reply.ok) { console.warn("OneMap: hello refused:", reply.error); return; }
       if (reply.mode === "snapshot") {

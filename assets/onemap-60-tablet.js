@@ -70,6 +70,7 @@
     this.risksTimer = null;
     this.live = new onemap.Live(this, this.scope);
     this.live.home = "";  // a tablet is nobody's wall: no cast or follow commands for it
+    this.live.lite = true;  // no worker positions or incident markers: not drawn here
     this.layer = null;
     this.labels = null;
     onemap.tablet = this;

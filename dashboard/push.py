@@ -49,6 +49,7 @@ from feeds.schema import ActionMessage, EventMessage, PositionMessage
 log = logging.getLogger(__name__)
 
 MAX_CATCHUP = 20_000  # beyond this a page is better served by a fresh snapshot
+LITE_STEPS = 30  # a lite snapshot's latest steps (the tablet's feed)
 PANELS_EVERY_S = 5.0  # charts and lists: fresh enough for a wall, cheap enough for many rooms
 WARNING_FRESH = timedelta(hours=1)  # older warnings (found replaying the log) are not pushed
 
@@ -70,6 +71,7 @@ class Pusher:
         self.watched: dict[str, int] = defaultdict(int)  # room → connected pages
         self.scope_of: dict[str, str] = {}  # socket id → scope
         self.home_of: dict[str, str] = {}  # socket id → the home scope of a wall page
+        self.lite: set[str] = set()  # sockets that asked for no worker positions (tablets)
         self.actions = ActionBook()  # operators' actions, read back from their stream
         self.moved: dict[str, PositionMessage] = {}
         self.ready = threading.Event()
@@ -232,8 +234,11 @@ class Pusher:
                 for code in (city, p.grid[:6], p.grid[:9]):
                     if self.watched.get(room(code)):
                         by_room[room(code)].append(row)
+            skip = list(self.lite) or None
             for name, rows in by_room.items():
-                self._emit("positions", {"p": rows}, name)
+                self.socketio.emit(
+                    "positions", {"p": rows}, to=name, skip_sid=skip, ignore_queue=True
+                )
 
     def _emit_kpis(self) -> None:
         now = datetime.now(UTC)
@@ -274,9 +279,11 @@ class Pusher:
         if not self.guard.allows(sid, scope):
             return {"ok": False, "error": "scope not allowed"}
         self.ready.wait(timeout=60)
+        lite = bool((data or {}).get("lite"))
         with self.lock:
             self._leave(sid)
-            reply = self._catch_up(scope, after) if after else self._snapshot(scope)
+            (self.lite.add if lite else self.lite.discard)(sid)
+            reply = self._catch_up(scope, after) if after else self._snapshot(scope, lite)
             join_room(room(scope))
             self.watched[room(scope)] += 1
             self.scope_of[sid] = scope
@@ -300,6 +307,7 @@ class Pusher:
         with self.lock:
             self._leave(request.sid)  # type: ignore[attr-defined]
             self.home_of.pop(request.sid, None)  # type: ignore[attr-defined]
+            self.lite.discard(request.sid)  # type: ignore[attr-defined]
 
     def _leave(self, sid: str) -> None:
         scope = self.scope_of.pop(sid, None)
@@ -307,22 +315,24 @@ class Pusher:
             leave_room(room(scope), sid=sid)
             self.watched[room(scope)] -= 1
 
-    def _snapshot(self, scope: str) -> dict[str, Any]:
+    def _snapshot(self, scope: str, lite: bool = False) -> dict[str, Any]:
+        """What a page needs to start. ``lite`` (a tablet on a mobile link): no worker positions
+        and no incident markers, the last ``LITE_STEPS`` steps only."""
         steps = [
             step_payload(a, self.state.geo)
             for a in self.state.recent
             if scope in (self.state.geo.city.code, a.message.area.county, a.message.area.town)
-        ][-self.settings.ticker_size :]
+        ][-(LITE_STEPS if lite else self.settings.ticker_size) :]
         positions = [
             position_row(p)
-            for p in self.state.positions.values()
+            for p in ([] if lite else self.state.positions.values())
             if scope in (self.state.geo.city.code, p.grid[:6], p.grid[:9])
         ]
         now = datetime.now(UTC)
         city = self.state.geo.city.code
         markers = [
             incident_marker(incident, now)
-            for incident in self.state.incidents.values()
+            for incident in ([] if lite else self.state.incidents.values())
             if incident.status == OPEN and scope in (city, incident.area.county, incident.area.town)
         ]
         return {
