@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 PII_ROLES = frozenset({"duty"})  # who sees names and numbers in free text
 DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an incident's detail
 # Paths that need one of a few roles; everything else is open to every signed-in role.
-ROLE_PATHS = {"/api/incident/": DETAIL_ROLES}
+ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty": DETAIL_ROLES}
 # The web app manifest and its icons: browsers fetch them without cookies (dashboard.webapp).
 PUBLIC_PATHS = frozenset(
     {"/login", "/login.css", "/healthz", "/manifest.webmanifest", "/icons/tablet-192.png",

@@ -68,6 +68,8 @@ def nearest_workers(state: State, lon: float, lat: float, now: datetime) -> list
         {
             "worker": p.worker,
             "metres": round(metres(p)),
+            "lat": round(p.lat, 5),
+            "lon": round(p.lon, 5),
             "status": p.status,
             "grid": p.grid,
             "place": state.geo.label(p.grid) if state.geo.area(p.grid) else p.grid,

@@ -16,6 +16,7 @@ from dashboard.actions import Actions
 from dashboard.auth import Access, SocketGuard
 from dashboard.config import Settings
 from dashboard.detail import Details
+from dashboard.duty import DutyDesk
 from dashboard.push import Pusher
 from dashboard.security import DashScriptHashes, SecurityHeaders
 from dashboard.state import State
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> OneMap:
     pusher = Pusher(socketio, bus, state, settings, SocketGuard(access, socketio))
     Details(access, pusher).install(server, socketio, pusher.guard)
     Actions(access, bus, state, pusher.lock, pusher.guard).install(socketio)
+    DutyDesk(access, pusher).install(server, socketio, pusher.guard)
     risks.install(socketio, pusher, pusher.guard)
     Trends(pusher, archive_at(settings.data_dir)).install(socketio, pusher.guard)
     webapp.install(server)
@@ -113,7 +115,8 @@ def _dash_app(server: Flask) -> dash.Dash:
         meta_tags=webapp.META_TAGS,
     )
     app.index_string = webapp.with_manifest_link(app.index_string)
-    from layouts import tablet, wall  # noqa: F401  (registers the pages and their callbacks)
+    webapp.trim_tablet_index(app)
+    from layouts import duty, tablet, wall  # noqa: F401  (registers the pages and their callbacks)
 
     app.layout = dash.html.Div(dash.page_container, className="onemap-root")
     return app

@@ -1,0 +1,745 @@
+/* The duty desk (/duty): table, map, incident detail and actions, over the page's one socket.
+ *
+ * The table is AG Grid's infinite row model: it asks the server (``duty_rows``) for each block
+ * with the current filter and sort, so 100,000 incidents cost the page only what is on screen.
+ * Live steps update loaded rows in place (scroll and selection stay); a step of an incident
+ * not loaded refreshes the loaded blocks, at most once a second. The filter lives in the URL.
+ * All field text reaches the page through textContent.
+ */
+(function () {
+  "use strict";
+
+  var onemap = (window.onemap = window.onemap || {});
+  var el = function (tag, cls, text) { return onemap.el(tag, cls, text); };
+  var FIELDS = ["area", "cat", "platform", "level", "status", "source", "flag", "period", "q", "set"];
+  var IDS = { q: "duty-search", area: "duty-area", cat: "duty-category", platform: "duty-platform",
+              level: "duty-level", status: "duty-status", source: "duty-source", flag: "duty-flag",
+              period: "duty-period", set: "duty-set" };
+  var MULTI = { cat: 1, platform: 1, level: 1, source: 1 };
+  var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1 };
+  var REFRESH_MS = 1000;
+  var LEVELS = ["网格", "村社", "镇街", "区县", "市级"];
+  var WORKER_STATUS = { patrolling: "巡查中", handling: "处置中", idle: "空闲", offline: "离线" };
+
+  function cleanFilter(f) {
+    var out = {};
+    FIELDS.forEach(function (k) {
+      var v = f[k];
+      if (Array.isArray(v)) v = v.join(",");
+      if (v !== undefined && v !== null && String(v) !== "") out[k] = String(v);
+    });
+    return out;
+  }
+
+  function query(params) {
+    return Object.keys(params).map(function (k) {
+      return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]);
+    }).join("&");
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    var m = Math.round(Math.abs(seconds) / 60), h = Math.floor(m / 60), d = Math.floor(h / 24);
+    if (d) return d + "天" + (h % 24) + "小时";
+    if (h) return h + "小时" + (m % 60) + "分";
+    return m + "分";
+  }
+
+  function stamp(iso) {
+    var d = new Date(iso);
+    return d.toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai", month: "2-digit",
+                                       day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  }
+
+  // -- table columns: renderers build DOM nodes (no HTML strings, no eval under the CSP) ----
+  // A plain-JS renderer (init/getGui): the grid is React-rendered, and a bare function would be
+  // taken for a React component. Returning DOM nodes keeps field text out of any HTML parser.
+  function renderer(build) {
+    function Cell() {}
+    Cell.prototype.init = function (p) {
+      var gui = build(p);
+      this.gui = gui && gui.nodeType ? gui : el("span", null, gui || "");
+    };
+    Cell.prototype.getGui = function () { return this.gui; };
+    Cell.prototype.refresh = function () { return false; };
+    return Cell;
+  }
+
+  function textCell(cls) {
+    return function (p) { return p.value === undefined || p.value === null ? "" : el("span", cls, p.value); };
+  }
+
+  function columns() {
+    return [
+      { headerName: "上报时间", field: "reported", colId: "reported", width: 118, sort: "desc" },
+      { headerName: "类别", field: "category", colId: "category", width: 128,
+        cellRenderer: renderer(function (p) {
+          if (!p.data) return "";
+          var box = el("span", "cat-cell");
+          var dot = el("i", "cat-dot");
+          dot.style.background = p.data.colour;
+          box.appendChild(dot);
+          box.appendChild(el("span", null, p.value));
+          return box;
+        }) },
+      { headerName: "标题", field: "title", colId: "title", flex: 2, minWidth: 200, sortable: false,
+        cellRenderer: renderer(textCell("title-cell")) },
+      { headerName: "地点", field: "place", colId: "place", flex: 1.4, minWidth: 160 },
+      { headerName: "层级", field: "level", colId: "level", width: 76 },
+      { headerName: "状态", field: "status", colId: "status", width: 92,
+        cellRenderer: renderer(function (p) {
+          if (!p.data) return "";
+          return el("span", "status-pill " + (p.data.closed ? "is-closed" : p.data.overdue ? "is-overdue" : "is-open"), p.value);
+        }) },
+      { headerName: "剩余时限", field: "left", colId: "deadline", width: 124,
+        cellRenderer: renderer(function (p) {
+          if (!p.data) return "";
+          return el("span", p.data.overdue ? "left-overdue" : "left-cell", p.value || p.data.deadline);
+        }) },
+      { headerName: "来源", field: "source", colId: "source", width: 110 },
+      { headerName: "标记", field: "id", colId: "marks", width: 96, sortable: false,
+        cellRenderer: renderer(function (p) {
+          if (!p.data) return "";
+          var box = el("span", "marks-cell");
+          if (p.data.supervised) box.appendChild(el("b", "mark mark-supervised", "督办"));
+          if (p.data.acknowledged) box.appendChild(el("b", "mark mark-ack", "已签收"));
+          return box;
+        }) },
+    ];
+  }
+
+  // ---------------------------------------------------------------------------------------
+  function Duty(root, map, api) {
+    this.root = root;
+    this.scope = root.getAttribute("data-scope");
+    this.role = root.getAttribute("data-role");
+    this.user = root.getAttribute("data-user");
+    this.rates = JSON.parse(root.getAttribute("data-rates") || "{}");
+    this.setNames = JSON.parse(root.getAttribute("data-sets") || "{}");
+    this.filter = cleanFilter(JSON.parse(root.getAttribute("data-filter") || "{}"));
+    var sort = (root.getAttribute("data-sort") || "").split(":");
+    this.sort = { col: sort[0] || "reported", dir: sort[1] === "asc" ? "asc" : "desc" };
+    this.api = api;
+    this.map = map ? new DutyMap(this, map) : null;
+    this.live = new onemap.Live(this, this.scope);
+    this.loaded = false;
+    this.refreshTimer = null;
+    this.lastRefresh = 0;
+    this.openId = null;
+    this.detail = null;
+    this.kpis = {};
+    this.pendingRows = [];
+    this.stats = { queries: 0, lastMs: 0, serverMs: 0, inPlace: 0, refreshes: 0, total: null };
+    onemap.duty = this;
+  }
+
+  Duty.prototype.start = function () {
+    var self = this;
+    var api = this.api;
+    api.setGridOption("columnDefs", columns());
+    api.setGridOption("getRowClass", function (p) {
+      if (!p.data) return "";
+      return (p.data.overdue ? "row-overdue " : "") + (p.data.closed ? "row-closed " : "") +
+        (p.data.id === self.openId ? "row-open" : "");
+    });
+    api.applyColumnState({ state: [{ colId: this.sort.col, sort: this.sort.dir }], defaultState: { sort: null } });
+    api.addEventListener("rowClicked", function (e) { if (e.data) self.open(e.data.id); });
+    api.addEventListener("cellKeyDown", function (e) {
+      if (e.event && e.event.key === "Enter" && e.data) self.open(e.data.id);
+    });
+    this.live.connect();
+    this.bindControls();
+    this.updateLinks();
+    if (this.map) this.map.goTo(this.mapArea(this.filter.area), this.filter.area);
+    var open = this.root.getAttribute("data-open");
+    if (open) this.open(open);
+    setInterval(function () { self.tick(); }, 1000);
+  };
+
+  Duty.prototype.mapArea = function (code) {
+    if (!code) return this.scope;
+    return code.length > 9 ? code.slice(0, 9) : code;  // villages and grids show in their town
+  };
+
+  // -- data ------------------------------------------------------------------------------
+  // dash-ag-grid's infinite model asks through its getRowsRequest prop (one block at a time:
+  // maxConcurrentDatasourceRequests is 1) and takes the answer from getRowsResponse.
+  Duty.prototype.getRows = function (params) {
+    var self = this;
+    this.latestRequest = params;
+    var sort = params.sortModel && params.sortModel[0];
+    if (sort) this.sort = { col: sort.colId, dir: sort.sort };
+    var ask = { filter: this.filter, sort: this.sort.col, dir: this.sort.dir,
+                start: params.startRow, end: params.endRow, points: params.startRow === 0 };
+    var sent = performance.now();
+    var answer = function (rows, total) {
+      window.dash_clientside.set_props("duty-grid", { getRowsResponse: { rowData: rows, rowCount: total } });
+    };
+    var send = function () {
+      self.live.socket.emit("duty_rows", ask, function (reply) {
+        if (params !== self.latestRequest) return;  // a newer request replaced it: answer that
+        if (!reply || !reply.ok) { answer([], 0); return; }
+        self.stats.queries += 1;
+        self.stats.lastMs = performance.now() - sent;
+        self.stats.serverMs = reply.ms;
+        answer(reply.rows, reply.total);
+        self.stats.total = reply.total;
+        self.loaded = true;
+        self.root.setAttribute("data-total", String(reply.total));
+        self.root.querySelector(".duty-count").textContent = "共 " + reply.total.toLocaleString("zh-CN") + " 条";
+        if (reply.points && self.map) self.map.points(reply.points);
+        self.updateSort();
+      });
+    };
+    if (this.live.connected) send();
+    else this.pendingRows.push(send);
+  };
+
+  Duty.prototype.setFilter = function (f) {
+    var next = cleanFilter(f);
+    if (JSON.stringify(next) === JSON.stringify(this.filter)) return;
+    var areaChanged = next.area !== this.filter.area;
+    this.filter = next;
+    this.updateLinks();
+    this.explain();
+    if (this.api) { this.api.purgeInfiniteCache(); this.api.ensureIndexVisible(0, "top"); }
+    if (areaChanged && this.map) this.map.goTo(this.mapArea(next.area), next.area);
+  };
+
+  // Set the controls to a filter (the controls' callback then calls setFilter too).
+  Duty.prototype.applyFilter = function (f) {
+    f = cleanFilter(f);
+    var set = window.dash_clientside && window.dash_clientside.set_props;
+    if (set) {
+      FIELDS.forEach(function (k) {
+        var v = f[k];
+        if (MULTI[k]) v = v ? v.split(",") : [];
+        else if (v === undefined) v = k === "q" ? "" : null;
+        set(IDS[k], { value: v });
+      });
+    }
+    this.setFilter(f);
+  };
+
+  Duty.prototype.updateLinks = function () {
+    var params = Object.assign({}, this.filter);
+    if (this.sort.col !== "reported" || this.sort.dir !== "desc") params.sort = this.sort.col + ":" + this.sort.dir;
+    if (this.openId) params.open = this.openId;
+    var qs = query(params);
+    history.replaceState(null, "", "/duty" + (qs ? "?" + qs : ""));
+    var exportQs = query(Object.assign({}, this.filter, { sort: this.sort.col }));
+    this.root.querySelectorAll(".duty-export").forEach(function (a) {
+      a.setAttribute("href", "/api/duty/export." + a.getAttribute("data-format") + (exportQs ? "?" + exportQs : ""));
+    });
+  };
+
+  Duty.prototype.updateSort = function () {
+    var key = this.sort.col + ":" + this.sort.dir;
+    if (key !== this.lastSortKey) { this.lastSortKey = key; this.updateLinks(); }
+  };
+
+  Duty.prototype.scheduleRefresh = function () {
+    var self = this;
+    if (this.refreshTimer) return;
+    var wait = Math.max(0, REFRESH_MS - (Date.now() - this.lastRefresh));
+    this.refreshTimer = setTimeout(function () {
+      self.refreshTimer = null;
+      self.lastRefresh = Date.now();
+      self.stats.refreshes += 1;
+      if (self.api) self.api.refreshInfiniteCache();
+    }, wait);
+  };
+
+  // -- the view interface called by onemap.Live ------------------------------------------
+  Duty.prototype.onSnapshot = function () {};
+  Duty.prototype.onPositions = function () {};
+  Duty.prototype.onPanels = function () {};
+
+  Duty.prototype.onLive = function () {
+    this.root.setAttribute("data-live", "1");
+    var waiting = this.pendingRows;
+    this.pendingRows = [];
+    waiting.forEach(function (send) { send(); });
+  };
+
+  Duty.prototype.onSteps = function (steps, fromSnapshot) {
+    if (fromSnapshot || !this.api) return;
+    var membershipMayChange = !!(this.filter.status || this.filter.flag || this.filter.set || this.filter.level);
+    var refresh = false;
+    for (var i = 0; i < steps.length; i++) {
+      var s = steps[i];
+      var node = this.api.getRowNode(s.id);
+      if (node && node.data) {
+        var row = Object.assign({}, node.data, {
+          level: s.levelName,
+          closed: s.status === "closed",
+          overdue: s.overdue,
+          status: s.status === "closed" ? "已办结" : s.overdue ? "已超期" : "办理中",
+          left: s.status === "closed" ? "" : node.data.left,
+        });
+        node.setData(row);
+        this.stats.inPlace += 1;
+        if (membershipMayChange) refresh = true;
+      } else {
+        refresh = true;
+      }
+      if (s.id === this.openId) this.reloadDetail();
+    }
+    if (refresh) this.scheduleRefresh();
+  };
+
+  Duty.prototype.onActions = function (actions) {
+    for (var i = 0; i < actions.length; i++) {
+      var a = actions[i];
+      if (a.incident && a.incident === this.openId) this.reloadDetail();
+      if (a.incident && (a.verb === "acknowledge" || a.verb === "supervise") && this.api) {
+        var node = this.api.getRowNode(a.incident);
+        if (node && node.data) {
+          var patch = a.verb === "acknowledge" ? { acknowledged: true } : { supervised: true };
+          node.setData(Object.assign({}, node.data, patch));
+        }
+      }
+    }
+  };
+
+  Duty.prototype.onKpis = function (data) {
+    var k = data.kpis || {};
+    this.kpis = k;
+    this.root.querySelectorAll(".dkpi").forEach(function (tile) {
+      var key = tile.getAttribute("data-kpi");
+      var v = k[key];
+      var text = v === null || v === undefined ? "—" : PERCENT[key] ? (v * 100).toFixed(1) : Number(v).toLocaleString("zh-CN");
+      tile.querySelector(".dkpi-value").textContent = text;
+      tile.setAttribute("data-value", v === null || v === undefined ? "" : String(v));
+    });
+    this.explain();
+  };
+
+  // -- KPI drill-through -----------------------------------------------------------------
+  Duty.prototype.drill = function (key) {
+    var rate = this.rates[key];
+    this.drilled = rate ? key : null;
+    this.applyFilter({ set: rate ? rate[0] : key });
+  };
+
+  Duty.prototype.explain = function () {
+    var box = this.root.querySelector(".duty-explain");
+    var key = this.drilled, rate = key && this.rates[key];
+    if (!rate || (this.filter.set !== rate[0] && this.filter.set !== rate[1])) { box.hidden = true; return; }
+    var self = this, k = this.kpis;
+    var label = this.root.querySelector('.dkpi[data-kpi="' + key + '"] .dkpi-label').textContent;
+    box.textContent = "";
+    box.appendChild(el("b", null, label + " = "));
+    [[rate[0], "分子"], [rate[1], "分母"]].forEach(function (part, i) {
+      if (i) box.appendChild(el("span", "explain-div", "÷"));
+      var count = k[part[0]];
+      var b = el("button", "explain-part" + (self.filter.set === part[0] ? " is-active" : ""),
+                 part[1] + "：" + (self.setNames[part[0]] || part[0]) + " " + (count === undefined || count === null ? "" : count));
+      b.type = "button";
+      b.addEventListener("click", function () { self.applyFilter({ set: part[0] }); });
+      box.appendChild(b);
+    });
+    box.hidden = false;
+  };
+
+  // -- controls and keys -----------------------------------------------------------------
+  Duty.prototype.bindControls = function () {
+    var self = this;
+    this.root.querySelectorAll(".dkpi").forEach(function (tile) {
+      tile.addEventListener("click", function () { self.drill(tile.getAttribute("data-kpi")); });
+    });
+    var reset = document.getElementById("duty-reset");
+    if (reset) reset.addEventListener("click", function () { self.drilled = null; self.applyFilter({}); });
+    document.addEventListener("keydown", function (e) {
+      var typing = /^(INPUT|TEXTAREA|SELECT)$/.test((e.target && e.target.tagName) || "");
+      if (e.key === "/" && !typing) {
+        e.preventDefault();
+        document.getElementById("duty-search").focus();
+      } else if (e.key === "Escape" && self.openId) {
+        self.close();
+      } else if (e.key === "ArrowDown" && e.target && e.target.id === "duty-search" && self.api) {
+        e.preventDefault();
+        self.api.ensureIndexVisible(0);
+        self.api.setFocusedCell(0, "reported");
+      }
+    });
+  };
+
+  Duty.prototype.tick = function () {
+    var state = this.live.health(120000);
+    var box = this.root.querySelector(".duty-health");
+    box.setAttribute("data-state", state);
+    var age = this.live.newest ? onemap.age(Date.now() - new Date(this.live.newest).getTime()) : "";
+    box.querySelector(".duty-age").textContent = state === "down" ? "连接中断 · 重连中" :
+      (state === "stale" ? "数据延迟 · " : "实时 · ") + (age ? "最新 " + age : "");
+    if (this.detail) this.countdown();
+  };
+
+  // -- incident detail -------------------------------------------------------------------
+  Duty.prototype.open = function (id) {
+    var self = this;
+    if (!id) return;
+    this.openId = id;
+    this.updateLinks();
+    this.live.whenConnected(function () {
+      self.live.socket.emit("incident", { id: id }, function (reply) {
+        if (self.openId !== id) return;
+        if (!reply || !reply.ok) { self.renderMissing(id); return; }
+        self.detail = reply.incident;
+        self.detailAt = Date.now();
+        self.renderDetail(reply.incident);
+      });
+    });
+    if (this.api) this.api.redrawRows();
+  };
+
+  Duty.prototype.reloadDetail = function () {
+    var self = this;
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(function () { if (self.openId) self.open(self.openId); }, 50);
+  };
+
+  Duty.prototype.close = function () {
+    this.openId = null;
+    this.detail = null;
+    var aside = document.getElementById("duty-detail");
+    aside.hidden = true;
+    aside.textContent = "";
+    if (this.miniMap) { this.miniMap.remove(); this.miniMap = null; }
+    this.updateLinks();
+    if (this.api) this.api.redrawRows();
+  };
+
+  Duty.prototype.renderMissing = function (id) {
+    var aside = document.getElementById("duty-detail");
+    aside.textContent = "";
+    aside.appendChild(el("p", "detail-missing", "找不到事件 " + id + "（不存在或不在您的辖区）"));
+    aside.appendChild(this.closeButton());
+    aside.hidden = false;
+  };
+
+  Duty.prototype.closeButton = function () {
+    var self = this;
+    var b = el("button", "detail-close", "×");
+    b.type = "button";
+    b.title = "关闭（Esc）";
+    b.addEventListener("click", function () { self.close(); });
+    return b;
+  };
+
+  Duty.prototype.renderDetail = function (d) {
+    var aside = document.getElementById("duty-detail");
+    var scroll = aside.scrollTop;
+    aside.textContent = "";
+    aside.setAttribute("data-incident", d.id);
+    aside.appendChild(this.closeButton());
+
+    var head = el("header", "detail-head");
+    var cat = el("div", "detail-cat");
+    cat.appendChild(el("span", "detail-catname", d.catName));
+    cat.appendChild(el("span", "detail-id", d.id));
+    if (d.severity !== "normal") cat.appendChild(el("b", "detail-sev sev-" + d.severity, d.severity === "urgent" ? "紧急" : "重大"));
+    if (d.supervised) cat.appendChild(el("b", "mark mark-supervised", "督办"));
+    if (d.acknowledged) cat.appendChild(el("b", "mark mark-ack", "已签收"));
+    head.appendChild(cat);
+    head.appendChild(el("h2", "detail-title", d.title));
+    var state = el("div", "detail-state");
+    state.appendChild(el("span", "status-pill " + (d.status === "closed" ? "is-closed" : d.overdue ? "is-overdue" : "is-open"),
+                         d.status === "closed" ? "已办结" : d.overdue ? "已超期" : "办理中"));
+    state.appendChild(el("span", "detail-level", "当前：" + d.levelName));
+    state.appendChild(el("span", "detail-countdown"));
+    head.appendChild(state);
+    aside.appendChild(head);
+
+    aside.appendChild(this.pathNode(d));
+    aside.appendChild(this.actionsNode(d));
+
+    var facts = el("dl", "detail-facts");
+    [["地点", d.place], ["来源", d.sourceName], ["上报人", d.reporter || (d.masked ? "（已脱敏）" : "—")],
+     ["办理时限", stamp(d.deadline)]].forEach(function (f) {
+      facts.appendChild(el("dt", null, f[0]));
+      facts.appendChild(el("dd", null, f[1]));
+    });
+    aside.appendChild(facts);
+    if (d.detail) aside.appendChild(el("p", "detail-text", d.detail));
+
+    aside.appendChild(el("h3", null, "办理过程"));
+    var timeline = el("ol", "detail-timeline");
+    d.steps.forEach(function (s) {
+      var li = el("li", "step step-" + s.type);
+      li.setAttribute("data-seq", String(s.seq));
+      li.appendChild(el("time", null, stamp(s.ts)));
+      li.appendChild(el("b", null, s.step));
+      li.appendChild(el("span", "step-level", s.levelName));
+      if (s.seconds !== null && s.seconds !== undefined) li.appendChild(el("span", "step-took", "停留 " + duration(s.seconds)));
+      timeline.appendChild(li);
+    });
+    aside.appendChild(timeline);
+
+    aside.appendChild(el("h3", null, "位置与附近网格员"));
+    var mini = el("div", "detail-minimap");
+    aside.appendChild(mini);
+    var near = el("ol", "detail-near");
+    d.nearby.forEach(function (w) {
+      var li = el("li");
+      li.appendChild(el("b", null, w.worker));
+      li.appendChild(el("span", "near-dist", w.metres < 1000 ? w.metres + " 米" : (w.metres / 1000).toFixed(1) + " 公里"));
+      li.appendChild(el("span", "near-status status-" + w.status, WORKER_STATUS[w.status] || w.status));
+      li.appendChild(el("span", "near-seen", onemap.age(w.seenSeconds * 1000)));
+      near.appendChild(li);
+    });
+    if (!d.nearby.length) near.appendChild(el("li", "muted", "暂无在线网格员位置"));
+    aside.appendChild(near);
+
+    this.listSection(aside, "关联上报（已融合）", d.related, "无");
+    this.listSection(aside, "同网格近期事件", d.gridHistory, "无");
+
+    aside.appendChild(el("h3", null, "处置记录"));
+    var log = el("ol", "detail-actions-log");
+    d.actions.forEach(function (a) {
+      var li = el("li", "action action-" + a.verb);
+      li.appendChild(el("time", null, stamp(a.ts)));
+      li.appendChild(el("b", null, a.verbName));
+      li.appendChild(el("span", "action-actor", a.actor));
+      if (a.text) li.appendChild(el("p", "action-text", a.text));
+      log.appendChild(li);
+    });
+    if (!d.actions.length) log.appendChild(el("li", "muted", "暂无"));
+    aside.appendChild(log);
+
+    aside.hidden = false;
+    aside.scrollTop = scroll;
+    this.countdown();
+    this.drawMiniMap(mini, d);
+  };
+
+  Duty.prototype.pathNode = function (d) {
+    var box = el("ol", "detail-path");
+    var visited = {};
+    d.path.forEach(function (level) { visited[level] = true; });
+    for (var level = 1; level <= 5; level++) {
+      var li = el("li", "path-level" + (visited[level] ? " is-visited" : "") + (level === d.level ? " is-current" : ""), LEVELS[level - 1]);
+      box.appendChild(li);
+    }
+    box.setAttribute("title", "处置路径：" + d.path.map(function (l) { return LEVELS[l - 1]; }).join(" → "));
+    return box;
+  };
+
+  Duty.prototype.actionsNode = function (d) {
+    var self = this;
+    var box = el("div", "detail-buttons");
+    var note = el("textarea", "detail-note");
+    note.maxLength = 500;
+    note.placeholder = this.role === "leader" ? "批示或备注（500字以内）" : "备注（500字以内）";
+    var status = el("span", "detail-status");
+    var act = function (verb, extra) {
+      var data = Object.assign({ verb: verb, incident: d.id }, extra || {});
+      self.live.socket.emit("act", data, function (reply) {
+        status.textContent = reply && reply.ok ? "已记录" : "未成功：" + ((reply && reply.error) || "无响应");
+        status.setAttribute("data-ok", reply && reply.ok ? "1" : "0");
+        if (reply && reply.ok && (verb === "note" || verb === "instruct")) note.value = "";
+      });
+    };
+    var button = function (label, verb, cls, enabled, extra) {
+      var b = el("button", "duty-button " + (cls || ""), label);
+      b.type = "button";
+      b.setAttribute("data-verb", verb);
+      b.disabled = !enabled;
+      b.addEventListener("click", function () {
+        if (verb === "note" || verb === "instruct") {
+          if (!note.value.trim()) { note.focus(); return; }
+          act(verb, { text: note.value });
+        } else act(verb, extra);
+      });
+      return b;
+    };
+    var duty = this.role === "duty" || this.role === "admin";
+    var leader = this.role === "leader" || this.role === "admin";
+    box.appendChild(button("签收", "acknowledge", "", duty && !d.acknowledged));
+    box.appendChild(button("督办", "supervise", "is-warn", !d.supervised));
+    box.appendChild(button("投屏到大屏", "cast", "is-primary", true, { seconds: 60 }));
+    box.appendChild(note);
+    box.appendChild(button("保存备注", "note", "", true));
+    if (leader) box.appendChild(button("批示", "instruct", "is-warn", true));
+    box.appendChild(status);
+    return box;
+  };
+
+  Duty.prototype.listSection = function (aside, title, items, empty) {
+    var self = this;
+    aside.appendChild(el("h3", null, title));
+    var list = el("ol", "detail-list");
+    items.forEach(function (r) {
+      var li = el("li", "detail-link");
+      li.tabIndex = 0;
+      li.appendChild(el("time", null, stamp(r.reported)));
+      li.appendChild(el("b", null, r.catName));
+      li.appendChild(el("span", "link-title", r.title));
+      li.appendChild(el("span", "link-meta", r.source + " · " + (r.status === "closed" ? "已办结" : "办理中")));
+      li.addEventListener("click", function () { self.open(r.id); });
+      li.addEventListener("keydown", function (e) { if (e.key === "Enter") self.open(r.id); });
+      list.appendChild(li);
+    });
+    if (!items.length) list.appendChild(el("li", "muted", empty));
+    aside.appendChild(list);
+  };
+
+  Duty.prototype.countdown = function () {
+    var d = this.detail;
+    var node = document.querySelector("#duty-detail .detail-countdown");
+    if (!d || !node) return;
+    if (d.status === "closed") { node.textContent = ""; return; }
+    var left = d.remaining - (Date.now() - this.detailAt) / 1000;
+    node.className = "detail-countdown" + (left < 0 ? " is-overdue" : left < 7200 ? " is-soon" : "");
+    var s = Math.abs(Math.round(left)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    node.textContent = (left < 0 ? "已超期 " : "剩余 ") + h + ":" + pad(m) + ":" + pad(s % 60);
+  };
+
+  Duty.prototype.drawMiniMap = function (node, d) {
+    var L = window.L;
+    if (!L) return;
+    if (this.miniMap) { this.miniMap.remove(); this.miniMap = null; }
+    var map = (this.miniMap = L.map(node, { zoomControl: false, attributionControl: false, dragging: true }));
+    var points = [[d.lat, d.lon]];
+    L.circleMarker([d.lat, d.lon], { radius: 9, color: "#fff", weight: 2, fillColor: d.overdue ? "#ff3b3b" : "#38c6ff", fillOpacity: 1 }).addTo(map);
+    d.nearby.forEach(function (w, i) {
+      var lat = d.lat, lon = d.lon;
+      if (w.lat !== undefined) { lat = w.lat; lon = w.lon; }
+      points.push([lat, lon]);
+      L.circleMarker([lat, lon], { radius: 6, color: "#2bd67b", weight: 2, fillOpacity: 0.7 })
+        .bindTooltip(w.worker + " · " + w.metres + "米", { permanent: i === 0, direction: "top" }).addTo(map);
+    });
+    map.fitBounds(L.latLngBounds(points).pad(0.4), { maxZoom: 16, animate: false });
+  };
+
+  // ---------------------------------------------------------------------------------------
+  // The map beside the table: the areas of the level in view (click to drill, which filters
+  // the table), and the filtered incidents (click to open).
+  function DutyMap(duty, map) {
+    var L = window.L;
+    this.duty = duty;
+    this.map = map;
+    this.canvas = L.canvas({ padding: 0.2 });
+    this.areaLayer = L.layerGroup().addTo(map);
+    this.pointLayer = L.layerGroup().addTo(map);
+    this.code = null;
+  }
+
+  DutyMap.prototype.goTo = function (code, selected) {
+    var self = this, L = window.L;
+    if (code === this.code) { this.select(selected); return; }
+    fetch("/geo/" + encodeURIComponent(code) + ".json", { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("geo " + r.status); return r.json(); })
+      .then(function (geo) {
+        self.code = geo.code;
+        self.geo = geo;
+        self.areaLayer.clearLayers();
+        self.layers = {};
+        L.geoJSON(geo.shapes, {
+          style: function () { return { color: "#4d7fb3", weight: 1, fillColor: "#15365c", fillOpacity: 0.35 }; },
+          onEachFeature: function (feature, layer) {
+            var c = feature.properties.code;
+            self.layers[c] = layer;
+            layer.bindTooltip(feature.properties.name || c, { sticky: true });
+            layer.on("click", function () { self.drill(c); });
+          },
+        }).eachLayer(function (layer) { layer.addTo(self.areaLayer); });
+        self.map.invalidateSize();
+        self.map.fitBounds(geo.bounds, { padding: [12, 12], animate: false });
+        self.crumbs(geo.path || []);
+        self.select(selected);
+      })
+      .catch(function (err) { console.warn("OneMap duty: cannot load area", code, err); });
+  };
+
+  DutyMap.prototype.select = function (code) {
+    var layers = this.layers || {};
+    Object.keys(layers).forEach(function (c) {
+      layers[c].setStyle(c === code ? { color: "#38c6ff", weight: 3, fillOpacity: 0.5 } : { color: "#4d7fb3", weight: 1, fillOpacity: 0.35 });
+    });
+  };
+
+  DutyMap.prototype.drill = function (code) {
+    var f = Object.assign({}, this.duty.filter, { area: code });
+    this.duty.applyFilter(f);
+  };
+
+  DutyMap.prototype.crumbs = function (path) {
+    var self = this;
+    var box = this.duty.root.querySelector(".duty-crumbs");
+    box.textContent = "";
+    path.forEach(function (step, i) {
+      if (i) box.appendChild(el("span", "crumb-sep", "›"));
+      var b = el("button", "crumb", step.name);
+      b.type = "button";
+      b.addEventListener("click", function () {
+        var f = Object.assign({}, self.duty.filter);
+        if (i === 0 || self.duty.scope.indexOf(step.code) === 0) delete f.area;  // at or above the scope
+        else f.area = step.code;
+        self.duty.applyFilter(f);
+      });
+      box.appendChild(b);
+    });
+  };
+
+  DutyMap.prototype.points = function (rows) {
+    var L = window.L, self = this;
+    this.pointLayer.clearLayers();
+    rows.forEach(function (r) {
+      var marker = L.circleMarker([r[1], r[2]], {
+        renderer: self.canvas, radius: r[4] ? 6 : 4.5, weight: r[4] ? 2 : 1,
+        color: r[4] ? "#ff3b3b" : "#0b1a2e", fillColor: r[3], fillOpacity: 0.9,
+      });
+      marker.on("click", function () { self.duty.open(r[0]); });
+      marker.addTo(self.pointLayer);
+    });
+    this.duty.root.setAttribute("data-points", String(rows.length));
+  };
+
+  onemap.Live.prototype.whenConnected = function (fn) {
+    if (this.connected && this.socket) fn();
+    else { var self = this; setTimeout(function () { self.whenConnected(fn); }, 100); }
+  };
+
+  // -- the filter controls' clientside callback ------------------------------------------
+  var pending = null, pendingRows = null;
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.onemap_duty = {
+    getRows: function (request) {
+      if (!request) return window.dash_clientside.no_update;
+      if (onemap.duty) onemap.duty.getRows(request);
+      else pendingRows = request;
+      return window.dash_clientside.no_update;
+    },
+    filterChanged: function (q, area, cat, platform, level, status, source, flag, period, set) {
+      var f = { q: q, area: area, cat: cat, platform: platform, level: level, status: status,
+                source: source, flag: flag, period: period, set: set };
+      if (onemap.duty) onemap.duty.setFilter(f);
+      else pending = f;
+      return window.dash_clientside.no_update;
+    },
+  };
+
+  function boot() {
+    onemap.hookLeaflet();
+    var root = document.getElementById("duty-root");
+    if (!root || root.__onemap || !window.io || !window.dash_ag_grid) return;
+    root.__onemap = true;
+    var tries = 0;
+    window.dash_ag_grid.getApiAsync("duty-grid").then(function (api) {
+      (function waitForMap() {
+        var container = root.querySelector(".duty-map");
+        var map = container && onemap.maps[container.id];
+        if (map || tries++ > 100) {
+          var duty = new Duty(root, map || null, api);
+          duty.start();
+          if (pending) { duty.setFilter(pending); pending = null; }
+          if (pendingRows) { duty.getRows(pendingRows); pendingRows = null; }
+        } else setTimeout(waitForMap, 50);
+      })();
+    });
+  }
+  new MutationObserver(boot).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", boot);
+})();

@@ -1,0 +1,320 @@
+"""Find incidents: the duty table's filter, search and sort over the state, as pure functions.
+
+A filter is a flat dict of strings (what a URL query holds), so the duty page can keep it in
+its address and share it. Search matches a substring of the title or the detail, or the
+initials of the title's pinyin (``jgqs`` finds 井盖缺失): what Chinese users type into a
+search box. Named sets (``set=overdue``, ``set=closed_on_time`` ...) are the incidents behind
+each KPI, with the same definitions as docs/metrics.md, so a KPI can be drilled into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+
+from dashboard.auth import within
+from dashboard.privacy import mask_text
+from dashboard.state import CLOSED, OPEN, Incident
+from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
+from feeds.geo import Geography
+from feeds.schema import CHINA_TZ
+
+DUE_SOON = timedelta(hours=2)
+MAX_BLOCK = 500  # rows per request: the table asks block by block as it scrolls
+MAX_POINTS = 3000  # incidents drawn on the duty map per filter
+SORTABLE = ("reported", "deadline", "level", "category", "place", "status", "source")
+PERIODS = {"today": None, "24h": timedelta(hours=24), "7d": timedelta(days=7), "all": None}
+AREA_FIELD = {6: "county", 9: "town", 12: "village", 15: "grid"}  # code length → AreaRef field
+FIELDS = ("area", "cat", "platform", "level", "status", "source", "flag", "period", "q", "set")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the duty officer asked for; every field optional. Lists are "any of"."""
+
+    area: str = ""
+    cat: tuple[str, ...] = ()
+    platform: tuple[str, ...] = ()
+    level: tuple[int, ...] = ()
+    status: str = ""  # "open" | "closed" | ""
+    source: tuple[str, ...] = ()
+    flag: str = ""  # "overdue" | "due_soon" | "supervised" | "acknowledged" | "unacknowledged"
+    period: str = ""  # "today" | "24h" | "7d" | "all" ("" = all)
+    q: str = ""
+    set: str = ""  # a KPI's numerator or denominator: see SETS
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None) -> Filter:
+        """From a URL query or a socket message; unknown values are dropped, never trusted."""
+        raw = raw or {}
+
+        def many(key: str, allowed: Iterable[str]) -> tuple[str, ...]:
+            value = raw.get(key) or ()
+            items = value.split(",") if isinstance(value, str) else value
+            allowed = set(allowed)
+            return tuple(dict.fromkeys(str(v) for v in items if str(v) in allowed))
+
+        status = str(raw.get("status") or "")
+        flag = str(raw.get("flag") or "")
+        period = str(raw.get("period") or "")
+        chosen = str(raw.get("set") or "")
+        return cls(
+            area=str(raw.get("area") or "")[:15],
+            cat=many("cat", CATEGORIES),
+            platform=many("platform", PLATFORMS),
+            level=tuple(int(v) for v in many("level", (str(n) for n in LEVELS))),
+            status=status if status in (OPEN, CLOSED) else "",
+            source=many("source", SOURCES),
+            flag=flag if flag in FLAGS else "",
+            period=period if period in PERIODS else "",
+            q=str(raw.get("q") or "").strip()[:50],
+            set=chosen if chosen in SETS else "",
+        )
+
+    def query(self) -> dict[str, str]:
+        """The filter as a URL query (only what is set)."""
+        out: dict[str, str] = {}
+        for key in FIELDS:
+            value = getattr(self, key)
+            if value:
+                out[key] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        return out
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What operators did to incidents (from the actions), for the flag filters."""
+
+    acknowledged: frozenset[str] | set[str] = frozenset()
+    supervised: frozenset[str] | set[str] = frozenset()
+
+
+def reported_at(incident: Incident) -> datetime:
+    first = incident.steps.get(1)
+    if first is not None:
+        return first.ts
+    return min(incident.steps.values(), key=lambda s: s.seq).ts
+
+
+def _closed_at(incident: Incident) -> datetime | None:
+    latest = incident.latest
+    return latest.ts if latest is not None and latest.type == "closed" else None
+
+
+def _midnight(now: datetime) -> datetime:
+    return now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# -- the incidents behind each KPI (docs/metrics.md) ------------------------------------------
+Test = Callable[[Incident, datetime, datetime], bool]  # (incident, now, midnight)
+
+
+def _closed_today(i: Incident, now: datetime, midnight: datetime) -> bool:
+    closed = _closed_at(i)
+    return closed is not None and closed >= midnight
+
+
+def _overdue(i: Incident, now: datetime, midnight: datetime) -> bool:
+    return i.status == OPEN and i.deadline < now
+
+
+SETS: dict[str, tuple[str, Test]] = {
+    "reported": ("今日上报", lambda i, now, m: reported_at(i) >= m),
+    "open": ("在办", lambda i, now, m: i.status == OPEN),
+    "overdue": ("超期", _overdue),
+    "due_soon": ("临期", lambda i, now, m: i.status == OPEN and now <= i.deadline < now + DUE_SOON),
+    "closed": ("今日办结", _closed_today),
+    "reported_closed": (
+        "今日上报且已办结",
+        lambda i, now, m: reported_at(i) >= m and i.status == CLOSED,
+    ),
+    "closed_on_time": (
+        "今日按期办结",
+        lambda i, now, m: _closed_today(i, now, m) and i.latest.ts <= i.deadline,  # type: ignore[union-attr]
+    ),
+    "due": (
+        "今日应办结（办结 + 超期）",
+        lambda i, now, m: _closed_today(i, now, m) or _overdue(i, now, m),
+    ),
+    "closed_at_grid": (
+        "今日网格自办结",
+        lambda i, now, m: _closed_today(i, now, m) and i.latest.level == 1,  # type: ignore[union-attr]
+    ),
+}
+# A KPI's rate: (numerator set, denominator set); the duty page drills into either.
+RATES = {
+    "disposal_rate": ("reported_closed", "reported"),
+    "on_time_rate": ("closed_on_time", "due"),
+    "self_closure_rate": ("closed_at_grid", "closed"),
+}
+FLAGS = {
+    "overdue": "已超期",
+    "due_soon": "临期（2小时内）",
+    "supervised": "已督办",
+    "acknowledged": "已签收",
+    "unacknowledged": "未签收",
+}
+
+
+# -- search ----------------------------------------------------------------------------------
+@lru_cache(maxsize=65_536)
+def _initial(char: str) -> str:
+    if "\u4e00" <= char <= "\u9fff":
+        return lazy_pinyin(char, style=Style.FIRST_LETTER)[0][:1].lower()
+    return char.lower()
+
+
+def initials(text: str) -> str:
+    """``井盖缺失`` → ``jgqs``; other characters kept (lower-cased)."""
+    return "".join(_initial(c) for c in text)
+
+
+class SearchText:
+    """Each incident's searchable text, made once (titles and details do not change)."""
+
+    def __init__(self) -> None:
+        self._text: dict[str, str] = {}
+
+    def of(self, incident: Incident) -> str:
+        text = self._text.get(incident.id)
+        if text is None:
+            text = f"{incident.title}\n{incident.detail}\n{initials(incident.title)}".lower()
+            self._text[incident.id] = text
+        return text
+
+    def forget(self, keep: set[str]) -> None:
+        self._text = {k: v for k, v in self._text.items() if k in keep}
+
+
+# -- the query -------------------------------------------------------------------------------
+def matching(
+    incidents: Iterable[Incident],
+    f: Filter,
+    scope: str,
+    city: str,
+    now: datetime,
+    marks: Marks,
+    search: SearchText,
+) -> list[Incident]:
+    """Every incident in ``scope`` that passes the filter. Cheap tests run first."""
+    midnight = _midnight(now)
+    area = f.area if f.area and within(scope, f.area, city) else scope
+    attr = None if area == city else AREA_FIELD.get(len(area))
+    cats, platforms, levels, sources = set(f.cat), set(f.platform), set(f.level), set(f.source)
+    since = _since(f.period, now, midnight)
+    test = SETS[f.set][1] if f.set else None
+    needle = f.q.lower()
+    found = []
+    for i in incidents:
+        if attr is not None and getattr(i.area, attr) != area:
+            continue
+        if cats and i.category not in cats:
+            continue
+        if platforms and CATEGORIES[i.category].platform not in platforms:
+            continue
+        if levels and i.level not in levels:
+            continue
+        if f.status and i.status != f.status:
+            continue
+        if sources and i.source not in sources:
+            continue
+        if since is not None and reported_at(i) < since:
+            continue
+        if f.flag and not _flagged(i, f.flag, now, marks):
+            continue
+        if test is not None and not test(i, now, midnight):
+            continue
+        if needle and needle not in search.of(i):
+            continue
+        found.append(i)
+    return found
+
+
+def _since(period: str, now: datetime, midnight: datetime) -> datetime | None:
+    if period == "today":
+        return midnight
+    span = PERIODS.get(period)
+    return now - span if span else None
+
+
+def _flagged(i: Incident, flag: str, now: datetime, marks: Marks) -> bool:
+    if flag == "overdue":
+        return i.status == OPEN and i.deadline < now
+    if flag == "due_soon":
+        return i.status == OPEN and now <= i.deadline < now + DUE_SOON
+    if flag == "supervised":
+        return i.id in marks.supervised
+    if flag == "acknowledged":
+        return i.id in marks.acknowledged
+    return i.status == OPEN and i.id not in marks.acknowledged  # unacknowledged
+
+
+def sort(found: list[Incident], column: str, descending: bool, geo: Geography) -> list[Incident]:
+    keys: dict[str, Callable[[Incident], Any]] = {
+        "reported": reported_at,
+        "deadline": lambda i: i.deadline,
+        "level": lambda i: i.level,
+        "category": lambda i: i.category,
+        "place": lambda i: i.area.grid or i.area.town,
+        "status": lambda i: (i.status, i.deadline),
+        "source": lambda i: i.source,
+    }
+    key = keys.get(column, reported_at)
+    return sorted(found, key=lambda i: (key(i), i.id), reverse=descending)
+
+
+def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) -> dict[str, Any]:
+    """One table row: display strings made here, so the page formats nothing."""
+    category = CATEGORIES[i.category]
+    reported = reported_at(i).astimezone(CHINA_TZ)
+    overdue = i.status == OPEN and i.deadline < now
+    remaining = (i.deadline - now).total_seconds()
+    return {
+        "id": i.id,
+        "reported": reported.strftime("%m-%d %H:%M"),
+        "category": category.name,
+        "platform": PLATFORMS[category.platform],
+        "colour": category.colour,
+        "level": LEVELS[i.level],
+        "place": geo.label(i.area.grid or i.area.town),
+        "source": SOURCES.get(i.source, i.source),
+        "title": i.title if reveal else mask_text(i.title),
+        "status": "已办结" if i.status == CLOSED else ("已超期" if overdue else "办理中"),
+        "deadline": i.deadline.astimezone(CHINA_TZ).strftime("%m-%d %H:%M"),
+        "left": "" if i.status == CLOSED else countdown(remaining),
+        "overdue": overdue,
+        "closed": i.status == CLOSED,
+        "supervised": i.id in marks.supervised,
+        "acknowledged": i.id in marks.acknowledged,
+        "severity": i.severity or "normal",
+        "lat": round(i.lat, 5),
+        "lon": round(i.lon, 5),
+    }
+
+
+def countdown(seconds: float) -> str:
+    """剩 3小时12分 / 超 45分: time left to the deadline, or past it."""
+    left = abs(int(seconds))
+    hours, minutes = divmod(left // 60, 60)
+    text = f"{hours}小时{minutes:02d}分" if hours else f"{minutes}分"
+    return ("剩 " if seconds >= 0 else "超 ") + text
+
+
+def points(found: list[Incident], now: datetime) -> list[list[Any]]:
+    """[id, lat, lon, colour, overdue] of the newest ``MAX_POINTS`` matches, for the map."""
+    newest = found[-MAX_POINTS:] if len(found) > MAX_POINTS else found
+    return [
+        [
+            i.id,
+            round(i.lat, 5),
+            round(i.lon, 5),
+            CATEGORIES[i.category].colour,
+            int(i.status == OPEN and i.deadline < now),
+        ]
+        for i in newest
+    ]
