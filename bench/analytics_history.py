@@ -5,10 +5,13 @@
 Writes a year of synthetic steps (4 million: ~11,000 a day, the simulator's mix of step types,
 grids drawn by population) into the archive layout of ``feeds.archive``: per day one Parquet
 file of steps with every column of the contract, and its rollup as the archiver writes it.
-Then times the area × category × day query (reported, closed, escalated, reopened) over the
-whole year, five runs each: with DuckDB on the rollups (``area_category_day``, county and
-town), with DuckDB on the steps (county, town, grid) and with pandas on the steps (pyarrow
-dataset read of the needed columns + groupby); and the 7/30/365-day ``trend`` of a county.
+Then merges the rollups by month as the archiver does (``Archive.compact``, timed) and times
+the area × category × day query (reported, closed, escalated, reopened) over the whole year,
+five runs each: ``area_category_day_table`` (an Arrow table: DuckDB on the merged monthly
+rollups, county and town), the same as a DataFrame (``area_category_day``), DuckDB on the
+daily rollups as before the merge (the baseline), DuckDB on the steps (county, town, grid)
+and pandas on the steps (pyarrow dataset read of the needed columns + groupby); and the
+7/30/365-day ``trend`` of a county.
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from feeds.archive import KINDS, SCHEMA, Archive, area_category_day, rollup, trend
+from feeds.archive import (
+    KINDS,
+    SCHEMA,
+    Archive,
+    area_category_day,
+    area_category_day_table,
+    rollup,
+    trend,
+)
 from feeds.catalogue import CATEGORIES, SOURCES
 from feeds.geo import load_geography
 from feeds.schema import CHINA_TZ
@@ -139,6 +150,16 @@ def events_query(archive: Archive, start: date, end: date, level: str) -> pd.Dat
         return con.execute(sql, [archive.files(), start, end]).df()
 
 
+def daily_rollups_query(archive: Archive, start: date, end: date, level: str) -> pa.Table:
+    """The query as it was before the monthly merge: 365 daily rollup files, grouped."""
+    sums = ", ".join(f"sum({k})::BIGINT AS {k}" for k in KINDS)
+    sql = f"""SELECT day, {level} AS area, category, {sums}
+              FROM read_parquet(?, hive_partitioning = true)
+              WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY day, area, category"""
+    with duckdb.connect() as con:
+        return con.sql(sql, params=[archive.files("rollup"), start, end]).to_arrow_table()
+
+
 def timed(run: Callable[[], Any], repeat: int = 5) -> dict[str, float]:
     run()  # warm the page cache and the libraries
     times = []
@@ -159,12 +180,17 @@ def main() -> None:
         started = time.perf_counter()
         archive = write_year(Path(tmp), args.rows, args.days)
         written_s = time.perf_counter() - started
+        started = time.perf_counter()
+        merged = archive.compact()
+        compact_s = time.perf_counter() - started
         size = sum(p.stat().st_size for p in Path(tmp).rglob("*.parquet"))
         start = END - timedelta(days=args.days - 1)
         results: dict[str, Any] = {
             "rows": args.rows,
             "days": args.days,
             "write_s": written_s,
+            "compact_s": compact_s,
+            "months_merged": len(merged),
             "size_mb": size / 2**20,
         }
         for level in ("county", "town", "grid"):
@@ -173,10 +199,22 @@ def main() -> None:
             assert int(raw["reported"].sum()) == int(panda["reported"].sum())
             results[f"{level}_rows_out"] = len(raw)
             if level != "grid":
-                rolled = area_category_day(archive, start, END, level)
-                assert int(rolled["reported"].sum()) == int(raw["reported"].sum())
-                results[f"duckdb_rollup_{level}"] = timed(
+                table = area_category_day_table(archive, start, END, level)
+                daily = daily_rollups_query(archive, start, END, level)
+                assert table.equals(daily.cast(table.schema))  # same rows, same order
+                assert int(table["reported"].to_numpy().sum()) == int(raw["reported"].sum())
+                results[f"arrow_months_{level}"] = timed(
+                    lambda lv=level: area_category_day_table(archive, start, END, lv)
+                )
+                results[f"dataframe_months_{level}"] = timed(
                     lambda lv=level: area_category_day(archive, start, END, lv)
+                )
+                results[f"duckdb_daily_rollups_{level}"] = timed(
+                    lambda lv=level: daily_rollups_query(archive, start, END, lv)
+                )
+                results[f"arrow_over_daily_{level}"] = (
+                    results[f"arrow_months_{level}"]["median_ms"]
+                    / results[f"duckdb_daily_rollups_{level}"]["median_ms"]
                 )
             results[f"duckdb_steps_{level}"] = timed(
                 lambda lv=level: events_query(archive, start, END, lv)

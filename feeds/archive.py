@@ -9,13 +9,18 @@ partitioned by the day of the step's own timestamp, with a small daily rollup be
 
     <root>/rollup/day=YYYY-MM-DD/part-<first stream id>.parquet
 
-(steps of each type per town × category: what the year-long trend queries read, about a
-quarter of the rows and no per-row filtering), and remembers the last stream id it copied
-in ``<root>/_watermark``. Running it again copies only what is new; a repeated step (same
-incident id and seq) is stored once, even across runs. Files appear atomically (written aside,
-then renamed), and a crash between a file and the watermark is repaired by the next run, which
-rewrites the same file name. The archiver never deletes from Redis: the log's cap does that,
-so run it at least daily (the default cap holds about 40 days of 8,000 incidents).
+(steps of each type per town × category, about a quarter of the rows), merges each month's
+daily rollups into one file, summed over the day's parts and sorted by day, town, category
+
+    <root>/months/month=YYYY-MM/rollup.parquet
+
+(what the year-long queries read: 12 files instead of 365, and rows that need no grouping),
+and remembers the last stream id it copied in ``<root>/_watermark``. Running it again copies
+only what is new; a repeated step (same incident id and seq) is stored once, even across runs.
+Files appear atomically (written aside, then renamed), and a crash between a file and the
+watermark is repaired by the next run, which rewrites the same file name (and merges its month
+again). The archiver never deletes from Redis: the log's cap does that, so run it at least
+daily (the default cap holds about 40 days of 8,000 incidents).
 
 Queries run on DuckDB over the Parquet files (chosen by measurement over pandas, see
 docs/benchmarks.md): it reads only the columns and day partitions a query needs.
@@ -81,6 +86,7 @@ class Archive:
         self.root = Path(root)
         self.events = self.root / "events"
         self.rollup = self.root / "rollup"
+        self.months = self.root / "months"
 
     def watermark(self) -> str:
         path = self.root / "_watermark"
@@ -118,6 +124,46 @@ class Archive:
         """The glob DuckDB reads: ``events`` or ``rollup``."""
         return str(self.root / kind / "day=*" / "*.parquet")
 
+    def compact(self) -> list[str]:
+        """Merge the daily rollups of every month whose merged file is missing or older than
+        one of its days' parts (the month still open included); returns the months merged."""
+        merged = []
+        for month, (parts, newest) in sorted(self._rollup_parts().items()):
+            target = self.months / f"month={month}" / "rollup.parquet"
+            if not target.exists() or target.stat().st_mtime_ns < newest:
+                _write(target, _merge(parts))
+                merged.append(month)
+        return merged
+
+    def rollup_files(self, start: date, end: date) -> tuple[list[str], list[str]]:
+        """(merged month files, daily rollup files): together every rollup row of the days
+        ``start``..``end``, each once. A month's merged file is used only while it is newer
+        than all of its days' parts, so a day archived since the last merge is never missed."""
+        months, days = [], []
+        for month, (parts, newest) in sorted(self._rollup_parts(start, end).items()):
+            target = self.months / f"month={month}" / "rollup.parquet"
+            if target.exists() and target.stat().st_mtime_ns >= newest:
+                months.append(str(target))
+            else:
+                days += [str(path) for _day, path in parts]
+        return months, days
+
+    def _rollup_parts(
+        self, start: date = date.min, end: date = date.max
+    ) -> dict[str, tuple[list[tuple[date, Path]], int]]:
+        """Month → ((day, part) of its daily rollups, newest part's mtime), for the months
+        that have days in ``start``..``end``."""
+        found: dict[str, tuple[list[tuple[date, Path]], int]] = {}
+        for folder in self.rollup.glob("day=*") if self.rollup.exists() else ():
+            day = date.fromisoformat(folder.name[4:])
+            if start.replace(day=1) <= day <= end:
+                parts, newest = found.get(day.strftime("%Y-%m"), ([], 0))
+                for path in sorted(folder.glob("*.parquet")):
+                    parts.append((day, path))
+                    newest = max(newest, path.stat().st_mtime_ns)
+                found[day.strftime("%Y-%m")] = (parts, newest)
+        return found
+
     def _keys(self, folder: Path, besides: Path) -> set[tuple[str, int]]:
         keys: set[tuple[str, int]] = set()
         for path in folder.glob("*.parquet") if folder.exists() else ():
@@ -142,6 +188,7 @@ def archive_log(bus: Bus, archive: Archive, before: datetime | None = None) -> A
     for day, entries in sorted(by_day.items()):
         w, r = archive.write_day(day, entries)
         written, repeats = written + w, repeats + r
+    archive.compact()  # before the watermark: a crash in between makes the rerun merge again
     if last != archive.watermark():
         archive.set_watermark(last)
     return ArchiveRun(written, repeats, tuple(sorted(by_day)), last)
@@ -150,29 +197,54 @@ def archive_log(bus: Bus, archive: Archive, before: datetime | None = None) -> A
 def area_category_day(
     archive: Archive, start: date, end: date, level: str = "town"
 ) -> pd.DataFrame:
-    """Steps per area (at ``level``) × category × day, ``start`` to ``end`` inclusive.
+    """``area_category_day_table`` as a DataFrame (day as datetime64), for pandas users.
 
-    Columns: day (datetime64), area, category, reported, closed, escalated, reopened. Counties
-    and towns come from the daily rollups; villages and grids from the steps themselves.
+    Building a million-row DataFrame costs more than the query: views should prefer the table.
+    """
+    frame = area_category_day_table(archive, start, end, level).to_pandas(date_as_object=False)
+    return frame if len(frame) else _empty()
+
+
+def area_category_day_table(
+    archive: Archive, start: date, end: date, level: str = "town"
+) -> pa.Table:
+    """Steps per area (at ``level``) × category × day, ``start`` to ``end`` inclusive, ordered.
+
+    Columns: day (date32), area, category, reported, closed, escalated, reopened: an Arrow
+    table, columnar, so a town-level year (a million rows) costs no Python object per row
+    (``.column("reported")``, ``.filter(...)``, ``.to_pylist()`` on a slice, or to pandas).
+    Counties and towns come from the rollups, merged by month: a town-level query over merged
+    months is a plain scan (the merge summed and sorted them); villages and grids come from
+    the steps themselves.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}")
-    if not archive.days():
-        return _empty()
-    if level in ("county", "town"):
-        counts, kind = ", ".join(f"sum({k})::BIGINT AS {k}" for k in KINDS), "rollup"
-    else:
+    if level in ("village", "grid"):
+        if not archive.days():
+            return _EMPTY
         counts = ", ".join(f"count(*) FILTER (WHERE type = '{k}') AS {k}" for k in KINDS)
-        kind = "events"
-    sql = f"""
-        SELECT day, {level} AS area, category, {counts}
-        FROM read_parquet(?, hive_partitioning = true)
-        WHERE day BETWEEN ? AND ? AND {level} IS NOT NULL
-        GROUP BY ALL
-        ORDER BY day, area, category
-    """
-    with duckdb.connect() as con:
-        return con.execute(sql, [archive.files(kind), start, end]).df()
+        sql = f"""
+            SELECT day, {level} AS area, category, {counts}
+            FROM read_parquet(?, hive_partitioning = true)
+            WHERE day BETWEEN ? AND ? AND {level} IS NOT NULL
+            GROUP BY ALL ORDER BY day, area, category
+        """
+        return _arrow(sql, [archive.files("events"), start, end])
+    relation, params, merged_only = _rollups(archive, start, end)
+    if relation is None:
+        return _EMPTY
+    if level == "town" and merged_only:  # already one row per key, sorted: no grouping
+        sql = f"""
+            SELECT day, town AS area, category, {", ".join(KINDS)} FROM ({relation})
+            WHERE day BETWEEN ? AND ?
+        """
+    else:
+        sums = ", ".join(f"sum({k})::BIGINT AS {k}" for k in KINDS)
+        sql = f"""
+            SELECT day, {level} AS area, category, {sums} FROM ({relation})
+            WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY day, area, category
+        """
+    return _arrow(sql, [*params, start, end])
 
 
 def trend(
@@ -190,31 +262,71 @@ def trend(
     end = end or datetime.now(CHINA_TZ).date() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
     frame = pd.DataFrame({"day": pd.date_range(start, end, freq="D").date})
-    if archive.days():
-        prefix = None if area is None or area == CITY_CODE else area
-        fine = prefix is not None and len(prefix) > 9  # a village or grid: the steps
+    prefix = None if area is None or area == CITY_CODE else area
+    fine = prefix is not None and len(prefix) > 9  # a village or grid: the steps
+    if fine and archive.days():
+        relation: str | None = "SELECT * FROM read_parquet(?, hive_partitioning = true)"
+        params: list[object] = [archive.files("events")]
         counts = (
             "count(*) FILTER (WHERE type = 'reported') AS reported, "
             "count(*) FILTER (WHERE type = 'closed') AS closed"
-            if fine
-            else "sum(reported)::BIGINT AS reported, sum(closed)::BIGINT AS closed"
         )
-        where = "starts_with(coalesce(grid, town), ?)" if fine else "starts_with(town, ?)"
+        where = "starts_with(coalesce(grid, town), ?)"
+    else:
+        relation, params, _ = _rollups(archive, start, end)
+        counts = "sum(reported)::BIGINT AS reported, sum(closed)::BIGINT AS closed"
+        where = "starts_with(town, ?)"
+    if relation is not None:
         sql = f"""
-            SELECT day, {counts}
-            FROM read_parquet(?, hive_partitioning = true)
+            SELECT day, {counts} FROM ({relation})
             WHERE day BETWEEN ? AND ? AND (? IS NULL OR {where})
               AND (? IS NULL OR category = ?)
             GROUP BY day
         """
-        files = archive.files("events" if fine else "rollup")
         with duckdb.connect() as con:
-            found = con.execute(sql, [files, start, end, prefix, prefix, category, category]).df()
+            found = con.sql(
+                sql, params=[*params, start, end, prefix, prefix, category, category]
+            ).df()
         found["day"] = pd.to_datetime(found["day"]).dt.date
         frame = frame.merge(found, on="day", how="left")
     for column in ("reported", "closed"):
         frame[column] = frame.get(column, pd.Series(0, index=frame.index)).fillna(0).astype(int)
     return frame
+
+
+def _rollups(archive: Archive, start: date, end: date) -> tuple[str | None, list[object], bool]:
+    """A SQL relation over every rollup row of ``start``..``end``, its parameters, and whether
+    it reads merged months only: the month files, plus the daily parts of months not (freshly)
+    merged."""
+    months, days = archive.rollup_files(start, end)
+    columns = f"day, county, town, category, {', '.join(KINDS)}"
+    parts, params = [], []
+    if months:
+        parts.append(f"SELECT {columns} FROM read_parquet(?)")
+        params.append(months)
+    if days:
+        parts.append(f"SELECT {columns} FROM read_parquet(?, hive_partitioning = true)")
+        params.append(days)
+    return (" UNION ALL ".join(parts) or None), params, not days
+
+
+def _arrow(sql: str, params: list[object]) -> pa.Table:
+    with duckdb.connect() as con:
+        table = con.sql(sql, params=params).to_arrow_table()
+    return table.cast(_RESULT) if table.num_rows else _EMPTY
+
+
+def _merge(parts: list[tuple[date, Path]]) -> pa.Table:
+    """One month's daily rollup parts as one table: summed per day × county × town × category
+    (a day archived in several runs has several parts), sorted by day, town, category."""
+    tables = []
+    for day, path in parts:
+        table = pq.read_table(path)
+        tables.append(table.add_column(0, "day", pa.array([day] * table.num_rows, pa.date32())))
+    keys = ["day", "county", "town", "category"]
+    grouped = pa.concat_tables(tables).group_by(keys).aggregate([(k, "sum") for k in KINDS])
+    grouped = grouped.select([*keys, *(f"{k}_sum" for k in KINDS)]).rename_columns([*keys, *KINDS])
+    return grouped.sort_by([("day", "ascending"), ("town", "ascending"), ("category", "ascending")])
 
 
 def rollup(steps: pa.Table) -> pa.Table:
@@ -267,9 +379,15 @@ def _table(entries: list[Entry]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
+_RESULT = pa.schema(
+    [("day", pa.date32()), ("area", pa.string()), ("category", pa.string())]
+    + [(kind, pa.int64()) for kind in KINDS]
+)
+_EMPTY = _RESULT.empty_table()
+
+
 def _empty() -> pd.DataFrame:
-    names = ["day", "area", "category", "reported", "closed", "escalated", "reopened"]
-    return pd.DataFrame({name: [] for name in names})
+    return pd.DataFrame({name: [] for name in _RESULT.names})
 
 
 def _midnight(moment: datetime) -> datetime:

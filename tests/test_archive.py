@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from feeds.archive import Archive, archive_log, area_category_day, trend
+from feeds.archive import Archive, archive_log, area_category_day, area_category_day_table, trend
 from feeds.bus import Bus
 from feeds.schema import CHINA_TZ, EventMessage
 from feeds.sim import Model, SimConfig
@@ -147,3 +147,42 @@ def test_archive_command_archives_then_prints_the_trend(
     assert int(first[1]) == reported_by(three_days[:2000], lambda m: m.ts.date()).get(
         date(2026, 3, 9)
     )
+
+
+def test_year_queries_read_merged_months_and_never_miss_a_later_day(tmp_path, bus: Bus, three_days):
+    half = len(three_days) // 2
+    bus.publish_many(three_days[:half])
+    archive = Archive(tmp_path)
+    archive_log(bus, archive, before=later())
+    assert [p.parent.name for p in archive.months.glob("*/rollup.parquet")] == ["month=2026-03"]
+    first, last = date(2026, 3, 9), date(2026, 3, 12)
+    months, days = archive.rollup_files(first, last)
+    assert len(months) == 1 and days == []  # the merged month stands for its days
+    bus.publish_many(three_days[half:])
+    for day, entries in _by_day(bus, archive).items():  # a second part per day, not merged yet
+        archive.write_day(day, entries)
+    assert archive.rollup_files(first, last)[0] == []  # the merge is older: days are read
+    expected = reported_by(
+        three_days, lambda m: (m.ts.astimezone(CHINA_TZ).date(), m.area.town, m.category)
+    )
+    for merged in (False, True):
+        if merged:
+            assert archive.compact() == ["2026-03"]
+        table = area_category_day_table(archive, first, last, level="town")
+        rows = table.to_pylist()
+        got = {(r["day"], r["area"], r["category"]): r["reported"] for r in rows if r["reported"]}
+        assert got == {k: n for k, n in expected.items() if first <= k[0] <= last}
+        keys = [(r["day"], r["area"], r["category"]) for r in rows]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)  # one row a key, ordered
+        county = area_category_day_table(archive, first, last, level="county")
+        assert county["reported"].to_pylist() and sum(county["reported"].to_pylist()) == sum(
+            got.values()
+        )
+
+
+def _by_day(bus: Bus, archive: Archive) -> dict[date, list]:
+    """The log's entries after the watermark by local day, as ``archive_log`` groups them."""
+    found: dict[date, list] = {}
+    for entry in bus.replay(after=archive.watermark()):
+        found.setdefault(entry.message.ts.astimezone(CHINA_TZ).date(), []).append(entry)
+    return found
