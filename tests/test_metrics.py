@@ -7,6 +7,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from dashboard.analytics import AnalyticsConfig
@@ -217,6 +218,35 @@ def test_events_per_10k_residents_uses_the_area_population(geo):
     messages = life(geo, "P0", ROUTINE) + life(geo, "P1", ROUTINE) + life(geo, "P2", ROUTINE)
     f = fold(geo, *messages).metrics.figures(g[:9], T0 + timedelta(hours=1))
     assert f["events_per_10k"] == pytest.approx(3 * 10_000 / geo.towns[g[:9]].population)
+
+
+def test_village_figures_add_its_grids_and_its_incidents_without_a_grid(geo):
+    village = next(v for v in geo.villages if sum(g[:12] == v for g in geo.grids) >= 2)
+    g1, g2 = sorted(g for g in geo.grids if g[:12] == village)[:2]
+    elsewhere = next(g for g in geo.grids if g[:9] == village[:9] and g[:12] != village)
+    gridless = [
+        EventMessage(**{**msgspec.structs.asdict(m), "area": AreaRef(g1[:6], g1[:9], village)})
+        for m in life(geo, "C", [("reported", 10, 1), ("closed", 100, 1)])
+    ]
+    state = fold(
+        geo,
+        *life(geo, "A", ROUTINE, grid=g1),  # closed in 50 minutes
+        *life(geo, "B", [("reported", 0, 1), ("escalated", 20, 2)], grid=g2),  # open
+        *gridless,  # closed in 90 minutes
+        *life(geo, "D", ROUTINE, grid=elsewhere),  # the same town, another village
+    )
+    for n, message in enumerate([fix(geo, "W1", T0, grid=g1), fix(geo, "W2", T0, grid=g2)]):
+        state.apply_position(f"p{n}-0", message)
+    f = state.metrics.figures(village, T0 + timedelta(hours=2))
+    assert (f["reported"], f["open"], f["closed"], f["escalated_l2"]) == (3, 1, 2, 1)
+    assert f["median_close_min"] == 70.0  # of 50 and 90
+    assert f["disposal_rate"] == pytest.approx(2 / 3) and f["self_closure_rate"] == 1.0
+    grids = sum(g[:12] == village for g in geo.grids)
+    assert (f["grids"], f["grids_visited"], f["patrol_visits"]) == (grids, 2, 2)
+    assert f["online"] == 0 and f["population"] == geo.villages[village].population
+    town = state.metrics.figures(village[:9], T0 + timedelta(hours=2))
+    assert (town["reported"], town["closed"]) == (4, 3)  # the grid-less one counted once
+    assert state.metrics.figures(g1, T0 + timedelta(hours=2))["reported"] == 1
 
 
 def test_patrol_visits_coverage_and_online_from_positions(geo):

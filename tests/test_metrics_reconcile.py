@@ -43,8 +43,17 @@ def fold(state: State, messages: list[Message], start: int = 0) -> State:
 
 def areas(geo, state: State) -> list[str]:
     grids = sorted({i.area.grid for i in state.incidents.values() if i.area.grid})[::40]
+    villages = sorted({i.area.village for i in state.incidents.values() if i.area.village})
     workers = sorted({p.grid for p in state.positions.values()})[:20]
-    return [geo.city.code, *geo.counties, *geo.towns, *grids, *workers]
+    return [
+        geo.city.code,
+        *geo.counties,
+        *geo.towns,
+        *villages[::40],
+        *grids,
+        *workers,
+        *{w[:12] for w in workers},
+    ]
 
 
 def assert_same(incremental: dict, reference: dict, area: str) -> None:

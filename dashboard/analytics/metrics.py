@@ -3,10 +3,11 @@
 ``Metrics`` is fed by ``State``: ``on_step`` after each new event step, ``on_position`` after
 each fix. Per incident it keeps a few facts (when reported, highest level, closed, reopened)
 and the contribution those facts make to the counters; a step recomputes the contribution and
-moves only what changed, for the four areas the incident is in (city, county, town, grid;
-villages are left out to keep the fold cheap, and no view shows them). Figures that move with
-the clock (overdue, due soon, online) are members below a moving cutoff. ``figures(area,
-now)`` then reads counters: no scan of incidents, ever.
+moves only what changed, for the four areas the incident is in (city, county, town, and its
+grid, or its village when it has no grid). A village's figures are read as the sum of its own
+counters and its grids' (3 to 4 grids a village), so the fold never pays a fifth area. Figures
+that move with the clock (overdue, due soon, online) are members below a moving cutoff.
+``figures(area, now)`` then reads counters: no scan of incidents, ever.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Metrics:
         self._soon_s = config.due_soon.total_seconds()
         self._pruned_at = -float("inf")
         self._deferred: dict[str, Incident] | None = None
+        self._village_grids: dict[str, tuple[str, ...]] | None = None
 
     # -- folding ---------------------------------------------------------------------------
     def on_step(self, incident: Incident, step: Step) -> None:
@@ -205,7 +207,8 @@ class Metrics:
     def _chain(self, area: AreaRef) -> Chain:
         chain = self._chains.get(area.finest)
         if chain is None:
-            codes = (self.geo.city.code, area.county, area.town, area.grid)
+            # the village only when there is no grid: a village's figures add its grids'
+            codes = (self.geo.city.code, area.county, area.town, area.grid or area.village)
             chain = self._chains[area.finest] = tuple(c for c in codes if c)
         return chain
 
@@ -229,21 +232,22 @@ class Metrics:
         day = local_day(now_s)
         self.overdue.move(now_s)
         self.soon.move(now_s + self._soon_s)
-        row = self.tally.row(day, area) or _ZERO
-        patrol = self.patrol.day_counts(day, area)
+        parts = self._parts(area)
+        row = _summed([self.tally.row(day, a) or _ZERO for a in parts])
+        patrol = _summed([self.patrol.day_counts(day, a) for a in parts])
         reported, closed = row[t.REPORTED], row[t.CLOSED]
-        open_, overdue = self.overdue.total.get(area, 0), self.overdue.below.get(area, 0)
+        open_, overdue = _total(self.overdue.total, parts), _total(self.overdue.below, parts)
         due = closed + overdue
-        grids = self.grids.get(area, 0)
+        grids = _total(self.grids, parts)
         population = _population(self.geo, area)
         figures: Figures = {
             "reported": reported,
             "patrol_visits": patrol[VISITS],
             "open": open_,
             "overdue": overdue,
-            "due_soon": self.soon.below.get(area, 0) - overdue,
+            "due_soon": _total(self.soon.below, parts) - overdue,
             "closed": closed,
-            "online": self.patrol.online(area, now_s),
+            "online": sum(self.patrol.online(a, now_s) for a in parts),
             "disposal_rate": ratio(row[t.REP_CLOSED], reported),
             "on_time_rate": ratio(row[t.ON_TIME], due),
             "self_closure_rate": ratio(row[t.AT_GRID], closed),
@@ -252,7 +256,7 @@ class Metrics:
             "overdue_share": ratio(overdue, open_),
             "patrol_coverage": ratio(patrol[GRIDS_VISITED], grids),
             "events_per_10k": ratio(reported * 10_000, population),
-            "median_close_min": self.tally.median(day, area),
+            "median_close_min": self.tally.median_of(day, parts),
             "closed_on_time": row[t.ON_TIME],
             "closed_at_grid": row[t.AT_GRID],
             "due": due,
@@ -267,8 +271,19 @@ class Metrics:
             figures[f"escalated_l{level}"] = row[slot]
             figures[f"escalation_rate_l{level}"] = ratio(row[slot], reported)
         for code in CATEGORIES:
-            figures[f"median_close_min.{code}"] = self.tally.median(day, area, code)
+            figures[f"median_close_min.{code}"] = self.tally.median_of(day, parts, code)
         return figures
+
+    def _parts(self, area: str) -> tuple[str, ...]:
+        """The areas whose counters make up ``area``'s: itself, and a village's grids."""
+        if len(area) != 12:
+            return (area,)
+        if self._village_grids is None:
+            found: dict[str, list[str]] = {}
+            for grid in self.geo.grids:
+                found.setdefault(grid[:12], []).append(grid)
+            self._village_grids = {v: tuple(sorted(gs)) for v, gs in found.items()}
+        return (area, *self._village_grids.get(area, ()))
 
     @property
     def recent_warnings(self) -> list[WarningMessage]:
@@ -306,6 +321,14 @@ class Metrics:
     def _grid_of(self, worker: str) -> str:
         chain = self.patrol.quiet.chain(worker)
         return chain[-1] if chain else self.geo.city.code
+
+
+def _summed(rows: list[list[int]]) -> list[int]:
+    return rows[0] if len(rows) == 1 else [sum(column) for column in zip(*rows, strict=True)]
+
+
+def _total(counts: dict[str, int], parts: tuple[str, ...]) -> int:
+    return sum(counts.get(area, 0) for area in parts)
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

@@ -61,7 +61,7 @@ def recompute(
 
 def _inside(area: str, city: str, message: EventMessage) -> bool:
     a = message.area
-    return area in (city, a.county, a.town, a.grid)
+    return area in (city, a.county, a.town, a.village, a.grid)
 
 
 def _date(moment: datetime):  # noqa: ANN202 - a date

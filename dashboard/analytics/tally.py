@@ -49,16 +49,10 @@ class Sample:
         self.values.remove(value)  # rare: a close undone by a reopening or a late step
 
     def median(self) -> float | None:
-        values = self.values
-        if not values:
-            return None
         if self.dirty:
-            values.sort()
+            self.values.sort()
             self.dirty = False
-        middle = len(values) // 2
-        if len(values) % 2:
-            return values[middle]
-        return (values[middle - 1] + values[middle]) / 2
+        return _middle(self.values)
 
 
 class Tally:
@@ -73,6 +67,19 @@ class Tally:
     def median(self, day: int, area: str, category: str = ALL) -> float | None:
         sample = self.medians.get(day, {}).get(area, {}).get(category)
         return sample.median() if sample is not None else None
+
+    def median_of(self, day: int, areas: tuple[str, ...], category: str = ALL) -> float | None:
+        """The median over several areas' samples together (a village and its grids)."""
+        if len(areas) == 1:
+            return self.median(day, areas[0], category)
+        by_area = self.medians.get(day, {})
+        values = sorted(
+            v
+            for area in areas
+            if (sample := by_area.get(area, {}).get(category)) is not None
+            for v in sample.values
+        )
+        return _middle(values)
 
     def move(self, chain: Chain, old: Cohort | None, new: Cohort | None) -> None:
         """Replace an incident's contribution ``old`` with ``new``, touching only the changes."""
@@ -133,6 +140,16 @@ class Tally:
                     sample.add(minutes)
                 else:
                     sample.remove(minutes)
+
+
+def _middle(values: list[float]) -> float | None:
+    """The median of sorted ``values``; None when there are none."""
+    if not values:
+        return None
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
 
 
 def _timing(closing: Closing | None) -> tuple[int, str, float] | None:
