@@ -74,14 +74,22 @@
     this.socket = null;
   }
 
-  Live.prototype.connect = function () {
+  onemap.openSocket = function () {
+    return window.io({ transports: ["websocket"], reconnectionDelayMax: 5000 });
+  };
+
+  // socket: one opened earlier with onemap.openSocket (the tablet opens it while Dash is still
+  // fetching its layout, to save round trips on a slow link); it may be connected already.
+  Live.prototype.connect = function (socket) {
     var self = this;
-    var socket = (this.socket = window.io({ transports: ["websocket"], reconnectionDelayMax: 5000 }));
-    socket.on("connect", function () {
+    socket = this.socket = socket || onemap.openSocket();
+    function connected() {
       onemap.stats.connects += 1;
       self.connected = true;
       self.hello();
-    });
+    }
+    socket.on("connect", connected);
+    if (socket.connected) connected();
     socket.on("disconnect", function (reason) {
       self.connected = false;
       // The server dropped us on purpose (account removed, link revoked, session over):

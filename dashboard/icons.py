@@ -1,4 +1,4 @@
-"""Render the tablet's home-screen icons (assets/icons/tablet-{192,512}.png) from tablet.svg.
+"""Render the tablet's icons (assets/icons/tablet-{32,192,512}.png) from tablet.svg.
 
     .venv/bin/python -m dashboard.icons
 
@@ -21,7 +21,7 @@ def render() -> list[str]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for size in ICON_SIZES:
+            for size in (32, *ICON_SIZES):  # 32: the page's favicon
                 page = browser.new_page(viewport={"width": size, "height": size})
                 sized = svg.replace(
                     'width="512" height="512"', f'width="{size}" height="{size}"', 1

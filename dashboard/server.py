@@ -115,8 +115,8 @@ def _dash_app(server: Flask) -> dash.Dash:
         meta_tags=webapp.META_TAGS,
     )
     app.index_string = webapp.with_manifest_link(app.index_string)
-    webapp.trim_tablet_index(app)
     from layouts import duty, tablet, wall  # noqa: F401  (registers the pages and their callbacks)
+    webapp.trim_tablet_index(app, tablet.inline_map)
 
     app.layout = dash.html.Div(dash.page_container, className="onemap-root")
     return app

@@ -3,20 +3,27 @@
 * ``/manifest.webmanifest`` and ``/icons/<name>.png`` (committed PNGs, 192 and 512 px) are
   public: browsers fetch a manifest and its icons without the session cookie, and they hold
   nothing but the app's name and colours. The manifest starts at ``/tablet`` in full screen.
-* ``GzipStatic`` compresses the static files (Dash's bundles, ``/assets/``) and the map data
-  (``/geo/``) for clients that accept gzip: on a mobile link the JavaScript, sent as is, would
-  take most of the first load. Compressed bundles are kept in memory by path and ETag.
+* ``GzipStatic`` compresses the static files (Dash's bundles, ``/assets/``), the map data
+  (``/geo/``), Dash's own JSON and the tablet's page for clients that accept gzip: on a mobile
+  link the JavaScript, sent as is, would take most of the first load. Compressed bundles are
+  kept in memory by path and ETag.
+* ``trim_tablet_index``: Dash puts every component library and every asset on every page. The
+  tablet's page lists only what the tablet runs (Dash's core, Leaflet, the live client and its
+  own script and style): no data grid, table, wall or duty code, and no favicon request. On a
+  link with 562 ms of latency each request saved is worth more than its bytes.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, send_from_directory
+from flask import Flask, jsonify, request, send_from_directory
 
 ICONS = Path(__file__).resolve().parent.parent / "assets" / "icons"
 ICON_SIZES = (192, 512)
@@ -67,6 +74,55 @@ def install(server: Flask) -> None:
         return send_from_directory(ICONS, f"{name}.png", max_age=86_400)
 
 
+TABLET_PATH = "/tablet"
+TABLET_SCRIPTS = (
+    "/_dash-component-suites/dash/deps/",
+    "/_dash-component-suites/dash/dash-renderer/",
+    "/_dash-component-suites/dash/dcc/",
+    "/_dash-component-suites/dash/html/",
+    "/_dash-component-suites/dash_leaflet/",
+    "/assets/vendor/socket.io",
+    "/assets/onemap-10-core.js",
+    "/assets/onemap-60-tablet.js",
+)
+TABLET_CSS = ("/assets/tablet.css",)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
+_LINK = re.compile(r"<link\b[^>]*>")
+_SRC = re.compile(r'(?:src|href)="([^"]*)"')
+
+
+def _keep(html: str, pattern: re.Pattern[str], allowed: tuple[str, ...]) -> str:
+    """The tags of ``html`` without a URL (inline) or with one under ``allowed``."""
+    kept = []
+    for tag in pattern.findall(html):
+        url = _SRC.search(tag.split(">", 1)[0])
+        if url is None or url.group(1).startswith(allowed):
+            kept.append(tag)
+    return "\n".join(kept)
+
+
+def trim_tablet_index(dash_app: Any, inline: Callable[[], str]) -> None:
+    """Serve /tablet with only the scripts and styles the tablet runs (see the module doc),
+    and with ``inline()``: data the page would otherwise fetch once its scripts have run (its
+    area's map), as a JSON script element, so it loads with the page instead of a round trip
+    later. (``<link rel=preload>`` cannot do it: the responses are ``no-store``, which the
+    browser's preload cache does not keep.)"""
+    interpolate = dash_app.interpolate_index
+    icon = base64.b64encode((ICONS / "tablet-32.png").read_bytes()).decode()
+
+    def interpolate_index(**parts: str) -> str:
+        if request.path.rstrip("/") == TABLET_PATH:
+            parts["scripts"] = _keep(parts.get("scripts", ""), _SCRIPT, TABLET_SCRIPTS)
+            parts["css"] = _keep(parts.get("css", ""), _LINK, TABLET_CSS)
+            parts["config"] = parts.get("config", "") + inline()
+            parts["favicon"] = (
+                f'<link rel="icon" type="image/png" href="data:image/png;base64,{icon}">'
+            )
+        return str(interpolate(**parts))
+
+    dash_app.interpolate_index = interpolate_index
+
+
 def with_manifest_link(index_string: str) -> str:
     """Dash's index page with the manifest linked (every page: the wall ignores it)."""
     return index_string.replace("{%favicon%}", "{%favicon%}\n        " + MANIFEST_LINK, 1)
@@ -81,7 +137,15 @@ class GzipStatic:
     def __init__(
         self,
         app: Callable[..., Any],
-        prefixes: tuple[str, ...] = ("/_dash-component-suites/", "/assets/", "/geo/"),
+        prefixes: tuple[str, ...] = (
+            "/_dash-component-suites/",
+            "/assets/",
+            "/geo/",
+            "/_dash-layout",
+            "/_dash-dependencies",
+            "/_dash-update-component",
+            TABLET_PATH,
+        ),
         min_size: int = 1024,
     ) -> None:
         self.app = app
@@ -95,7 +159,7 @@ class GzipStatic:
     ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if (
-            environ.get("REQUEST_METHOD") != "GET"
+            environ.get("REQUEST_METHOD") not in ("GET", "POST")
             or not path.startswith(self.prefixes)
             or "gzip" not in environ.get("HTTP_ACCEPT_ENCODING", "")
         ):
@@ -134,7 +198,7 @@ class GzipStatic:
         return [packed]
 
     def _compress(self, path: str, etag: str, body: bytes) -> bytes:
-        if not etag:  # generated per request (map data): compress it each time
+        if not etag:  # generated per request (pages, data): compress it each time
             return gzip.compress(body, compresslevel=6, mtime=0)
         key = (path, etag)
         with self.lock:

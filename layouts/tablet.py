@@ -15,6 +15,7 @@ puts the map over a tabbed panel; landscape puts the panel beside the map, and w
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dash
@@ -25,7 +26,7 @@ from dash import html
 from dashboard import ids
 from dashboard.auth import Access, Principal
 from dashboard.config import Settings
-from dashboard.geo_api import focus_of
+from dashboard.geo_api import area_map, focus_of
 from feeds.geo import Geography, load_geography
 
 KPI_TILES = [
@@ -76,6 +77,19 @@ def layout(area: str | None = None, **_query: str) -> html.Div:
             "data-stale-after": str(settings.stale_after_s),
         },
     )
+
+
+def inline_map() -> str:
+    """The page's area map (what ``/geo/<code>.json`` returns) as a JSON script element for
+    the index page: it arrives with the page instead of a round trip after the scripts."""
+    access: Access = flask.current_app.config["ONEMAP_ACCESS"]
+    area = access.page_scope(flask.request.args.get("area"))
+    if area is None:
+        return ""
+    geo = load_geography()
+    data = json.dumps(area_map(geo, focus_of(geo, area)[0]), ensure_ascii=False)
+    safe = data.replace("</", "<\\/")  # nothing in it may close the element
+    return f'<script type="application/json" id="tablet-geo">{safe}</script>'
 
 
 def _button(text: str, cls: str, **attrs: Any) -> html.Button:
