@@ -17,6 +17,17 @@ def headline(state: State, scope: str, now: datetime) -> Figures:
     return state.metrics.figures(scope, now)
 
 
+def yesterday(state: State, scope: str, now: datetime) -> Figures:
+    """The headline figures at this time yesterday, for the tiles' "较昨日同时" line.
+
+    Read at the last 10-minute mark 24 hours before ``now`` (``Metrics.same_time_yesterday``,
+    docs/metrics.md): ``reported``, ``patrol_visits``, ``open``, ``overdue``, ``closed`` and
+    the three rates. ``online`` is left out (the log keeps no day-old positions), and the dict
+    is empty when the log does not reach back that far: the tiles then show no comparison.
+    """
+    return state.metrics.same_time_yesterday(scope, now)
+
+
 def workers_online(state: State, scope: str, now: datetime) -> int:
     online = state.metrics.figures(scope, now)["online"]
     assert isinstance(online, int)

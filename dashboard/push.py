@@ -40,11 +40,11 @@ from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.analytics.outbox import rooms_of
 from dashboard.auth import SocketGuard
 from dashboard.config import Settings
-from dashboard.kpis import headline
+from dashboard.kpis import headline, yesterday
 from dashboard.state import OPEN, Applied, State
 from dashboard.wire import incident_marker, position_row, sid_key, step_payload
 from feeds.bus import ACTIONS, EVENTS, POSITIONS, Bus, Entry
-from feeds.schema import ActionMessage, EventMessage, PositionMessage
+from feeds.schema import CHINA_TZ, ActionMessage, EventMessage, PositionMessage
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,9 @@ class Pusher:
         self.state.fold_log(self.bus.log_batches(EVENTS))  # raw batches: see State.fold_log
         self.state.last_sid[POSITIONS] = self.bus.last_ids()[POSITIONS]
         self.state.restore_positions(self.bus.latest_positions())
+        today = datetime.now(CHINA_TZ).date()
+        for day in (today - timedelta(days=1), today):  # the stream holds only half an hour
+            self.state.restore_visits(self.bus.visits(day))
         for entry in self.bus.replay(ACTIONS):
             self.actions.apply(entry.sid, entry.message)  # type: ignore[arg-type]
         stamps = [self.state.recent[-1].message.ts] if self.state.recent else []
@@ -257,7 +260,12 @@ class Pusher:
 
     def _kpis(self, scope: str, now: datetime) -> dict[str, Any]:
         newest = self.newest_ts.isoformat() if self.newest_ts else None
-        return {"kpis": headline(self.state, scope, now), "now": now.isoformat(), "newest": newest}
+        return {
+            "kpis": headline(self.state, scope, now),
+            "yesterday": yesterday(self.state, scope, now),  # the same time yesterday
+            "now": now.isoformat(),
+            "newest": newest,
+        }
 
     # -- pages -----------------------------------------------------------------------------
     def on_connect(self, auth: object = None) -> None:

@@ -235,6 +235,11 @@ class State:
             if newest:
                 self.positions[message.worker] = message
 
+    def restore_visits(self, visits: dict[tuple[str, str], float]) -> None:
+        """Take a day's patrol visits ((worker, grid) → first on-duty fix, from the bus) after
+        a restart: the positions stream no longer holds the day's earlier fixes."""
+        self.metrics.patrol.restore(visits)
+
     def count(self, area: str | None = None, status: str | None = None) -> int:
         """Incidents in ``area`` (a county or town code, or the city) with ``status``."""
         area = area or self.geo.city.code

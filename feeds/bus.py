@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import msgspec
 import redis
 
 from feeds.geo import Geography
 from feeds.schema import (
+    CHINA_TZ,
     DEFAULT_LIMITS,
     ActionMessage,
     EventMessage,
@@ -38,16 +39,25 @@ from feeds.schema import (
 
 log = logging.getLogger(__name__)
 
-# KEYS: stream, channel, stats[, latest-hash]
-# ARGV: maxlen, payload, stats-field, stream-name[, hash-field]
+# KEYS: stream, channel, stats[, latest-hash[, visits-hash]]
+# ARGV: maxlen, payload, stats-field, stream-name[, hash-field[, visit, ts ms, visits ttl]]
 # Append first: if that fails (say the key holds another type) the script stops before anything
 # is announced. The announcement follows at once; bookkeeping after it cannot split the pair.
+# An on-duty fix also keeps the earliest time of its (worker, grid) pair in the day's visits
+# hash: the positions stream holds half an hour, and a restarted server needs the whole day.
 _APPEND_AND_ANNOUNCE = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2])
 local note = '{"stream":"' .. ARGV[4] .. '","sid":"' .. id .. '","m":' .. ARGV[2] .. '}'
 redis.call('PUBLISH', KEYS[2], note)
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 if KEYS[4] then redis.call('HSET', KEYS[4], ARGV[5], ARGV[2]) end
+if KEYS[5] then
+  local first = redis.call('HGET', KEYS[5], ARGV[6])
+  if not first or tonumber(ARGV[7]) < tonumber(first) then
+    redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
+  end
+  redis.call('EXPIRE', KEYS[5], ARGV[8])
+end
 return id
 """
 
@@ -68,6 +78,7 @@ ACTIONS = "actions"
 ACTIONS_MAXLEN = 1_000_000  # the audit of operators' work: months at any plausible rate
 WARNINGS_MAXLEN = 100_000
 WARNING_MEMORY_S = 8 * 86_400  # a warning id is remembered this long (the log holds days)
+VISITS_TTL_S = 3 * 86_400  # a day's patrol visits: today's and yesterday's figures need them
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +155,14 @@ class Bus:
             self.keys["workers"],
         ]
         args = [self.maxlen[POSITIONS], payload, "accepted:position", POSITIONS, message.worker]
+        if message.status != "offline":  # on duty: a patrol visit (docs/metrics.md)
+            keys.append(self._visits_key(message.ts.astimezone(CHINA_TZ).date()))
+            visit = f"{message.worker} {message.grid}"  # identifiers have no spaces
+            args += [visit, int(message.ts.timestamp() * 1000), VISITS_TTL_S]
         return keys, args
+
+    def _visits_key(self, day: date) -> str:
+        return f"{self.prefix}:visits:{day.isoformat()}"
 
     def publish_warning(self, warning: WarningMessage) -> str | None:
         """Append and announce a warning; ``None`` if one with its id was published before."""
@@ -370,6 +388,15 @@ class Bus:
                 yield Entry(note.stream, note.sid, _decode(note.stream, bytes(note.m)))
         finally:
             pubsub.close()
+
+    def visits(self, day: date) -> dict[tuple[str, str], float]:
+        """(worker, grid) → epoch seconds of the pair's first on-duty fix of ``day`` (China)."""
+        raw = self.client.hgetall(self._visits_key(day))
+        visits = {}
+        for pair, ms in raw.items():
+            worker, grid = _text(pair).split(" ")
+            visits[(worker, grid)] = int(ms) / 1000
+        return visits
 
     def latest_positions(self) -> dict[str, PositionMessage]:
         raw = self.client.hgetall(self.keys["workers"])

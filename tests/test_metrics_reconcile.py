@@ -98,6 +98,10 @@ def test_rebuild_from_the_redis_log_gives_identical_figures(geo, day, bus: Bus):
         fold_entries(state, list(bus.replay(POSITIONS)))
         for area in areas(geo, live):
             assert state.metrics.figures(area, LATE) == live.metrics.figures(area, LATE), area
+        for area in (geo.city.code, *geo.counties, *geo.towns):
+            then = live.metrics.same_time_yesterday(area, LATE)
+            assert state.metrics.same_time_yesterday(area, LATE) == then, area
+        assert live.metrics.same_time_yesterday(geo.city.code, LATE)["reported"] > 1000
         assert +state.counters == +live.counters and state.duplicates == live.duplicates
         assert [(a.sid, a.message) for a in state.recent] == [
             (a.sid, a.message) for a in live.recent

@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from dashboard.analytics import hourly as h
 from dashboard.analytics import tally as t
-from dashboard.analytics.clock import local_day
+from dashboard.analytics.clock import DAY_S, local_day
 from dashboard.analytics.cluster import Clusters
 from dashboard.analytics.config import AnalyticsConfig
 from dashboard.analytics.cutoff import Chain, Cutoff, bump
+from dashboard.analytics.hourly import SLOT_S, Entry, Hourly, day_start_slot, incident_entries
 from dashboard.analytics.outbox import Outbox
 from dashboard.analytics.patrol import GRIDS_VISITED, VISITS, Patrol
 from dashboard.analytics.spike import Spikes
@@ -55,6 +57,7 @@ class Facts:
         "cohort",
         "closing",
         "open",
+        "hourly",
     )
 
     def __init__(self, chain: Chain, category: str, deadline: float) -> None:
@@ -64,6 +67,7 @@ class Facts:
         self.cohort: t.Cohort | None = None
         self.closing: t.Closing | None = None
         self.open = False
+        self.hourly: tuple[Entry, ...] = ()
 
 
 class Metrics:
@@ -74,7 +78,9 @@ class Metrics:
         self.tally = t.Tally()
         self.overdue = Cutoff()  # open incidents by deadline, cut at now
         self.soon = Cutoff()  # the same, cut at now + due_soon
-        self.patrol = Patrol(geo, config.online_window, config.silence)
+        self.hourly = Hourly()  # the headline figures by 10-minute slot: "same time yesterday"
+        self.known_since = float("inf")  # the earliest report seen: how far back we know
+        self.patrol = Patrol(geo, config.online_window, config.silence, self.hourly)
         self.outbox = Outbox()
         self.spikes = Spikes(geo, config.spike, self.outbox)
         self.clusters = Clusters(geo, config.cluster, self.outbox)
@@ -192,6 +198,13 @@ class Metrics:
             f.open = not closed
             for cut in (self.overdue, self.soon):
                 cut.put(incident.id, f.deadline, f.chain) if f.open else cut.drop(incident.id)
+        close_ts = latest.ts.timestamp() if closed else None
+        entries = incident_entries(f.rep_ts, close_ts, f.deadline, latest.level == 1)
+        if entries != f.hourly:
+            self.hourly.move(f.chain[:3], f.hourly, entries)
+            f.hourly = entries
+            if f.rep_ts is not None and f.rep_ts < self.known_since:
+                self.known_since = f.rep_ts
 
     def _closing(self, f: Facts, latest: Step) -> t.Closing:
         close_ts = latest.ts.timestamp()
@@ -274,6 +287,26 @@ class Metrics:
             figures[f"median_close_min.{code}"] = self.tally.median_of(day, parts, code)
         return figures
 
+    def same_time_yesterday(self, area: str, now: datetime) -> Figures:
+        """The headline figures of ``area`` (the city, a county or a town) at the last
+        10-minute mark 24 hours before ``now``; empty when what we hold does not reach back
+        to the first 10 minutes of that day (the log's cap cut it, or no history yet)."""
+        then = now.timestamp() - DAY_S
+        if self.known_since > day_start_slot(then) * SLOT_S + SLOT_S:
+            return {}
+        c = self.hourly.at(area, then)
+        reported, closed, overdue = c[h.REPORTED], c[h.CLOSED], c[h.OVERDUE]
+        return {
+            "reported": reported,
+            "patrol_visits": c[h.VISITS],
+            "open": c[h.OPEN],
+            "overdue": overdue,
+            "closed": closed,
+            "disposal_rate": ratio(c[h.REP_CLOSED], reported),
+            "on_time_rate": ratio(c[h.ON_TIME], closed + overdue),
+            "self_closure_rate": ratio(c[h.AT_GRID], closed),
+        }
+
     def _parts(self, area: str) -> tuple[str, ...]:
         """The areas whose counters make up ``area``'s: itself, and a village's grids."""
         if len(area) != 12:
@@ -315,6 +348,7 @@ class Metrics:
         floor = local_day(now_s) - self.config.keep_days + 1
         self.tally.prune(floor)
         self.patrol.prune(floor)
+        self.hourly.prune(day_start_slot(floor * DAY_S))  # the floor day's local midnight
         self.spikes.prune(now_s)
         self.clusters.prune(now_s)
 

@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from dashboard.analytics.clock import local_day
 from dashboard.analytics.cutoff import Chain, Cutoff
+from dashboard.analytics.hourly import VISITS as VISITS_SLOT
+from dashboard.analytics.hourly import Hourly, slot_of
 from feeds.geo import Geography
 from feeds.schema import PositionMessage
 
@@ -20,11 +22,19 @@ VISITS, GRIDS_VISITED = 0, 1
 
 
 class Patrol:
-    def __init__(self, geo: Geography, online_window: timedelta, silence: timedelta) -> None:
+    def __init__(
+        self,
+        geo: Geography,
+        online_window: timedelta,
+        silence: timedelta,
+        hourly: Hourly | None = None,
+    ) -> None:
         self.city = geo.city.code
         self.online_s = online_window.total_seconds()
         self.silence_s = silence.total_seconds()
-        self.visits: dict[int, set[tuple[str, str]]] = {}  # day -> (worker, grid) on duty
+        self.hourly = hourly  # first visits by 10-minute slot, for "same time yesterday"
+        # day -> (worker, grid) on duty -> epoch seconds of the pair's first on-duty fix
+        self.visits: dict[int, dict[tuple[str, str], float]] = {}
         self.visited: dict[int, set[str]] = {}  # day -> grids with an on-duty fix
         self.counts: dict[int, dict[str, list[int]]] = {}  # day -> area -> [visits, grids]
         self.fresh = Cutoff()  # on-duty workers by newest fix; below now - 5 min: not online
@@ -43,7 +53,7 @@ class Patrol:
         ts = message.ts.timestamp()
         on_duty = message.status != "offline"
         if on_duty and local_day(ts) >= self.floor:
-            self._visit(local_day(ts), message.worker, message.grid)
+            self._visit(local_day(ts), message.worker, message.grid, ts)
         if not newest:
             return
         if on_duty:
@@ -71,17 +81,32 @@ class Patrol:
             for day in [d for d in table if d < before]:
                 del table[day]
 
-    def _visit(self, day: int, worker: str, grid: str) -> None:
+    def restore(self, visits: dict[tuple[str, str], float]) -> None:
+        """Take back the (worker, grid) pairs and first-visit times the bus kept (a restart)."""
+        for (worker, grid), ts in visits.items():
+            if local_day(ts) >= self.floor:
+                self._visit(local_day(ts), worker, grid, ts)
+
+    def _visit(self, day: int, worker: str, grid: str, ts: float) -> None:
         pairs = self.visits.get(day)
         if pairs is None:
-            pairs = self.visits[day] = set()
+            pairs = self.visits[day] = {}
             self.visited[day] = set()
             self.counts[day] = {}
         pair = (worker, grid)
-        if pair in pairs:
+        first = pairs.get(pair)
+        if first is not None:
+            if ts < first:  # a late, earlier fix: the visit began before we thought
+                pairs[pair] = ts
+                if self.hourly is not None:
+                    areas = self.chain(grid)[:3]
+                    self.hourly.add(areas, (slot_of(first), VISITS_SLOT, 1), -1)
+                    self.hourly.add(areas, (slot_of(ts), VISITS_SLOT, 1))
             return
-        pairs.add(pair)
+        pairs[pair] = ts
         chain = self.chain(grid)
+        if self.hourly is not None:
+            self.hourly.add(chain[:3], (slot_of(ts), VISITS_SLOT, 1))
         rows = self.counts[day]
         for area in chain:
             row = rows.get(area)
