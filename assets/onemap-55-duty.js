@@ -703,7 +703,7 @@
   };
 
   // -- the filter controls' clientside callback ------------------------------------------
-  var pending = null, pendingRows = null;
+  var pending = null, pendingRows = null, searchTimer = null;
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.onemap_duty = {
     getRows: function (request) {
@@ -715,8 +715,12 @@
     filterChanged: function (q, area, cat, platform, level, status, source, flag, period, set) {
       var f = { q: q, area: area, cat: cat, platform: platform, level: level, status: status,
                 source: source, flag: flag, period: period, set: set };
-      if (onemap.duty) onemap.duty.setFilter(f);
-      else pending = f;
+      var duty = onemap.duty;
+      if (!duty) { pending = f; return window.dash_clientside.no_update; }
+      clearTimeout(searchTimer);
+      // Typing in the search box asks the server once the typing pauses.
+      if ((q || "") !== (duty.filter.q || "")) searchTimer = setTimeout(function () { duty.setFilter(f); }, 250);
+      else duty.setFilter(f);
       return window.dash_clientside.no_update;
     },
   };

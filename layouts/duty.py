@@ -165,7 +165,7 @@ def _filters(geo: Geography, scope: str, f: Filter) -> html.Div:
                 id=ids.DUTY_SEARCH,
                 type="search",
                 value=f.q,
-                debounce=0.25,
+                debounce=False,  # the page script debounces; a debounced input drops keys
                 placeholder="搜索标题、详情或拼音首字母（按 / ）",
                 className="duty-search",
                 autoComplete="off",

@@ -1,0 +1,223 @@
+"""/duty in a real headless Chromium against a real server and Redis: find, drill, act, cast."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from feeds.schema import decode_trusted
+from tests.factories import event_dict, line
+from tests.live import PASSWORD, dashboard, fetch, sign_in, sign_in_wall
+
+pytestmark = pytest.mark.browser
+YINZHOU = "330212"
+COUNT = 60
+
+
+@pytest.fixture(scope="module")
+def desk(redis_server, geo, tmp_path_factory):
+    """One server for the module, with incidents in several counties and categories."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    tmp = tmp_path_factory.mktemp("duty")
+    with dashboard(redis_server.url, prefix, tmp, ONEMAP_COOKIE_SECURE="0") as server:
+        tag = uuid.uuid4().hex[:6]
+        events = [
+            event_dict(
+                geo,
+                i,
+                id=f"D{tag}-{i:03d}",
+                category=("zf02", "sc01", "bm03")[i % 3],
+                title=f"测试事件{i:03d}",
+                detail="巷口垃圾桶满溢，已影响通行。",
+            )
+            for i in range(COUNT)
+        ]
+        events[7]["detail"] = "居民反映凤凰山脚水渠堵塞"  # a word found only in one detail
+        from feeds.bus import Bus
+
+        bus = Bus(redis_server.client(), prefix=prefix)
+        bus.publish_many([decode_trusted(line(e)) for e in events])
+        server.add_user("duty-city", "duty", "330200", cli=False)
+        server.bus = bus  # type: ignore[attr-defined]
+        server.events = events  # type: ignore[attr-defined]
+        yield server
+
+
+def _sign_in(page, server, name: str = "duty-city") -> None:
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/wall"))
+
+
+def _open(page, server, query: str = "") -> int:
+    _sign_in(page, server)
+    page.goto(f"{server.url}/duty{query}")
+    page.wait_for_selector("#duty-root[data-total]", state="attached", timeout=30_000)
+    return _total(page)
+
+
+def _total(page) -> int:
+    return int(page.get_attribute("#duty-root", "data-total") or -1)
+
+
+def _wait_total(page, expected: int) -> None:
+    try:
+        page.wait_for_function(
+            "n => document.getElementById('duty-root').getAttribute('data-total') === String(n)",
+            arg=expected,
+            timeout=15_000,
+        )
+    except Exception:
+        state = page.evaluate("JSON.stringify([onemap.duty.filter, onemap.duty.stats])")
+        raise AssertionError(f"total {_total(page)} != {expected}; page {state}") from None
+
+
+def _row_titles(page) -> list[str]:
+    page.wait_for_selector(".ag-row .title-cell", timeout=15_000)
+    return page.locator(".ag-center-cols-container .ag-row .title-cell").all_inner_texts()
+
+
+def test_filter_by_county_and_category_narrows_table_and_map(page, desk, geo):
+    total = _open(page, desk)
+    assert total >= COUNT
+    assert int(page.get_attribute("#duty-root", "data-points") or 0) == total
+    # Drill on the map: click 鄞州 (the county polygon's centre).
+    page.wait_for_function(
+        "() => onemap.duty && onemap.duty.map && onemap.duty.map.layers"
+        " && onemap.duty.map.layers['330212']",
+        timeout=15_000,
+    )
+    box = page.locator("#duty-map").bounding_box()
+    x, y = page.evaluate(
+        """() => { const m = onemap.duty.map; const c = m.layers['330212'].getCenter();
+                   const p = m.map.latLngToContainerPoint(c); return [p.x, p.y]; }"""
+    )
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    in_county = [e for e in desk.events if e["area"]["county"] == YINZHOU]
+    _wait_total(page, len(in_county))
+    # Then a category through its dropdown, as a person would.
+    page.click("#duty-category")
+    page.keyboard.type("市容环境")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    expected = [e for e in in_county if e["category"] == "zf02"]
+    assert expected, "the test data has no such incident: it proves nothing"
+    _wait_total(page, len(expected))
+    assert sorted(_row_titles(page)) == sorted(e["title"] for e in expected)
+    page.wait_for_function(
+        "n => document.getElementById('duty-root').getAttribute('data-points') === String(n)",
+        arg=len(expected),
+        timeout=10_000,
+    )
+    assert "area=330212" in page.url and "cat=zf02" in page.url
+    # The URL is the view: opening it again shows the same rows.
+    page.goto(page.url)
+    page.wait_for_selector("#duty-root[data-total]", state="attached", timeout=30_000)
+    assert _total(page) == len(expected)
+    assert page.js_errors == []
+
+
+def test_search_finds_a_word_in_the_detail_and_by_pinyin(page, desk):
+    _open(page, desk)
+    page.keyboard.press("/")  # keyboard-first: "/" goes to the search box
+    assert page.evaluate("document.activeElement.id") == "duty-search"
+    page.keyboard.type("凤凰山")
+    _wait_total(page, 1)
+    assert _row_titles(page) == [desk.events[7]["title"]]
+    page.fill("#duty-search", "cssj")  # 测试事件 (ce shi shi jian): pinyin initials
+    _wait_total(page, len([e for e in desk.events if e["title"].startswith("测试事件")]))
+
+
+def test_detail_live_step_actions_and_cast_to_wall(page, browser, desk, geo):
+    target = desk.events[10]
+    later = [
+        dict(target, seq=2, type="dispatched", ts=target["ts"]),
+        dict(target, seq=3, type="escalated", level=2, ts=target["ts"]),
+    ]
+    desk.bus.publish_many([decode_trusted(line(e)) for e in later])
+    # An open wall, signed in through its kiosk link.
+    wall_context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    wall = wall_context.new_page()
+    try:
+        sign_in_wall(wall, desk)
+        wall.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
+
+        _open(page, desk, f"?q={target['title']}")
+        _wait_total(page, 1)
+        page.locator(".ag-center-cols-container .ag-row .title-cell").first.click()
+        page.wait_for_selector(f"#duty-detail[data-incident='{target['id']}'] .detail-timeline li")
+        steps = page.locator("#duty-detail .detail-timeline li")
+        assert steps.evaluate_all("els => els.map(e => e.dataset.seq)") == ["1", "2", "3"]
+        assert f"open={target['id']}" in page.url
+        # A new step arrives live in the open detail.
+        desk.bus.publish(decode_trusted(line(dict(target, seq=4, type="handled", level=2))))
+        page.wait_for_selector("#duty-detail .detail-timeline li[data-seq='4']", timeout=10_000)
+
+        before = len(desk.bus.actions(count=1000))
+        page.click("#duty-detail button[data-verb='acknowledge']")
+        page.wait_for_selector("#duty-detail .mark-ack", timeout=10_000)
+        page.click("#duty-detail button[data-verb='supervise']")
+        page.wait_for_selector("#duty-detail .detail-cat .mark-supervised", timeout=10_000)
+        page.fill("#duty-detail .detail-note", "已通知城管中队 <script>x</script>")
+        page.click("#duty-detail button[data-verb='note']")
+        page.wait_for_selector("#duty-detail .action-note .action-text", timeout=10_000)
+        assert page.locator("#duty-detail .action-note .action-text").inner_text() == (
+            "已通知城管中队 <script>x</script>"
+        )
+        page.click("#duty-detail button[data-verb='cast']")
+        card = wall.locator(f".wall-cast[data-incident='{target['id']}']")
+        card.wait_for(timeout=10_000)
+        assert target["title"][:4] in card.inner_text()
+
+        actions = desk.bus.actions(count=1000)[before:]
+        assert [(a.verb, a.actor, a.incident) for _sid, a in actions] == [
+            (verb, "duty-city", target["id"])
+            for verb in ("acknowledge", "supervise", "note", "cast")
+        ]
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#duty-detail", state="hidden")
+        assert page.js_errors == [] and wall.evaluate("window.__pwned === undefined")
+    finally:
+        wall_context.close()
+
+
+def test_keyboard_enter_opens_the_focused_row(page, desk):
+    _open(page, desk)
+    page.keyboard.press("/")
+    page.keyboard.press("ArrowDown")  # from the search box into the table
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#duty-detail:not([hidden]) .detail-title", timeout=10_000)
+
+
+def test_kpi_drill_through_lists_the_incidents_behind_a_figure(page, desk):
+    _open(page, desk)
+    tile = page.locator(".dkpi[data-kpi='open']")
+    page.wait_for_function(
+        "() => document.querySelector(\".dkpi[data-kpi='open']\").dataset.value", timeout=15_000
+    )
+    tile.click()
+    _wait_total(page, int(tile.get_attribute("data-value") or -1))
+    assert "set=open" in page.url
+    page.click(".dkpi[data-kpi='disposal_rate']")
+    page.wait_for_selector(".duty-explain:not([hidden]) .explain-part", timeout=10_000)
+    parts = page.locator(".duty-explain .explain-part").all_inner_texts()
+    assert parts[0].startswith("分子") and parts[1].startswith("分母")
+    page.locator(".duty-explain .explain-part").nth(1).click()  # the denominator: today's reports
+    page.wait_for_function("() => location.search.includes('set=reported')")
+
+
+def test_export_csv_holds_the_filtered_rows_and_walls_cannot_open_the_desk(desk):
+    cookie = sign_in(desk, "duty-city")
+    got = fetch(f"{desk.url}/api/duty/export.csv?area={YINZHOU}", cookie=cookie)
+    assert got.status == 200 and got.body.startswith("\ufeff事件编号")
+    lines = got.body.strip().splitlines()
+    assert len(lines) - 1 == len([e for e in desk.events if e["area"]["county"] == YINZHOU])
+    xlsx = fetch(f"{desk.url}/api/duty/export.xlsx?cat=zf02", cookie=cookie)
+    assert xlsx.status == 200 and xlsx.headers["Content-Type"].startswith("application/vnd")
+    wall_cookie = fetch(desk.url + desk.wall_link()).cookie
+    assert fetch(f"{desk.url}/api/duty/export.csv", cookie=wall_cookie).status == 403
+    assert fetch(f"{desk.url}/duty", cookie=wall_cookie).status == 403
