@@ -6,6 +6,7 @@ through the real form; events go in through `onemap publish`, as producers' woul
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -137,4 +138,75 @@ def test_tablet_offline_shows_stale_banner_and_catches_up(tablet, tablet_server,
     tablet.locator(".feed-item", has_text=title).wait_for(timeout=10_000)
     assert tablet.evaluate("window.onemap.stats.caughtUp") > caught_before
     assert tablet.locator("#tablet-age").get_attribute("data-state") == "ok"
+    assert tablet.js_errors == []
+
+
+def test_tablet_follow_instruction_and_a_view_sent_by_duty(tablet, tablet_server, geo):
+    """Follow mode tells the wall each drill; a 批示 lands in the audited stream; a view a duty
+    officer sends shows as a notice that opens it."""
+    import redis
+    import socketio
+
+    from dashboard.wire import sid_key
+    from feeds.bus import Bus
+    from tests.live import sign_in
+
+    bus = Bus(redis.Redis.from_url(tablet_server.redis_url), prefix=tablet_server.prefix)
+    mark = bus.actions(count=10_000)[-1][0] if bus.actions(count=10_000) else "-"
+
+    def new_actions() -> list:
+        return [
+            a for sid, a in bus.actions(count=10_000) if mark == "-" or sid_key(sid) > sid_key(mark)
+        ]
+
+    tablet.tap("#tablet-follow")
+    tablet.tap(".follow-target[data-target='330200']")
+    tablet.wait_for_selector("#tablet-follow[aria-pressed='true']", timeout=10_000)
+    tap_area(tablet, YINZHOU)
+    tablet.wait_for_selector(f"#tablet-root[data-scope='{YINZHOU}']", timeout=10_000)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        follows = [a for a in new_actions() if a.verb == "follow"]
+        if any(a.area == YINZHOU for a in follows):
+            break
+        time.sleep(0.2)
+    assert [a.area for a in follows][-1] == YINZHOU and follows[-1].target == "330200"
+    tablet.tap("#tablet-follow")  # end follow mode
+    tablet.wait_for_selector("#tablet-follow[aria-pressed='false']", timeout=10_000)
+    assert any(a.verb == "release" for a in new_actions())
+    tablet.tap("#tablet-up")
+    tablet.wait_for_selector("#tablet-root[data-scope='330200']", timeout=10_000)
+
+    incident = publish(tablet_server, geo, 13, title=f"河道漂浮物 {uuid.uuid4().hex[:4]}")
+    tablet.tap("button.tab-feed")
+    tablet.locator(".feed-item", has_text=incident["title"]).tap()
+    tablet.locator("#tablet-card .card-title", has_text=incident["title"]).wait_for(timeout=10_000)
+    tablet.fill("#tablet-card textarea", "请街道今日内处置并回复")
+    tablet.tap("#tablet-card .card-act[data-verb='instruct']")
+    tablet.locator("#tablet-card .card-msg", has_text="批示已发送").wait_for(timeout=10_000)
+    instructed = [a for a in new_actions() if a.verb == "instruct"]
+    assert instructed[-1].incident == incident["id"] and instructed[-1].actor == "boss"
+    assert instructed[-1].text == "请街道今日内处置并回复"
+    tablet.tap("#tablet-card .card-close")
+
+    if not tablet_server.store().get_user("desk"):
+        tablet_server.add_user("desk", "duty", "330200", cli=False)
+    duty = socketio.Client(reconnection=False)
+    duty.connect(
+        tablet_server.url,
+        headers={"Cookie": sign_in(tablet_server, "desk")},
+        transports=["websocket"],
+    )
+    try:
+        reply = duty.call(
+            "act", {"verb": "send_view", "target": "boss", "area": "330281"}, timeout=10
+        )
+        assert reply["ok"], reply
+    finally:
+        duty.disconnect()
+    notice = tablet.locator("#tablet-inbox")
+    notice.wait_for(state="visible", timeout=10_000)
+    assert "desk" in notice.inner_text()
+    tablet.tap("#tablet-inbox .inbox-open")
+    tablet.wait_for_selector("#tablet-root[data-scope='330281']", timeout=10_000)
     assert tablet.js_errors == []
