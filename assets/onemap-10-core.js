@@ -48,9 +48,13 @@
     return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
   };
 
+  // One formatter for every clock on the page: toLocaleTimeString with options builds a new one
+  // per call, which showed in the wall's profile (a call per ticker item).
+  var CLOCK = new Intl.DateTimeFormat("zh-CN", {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: "Asia/Shanghai",
+  });
   onemap.clock = function (iso) {
-    var d = iso ? new Date(iso) : new Date();
-    return d.toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+    return CLOCK.format(iso ? new Date(iso) : new Date());
   };
 
   onemap.age = function (ms) {

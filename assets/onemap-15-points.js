@@ -130,14 +130,19 @@
   };
 
   /* Incident markers: a few thousand outlined circles on one canvas, no object per marker in
-   * Leaflet. A new marker is drawn at once on top of what is there (the canvas is final when
-   * `set` returns); a removal or restyle needs a full redraw, which is rate-limited by its own
-   * cost, so a burst of closures or evictions cannot take the main thread. Markers are kept in
-   * insertion order (a Map), so the oldest is found in O(1).
+   * Leaflet. A new marker is on the page when `set` returns: a small DOM circle ("fresh"),
+   * merged into the canvas at most every FRESH_MS. Drawing each new marker straight into the
+   * canvas would change the whole canvas on every frame of a burst, and every changed frame
+   * of a map-sized canvas is copied and composited whole (measured: the display compositor's
+   * CPU, in software, was twice the page's own). A removal or restyle needs a full redraw,
+   * rate-limited by its own cost, so a burst of closures or evictions cannot take the main
+   * thread. Markers are kept in insertion order (a Map), so the oldest is found in O(1).
    */
   onemap.makeMarkerLayer = function () {
     var L = window.L;
     var REDRAW_MIN_MS = 150;   // between two full redraws forced by removals or restyles
+    var FRESH_MS = 1000;       // new markers stay DOM circles this long before the canvas takes them
+    var FRESH_MAX = 400;       // or until there are this many
     return L.Layer.extend({
       initialize: function (options) {
         L.setOptions(this, options);
@@ -147,17 +152,22 @@
         this.dirtySince = 0;
         this.lastRedrawMs = 0;
         this.redrawnAt = 0;
+        this.fresh = [];           // markers shown as DOM circles, not in the canvas yet
+        this.freshTimer = null;
       },
 
       onAdd: function (map) {
         this.canvas = L.DomUtil.create("canvas", "marker-layer leaflet-zoom-hide");
         this.getPane().appendChild(this.canvas);
+        this.freshBox = L.DomUtil.create("div", "marker-fresh leaflet-zoom-hide", this.getPane());
         map.on("moveend zoomend resize viewreset", this.redrawNow, this);
         this.redraw();
       },
 
       onRemove: function (map) {
         L.DomUtil.remove(this.canvas);
+        L.DomUtil.remove(this.freshBox);
+        this.fresh = [];
         this.view = null;
         map.off("moveend zoomend resize viewreset", this.redrawNow, this);
       },
@@ -171,14 +181,14 @@
       set: function (id, lon, lat, style) {
         var known = this.markers.get(id);
         var p = project(lon, lat);
-        var m = { x: p[0], y: p[1], lon: lon, lat: lat, r: style.radius, w: style.weight,
+        var m = { id: id, x: p[0], y: p[1], lon: lon, lat: lat, r: style.radius, w: style.weight,
                   stroke: style.color, fill: style.fillColor };
         this.markers.set(id, m);  // an existing id keeps its place in the order
         if (known) {
           if (known.x !== m.x || known.y !== m.y || known.r !== m.r || known.w !== m.w ||
               known.stroke !== m.stroke || known.fill !== m.fill) this.dirty();
-        } else if (this.view) {  // on top, as a full redraw would draw it: correct even if one is due
-          this.drawOne(this.canvas.getContext("2d"), m, this.view);
+        } else if (this.view) {
+          this.addFresh(m, this.view);
         } else {
           this.dirty();
         }
@@ -206,6 +216,40 @@
       },
 
       redrawNow: function () { this.redraw(); },
+
+      // A DOM circle where the canvas would draw the marker (left/top, not a 3D transform: a
+      // few hundred composited layers would cost more than they save).
+      addFresh: function (m, v) {
+        var px = m.x * v.scale + v.dx, py = m.y * v.scale + v.dy;
+        if (px < -20 || py < -20 || px > v.w + 20 || py > v.h + 20) return;
+        var dot = document.createElement("div"), size = 2 * m.r + m.w;
+        dot.className = "fresh-marker";
+        dot.style.left = (px + v.left - size / 2) + "px";
+        dot.style.top = (py + v.top - size / 2) + "px";
+        dot.style.width = dot.style.height = size + "px";
+        dot.style.borderWidth = m.w + "px";
+        dot.style.borderColor = m.stroke;
+        dot.style.backgroundColor = m.fill;
+        this.freshBox.appendChild(dot);
+        this.fresh.push(m);
+        if (this.fresh.length >= FRESH_MAX) this.merge();
+        else if (!this.freshTimer) this.freshTimer = setTimeout(this.merge.bind(this), FRESH_MS);
+      },
+
+      // the fresh markers go into the canvas in one change, their DOM circles go
+      merge: function () {
+        if (this.freshTimer) { clearTimeout(this.freshTimer); this.freshTimer = null; }
+        if (!this.fresh.length) return;
+        if (this.view) {
+          var ctx = this.canvas.getContext("2d");
+          for (var i = 0; i < this.fresh.length; i++) {
+            var m = this.fresh[i];
+            if (this.markers.get(m.id) === m) this.drawOne(ctx, m, this.view);
+          }
+        }
+        this.fresh = [];
+        this.freshBox.textContent = "";
+      },
 
       drawOne: function (ctx, m, v) {
         var px = m.x * v.scale + v.dx, py = m.y * v.scale + v.dy;
@@ -239,10 +283,41 @@
         ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
         ctx.clearRect(0, 0, size.x, size.y);
         var origin = map.getPixelOrigin(), pane = map._getMapPanePos();
+        var topLeft = map.containerPointToLayerPoint([0, 0]);
         var v = (this.view = { scale: Math.pow(2, map.getZoom()), dx: pane.x - origin.x,
-                               dy: pane.y - origin.y, w: size.x, h: size.y });
-        var self = this;
-        this.markers.forEach(function (m) { self.drawOne(ctx, m, v); });
+                               dy: pane.y - origin.y, w: size.x, h: size.y,
+                               left: topLeft.x, top: topLeft.y });
+        // a full redraw draws every marker: the fresh ones are in it now
+        if (this.freshTimer) { clearTimeout(this.freshTimer); this.freshTimer = null; }
+        this.fresh = [];
+        if (this.freshBox) this.freshBox.textContent = "";
+        // One path per look (fill, outline, size): a fill and a stroke per group, not per marker.
+        var groups = new Map();
+        this.markers.forEach(function (m) {
+          var px = m.x * v.scale + v.dx, py = m.y * v.scale + v.dy;
+          if (px < -20 || py < -20 || px > v.w + 20 || py > v.h + 20) return;
+          var key = m.fill + "|" + m.stroke + "|" + m.w + "|" + m.r;
+          var group = groups.get(key);
+          if (!group) groups.set(key, (group = { m: m, xy: [] }));
+          group.xy.push(px, py);
+        });
+        Array.from(groups.values())
+          .sort(function (a, b) { return a.m.r - b.m.r; })  // the larger (overdue) on top
+          .forEach(function (group) {
+            var m = group.m, xy = group.xy;
+            ctx.beginPath();
+            for (var i = 0; i < xy.length; i += 2) {
+              ctx.moveTo(xy[i] + m.r, xy[i + 1]);
+              ctx.arc(xy[i], xy[i + 1], m.r, 0, 2 * Math.PI);
+            }
+            ctx.fillStyle = m.fill;
+            ctx.fill();
+            if (m.w > 0) {
+              ctx.lineWidth = m.w;
+              ctx.strokeStyle = m.stroke;
+              ctx.stroke();
+            }
+          });
         this.redrawnAt = performance.now();
         this.lastRedrawMs = this.redrawnAt - started;
       },

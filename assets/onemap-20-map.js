@@ -12,6 +12,7 @@
   var WORKER_COLOURS = ["rgba(61,220,151,0.9)", "rgba(255,176,32,0.95)", "rgba(125,147,178,0.8)", "rgba(74,83,97,0.6)"];
   var INDEX_FILL = { green: "#1f9d5c", yellow: "#c9a227", red: "#c23b3b" };
   var INCIDENT_MARKERS_MAX = 5000;
+  var EVICT_BATCH = 250;
   // A wall reader cannot follow more than a handful of pulses at once, and each is a DOM node.
   var PULSES_MAX = 12;
   var TRACK_MINUTES = 30;
@@ -125,11 +126,15 @@
     if (known) return;
     this.incidentCount += 1;
     if (pulse) this.pulse(s);
+    // Past the cap, the oldest go in a batch: a removal costs a full redraw of the canvas, so
+    // one redraw per EVICT_BATCH new markers rather than one per marker.
     if (this.incidentCount > INCIDENT_MARKERS_MAX) {
-      var oldest = layer.oldest();  // insertion order: the layer's first key
-      layer.drop(oldest);
-      delete this.incidents[oldest];
-      this.incidentCount -= 1;
+      for (var n = 0; n < EVICT_BATCH && this.incidentCount > 0; n++) {
+        var oldest = layer.oldest();  // insertion order: the layer's first key
+        layer.drop(oldest);
+        delete this.incidents[oldest];
+        this.incidentCount -= 1;
+      }
     }
   };
 

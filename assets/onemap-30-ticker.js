@@ -108,7 +108,9 @@
   // list out again on every frame). A slide that starts before the last one ended carries on
   // from where that one was.
   Ticker.prototype.slide = function (li) {
-    var from = li.offsetHeight;
+    // Items are all one height (two nowrap lines): measured once, since a read of offsetHeight
+    // after an insert lays the page out on the spot.
+    var from = this.itemHeight || (this.itemHeight = li.offsetHeight);
     if (this.sliding && this.sliding.playState === "running") {
       from += this.slideFrom * (1 - (this.sliding.effect.getComputedTiming().progress || 0));
       this.sliding.cancel();
