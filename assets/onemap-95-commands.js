@@ -36,20 +36,29 @@
     else if (cmd.verb === "release") this.release();
   };
 
+  // A cast takes the wall to the incident's town (its grids drawn), centres the incident with a
+  // ring, shows its card, and after ``seconds`` returns to where the wall was.
   Commands.prototype.cast = function (cmd) {
-    var self = this;
+    var self = this, wall = this.wall;
     if (!cmd.card) return;
     clearTimeout(this.castTimer);
-    this.showCard(cmd.card, "投屏 · " + (cmd.by || ""));
-    this.zoomTo(cmd.card);
-    var ms = 1000 * (cmd.seconds || 60);
-    this.castTimer = setTimeout(function () {
-      self.castTimer = null;
-      if (self.following) return;  // the follow took over; its own card stays
-      self.hideCard();
-      self.wall.root.removeAttribute("data-command");
-      if (self.wall.map && self.wall.geo) self.wall.map.setScope(self.wall.geo, self.wall.highlight);
-    }, ms);
+    if (!this.castFrom) this.castFrom = wall.scope;
+    this.castTimer = setTimeout(function () { self.endCast(); }, 1000 * (cmd.seconds || 60));
+    this.force(cmd.card.town, function () {
+      wall.live.setScope(wall.scope);
+      self.showCard(cmd.card, "投屏 · " + (cmd.by || ""));
+      self.zoomTo(cmd.card);
+    });
+  };
+
+  Commands.prototype.endCast = function () {
+    var self = this, wall = this.wall, back = this.castFrom;
+    this.castTimer = null;
+    this.castFrom = null;
+    if (this.following) return;  // the follow took over; its own card stays
+    this.hideCard();
+    wall.root.removeAttribute("data-command");
+    if (back) this.force(back, function () { wall.live.setScope(wall.scope); });
   };
 
   Commands.prototype.follow = function (cmd) {
@@ -75,8 +84,16 @@
   };
 
   Commands.prototype.zoomTo = function (card) {
-    var map = this.wall.map && this.wall.map.map;
-    if (map && card.lat && card.lon) map.setView([card.lat, card.lon], 15, { animate: false });
+    var L = window.L, map = this.wall.map && this.wall.map.map;
+    if (!map || !card.lat || !card.lon) return;
+    map.setView([card.lat, card.lon], Math.max(map.getZoom(), 13), { animate: false });
+    var k = this.wall.map.k || 1;
+    this.ring = L.layerGroup([
+      L.circleMarker([card.lat, card.lon], { radius: 26 * k, color: card.overdue ? "#ff3b3b" : "#38c6ff",
+        weight: 3 * k, fill: false, className: "cast-ring", interactive: false }),
+      L.circleMarker([card.lat, card.lon], { radius: 8 * k, color: "#ffffff", weight: 2 * k,
+        fillColor: card.colour || "#38c6ff", fillOpacity: 1, interactive: false }),
+    ]).addTo(map);
   };
 
   Commands.prototype.badge = function (text) {
@@ -116,6 +133,7 @@
   Commands.prototype.hideCard = function () {
     if (this.card && this.card.parentNode) this.card.parentNode.removeChild(this.card);
     this.card = null;
+    if (this.ring) { this.ring.remove(); this.ring = null; }
   };
 
   onemap.Commands = Commands;
