@@ -70,7 +70,8 @@
   function Live(view, scope) {
     this.view = view;
     this.scope = scope;
-    this.home = scope;  // where the page started: walls take commands (cast, follow) for it
+    // Where a wall started: walls take commands (cast, follow) for it; other views take none.
+    this.home = view && view.root && view.root.getAttribute("data-view") === "wall" ? scope : null;
     this.lastSid = null;
     this.connected = false;
     this.lastBeat = 0;

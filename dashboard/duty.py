@@ -25,6 +25,7 @@ from dashboard.incident_query import (
     Marks,
     SearchText,
     matching,
+    newest,
     points,
     row,
     sort,
@@ -64,20 +65,13 @@ class DutyDesk:
         server.add_url_rule("/api/duty/export.<fmt>", "duty_export", self._export)
 
     # -- queries ---------------------------------------------------------------------------
-    def find(self, who: Principal, f: Filter, column: str, descending: bool) -> list[Any]:
+    def find(self, who: Principal, f: Filter) -> list[Any]:
         state = self.pusher.state
         with self.pusher.lock:  # a consistent list of incidents; filtering runs outside it
             incidents = list(state.incidents.values())
-        found = matching(
-            incidents,
-            f,
-            who.scope,
-            state.geo.city.code,
-            datetime.now(UTC),
-            self.marks(),
-            self.search,
-        )
-        return sort(found, column, descending, state.geo)
+        now = datetime.now(UTC)
+        city = state.geo.city.code
+        return matching(incidents, f, who.scope, city, now, self.marks(), self.search)
 
     def marks(self) -> Marks:
         book = self.pusher.actions
@@ -91,19 +85,24 @@ class DutyDesk:
         descending = data.get("dir", "desc") != "asc"
         start = max(0, _int(data.get("start"), 0))
         end = min(start + MAX_BLOCK, max(start, _int(data.get("end"), start + 100)))
-        found = self.find(who, f, column, descending)
+        found = self.find(who, f)
         now = datetime.now(UTC)
         state, marks = self.pusher.state, self.marks()
+        wants_points = bool(data.get("points"))
+        latest = newest(found) if wants_points else []  # the map draws the newest matches
+        if wants_points and column == "reported" and descending and end <= len(latest):
+            ordered = latest  # the default view: one pass serves the map and the table
+        else:
+            ordered = sort(found, column, descending, state.geo, limit=end)
         reply: dict[str, Any] = {
             "ok": True,
-            "rows": [row(i, state.geo, now, marks, who.sees_pii) for i in found[start:end]],
+            "rows": [row(i, state.geo, now, marks, who.sees_pii) for i in ordered[start:end]],
             "total": len(found),
             "filter": f.query(),
             "last": state.last_sid["events"],
         }
-        if data.get("points"):
-            by_time = found if column == "reported" and not descending else found[::-1]
-            reply["points"] = points(by_time, now)
+        if wants_points:
+            reply["points"] = points(latest, now)
         if f.set:
             reply["set"] = {"key": f.set, "name": SETS[f.set][0]}
         reply["ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -115,7 +114,8 @@ class DutyDesk:
         if who is None or who.role not in DETAIL_ROLES or fmt not in ("csv", "xlsx"):
             return jsonify(error="not found"), 404
         f = Filter.parse(request.args.to_dict())
-        found = self.find(who, f, request.args.get("sort", "reported"), True)[:EXPORT_MAX]
+        column = request.args.get("sort", "reported")
+        found = sort(self.find(who, f), column, True, self.pusher.state.geo)[:EXPORT_MAX]
         now = datetime.now(UTC)
         state, marks = self.pusher.state, self.marks()
         rows = [row(i, state.geo, now, marks, who.sees_pii) for i in found]

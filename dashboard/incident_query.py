@@ -9,6 +9,7 @@ each KPI, with the same definitions as docs/metrics.md, so a KPI can be drilled 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -178,17 +179,17 @@ class SearchText:
     """Each incident's searchable text, made once (titles and details do not change)."""
 
     def __init__(self) -> None:
-        self._text: dict[str, str] = {}
+        self.texts: dict[str, str] = {}
 
     def of(self, incident: Incident) -> str:
-        text = self._text.get(incident.id)
+        text = self.texts.get(incident.id)
         if text is None:
             text = f"{incident.title}\n{incident.detail}\n{initials(incident.title)}".lower()
-            self._text[incident.id] = text
+            self.texts[incident.id] = text
         return text
 
     def forget(self, keep: set[str]) -> None:
-        self._text = {k: v for k, v in self._text.items() if k in keep}
+        self.texts = {k: v for k, v in self.texts.items() if k in keep}
 
 
 # -- the query -------------------------------------------------------------------------------
@@ -202,37 +203,46 @@ def matching(
     search: SearchText,
 ) -> list[Incident]:
     """Every incident in ``scope`` that passes the filter. Cheap tests run first."""
+    # One pass per active test, most selective first: an empty filter costs one list copy,
+    # and each later pass only sees what the earlier ones kept.
     midnight = _midnight(now)
     area = f.area if f.area and within(scope, f.area, city) else scope
-    attr = None if area == city else AREA_FIELD.get(len(area))
-    cats, platforms, levels, sources = set(f.cat), set(f.platform), set(f.level), set(f.source)
+    found = list(incidents)
+    if area != city:
+        attr = AREA_FIELD.get(len(area), "town")
+        found = [i for i in found if getattr(i.area, attr) == area]
+    if f.cat or f.platform:
+        cats = {c for c in f.cat} if f.cat else set(CATEGORIES)
+        if f.platform:
+            cats = {c for c in cats if CATEGORIES[c].platform in f.platform}
+        found = [i for i in found if i.category in cats]
+    if f.source:
+        sources = set(f.source)
+        found = [i for i in found if i.source in sources]
+    if f.status == OPEN:
+        found = [i for i in found if not _is_closed(i)]
+    elif f.status == CLOSED:
+        found = [i for i in found if _is_closed(i)]
+    if f.level:
+        levels = set(f.level)
+        found = [i for i in found if (i.latest.level if i.latest else 1) in levels]
     since = _since(f.period, now, midnight)
-    test = SETS[f.set][1] if f.set else None
-    needle = f.q.lower()
-    found = []
-    for i in incidents:
-        if attr is not None and getattr(i.area, attr) != area:
-            continue
-        if cats and i.category not in cats:
-            continue
-        if platforms and CATEGORIES[i.category].platform not in platforms:
-            continue
-        if levels and i.level not in levels:
-            continue
-        if f.status and i.status != f.status:
-            continue
-        if sources and i.source not in sources:
-            continue
-        if since is not None and reported_at(i) < since:
-            continue
-        if f.flag and not _flagged(i, f.flag, now, marks):
-            continue
-        if test is not None and not test(i, now, midnight):
-            continue
-        if needle and needle not in search.of(i):
-            continue
-        found.append(i)
+    if since is not None:
+        found = [i for i in found if reported_at(i) >= since]
+    if f.flag:
+        found = [i for i in found if _flagged(i, f.flag, now, marks)]
+    if f.set:
+        test = SETS[f.set][1]
+        found = [i for i in found if test(i, now, midnight)]
+    if f.q:
+        needle, texts, make = f.q.lower(), search.texts, search.of
+        found = [i for i in found if needle in (texts.get(i.id) or make(i))]
     return found
+
+
+def _is_closed(i: Incident) -> bool:
+    latest = i.latest
+    return latest is not None and latest.type == "closed"
 
 
 def _since(period: str, now: datetime, midnight: datetime) -> datetime | None:
@@ -254,7 +264,11 @@ def _flagged(i: Incident, flag: str, now: datetime, marks: Marks) -> bool:
     return i.status == OPEN and i.id not in marks.acknowledged  # unacknowledged
 
 
-def sort(found: list[Incident], column: str, descending: bool, geo: Geography) -> list[Incident]:
+def sort(
+    found: list[Incident], column: str, descending: bool, geo: Geography, limit: int | None = None
+) -> list[Incident]:
+    """Sorted by ``column``; with ``limit``, only the first ``limit`` (a heap, not a full sort:
+    the table's first blocks are what is asked for almost always)."""
     keys: dict[str, Callable[[Incident], Any]] = {
         "reported": reported_at,
         "deadline": lambda i: i.deadline,
@@ -265,7 +279,10 @@ def sort(found: list[Incident], column: str, descending: bool, geo: Geography) -
         "source": lambda i: i.source,
     }
     key = keys.get(column, reported_at)
-    return sorted(found, key=lambda i: (key(i), i.id), reverse=descending)
+    if limit is not None and limit < len(found) // 4:
+        pick = heapq.nlargest if descending else heapq.nsmallest
+        return pick(limit, found, key=key)  # the same order as sorted(...)[:limit]
+    return sorted(found, key=key, reverse=descending)
 
 
 def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) -> dict[str, Any]:
@@ -305,9 +322,16 @@ def countdown(seconds: float) -> str:
     return ("剩 " if seconds >= 0 else "超 ") + text
 
 
-def points(found: list[Incident], now: datetime) -> list[list[Any]]:
-    """[id, lat, lon, colour, overdue] of the newest ``MAX_POINTS`` matches, for the map."""
-    newest = found[-MAX_POINTS:] if len(found) > MAX_POINTS else found
+def newest(found: list[Incident], count: int = MAX_POINTS) -> list[Incident]:
+    """The ``count`` most recently reported, newest first (the table's default order)."""
+    if len(found) > count:
+        return heapq.nlargest(count, found, key=reported_at)
+    return sorted(found, key=reported_at, reverse=True)
+
+
+def points(newest_first: list[Incident], now: datetime) -> list[list[Any]]:
+    """[id, lat, lon, colour, overdue] of the first ``MAX_POINTS`` (newest) matches."""
+    newest = newest_first[:MAX_POINTS]
     return [
         [
             i.id,

@@ -28,7 +28,7 @@ class Client:
         self.client = socketio.Client(reconnection=False)
         self.client.on("*", self._any)
         self.client.connect(url, headers={"Cookie": cookie}, transports=["websocket"])
-        self.hello = self.client.call("hello", {"scope": scope, "home": home or scope}, timeout=30)
+        self.hello = self.client.call("hello", {"scope": scope, "home": home}, timeout=30)
 
     def _any(self, event: str, data: dict) -> None:
         self.events.append((event, data))
@@ -80,7 +80,7 @@ def test_actions_are_checked_recorded_pushed_and_shown_in_the_detail(server, bus
     duty = Client(server.url, sign_in(server, "duty-yz"), YINZHOU)
     leader = Client(server.url, sign_in(server, "leader-city"), CITY)
     other = Client(server.url, sign_in(server, "duty-yy"), YUYAO)
-    wall = Client(server.url, fetch(server.url + link).cookie, YINZHOU)
+    wall = Client(server.url, fetch(server.url + link).cookie, YINZHOU, home=YINZHOU)
     try:
         assert duty.act(verb="acknowledge", incident=mine["id"])["ok"]
         assert duty.act(verb="note", incident=mine["id"], text="已联系城管 <b>x</b>")["ok"]
@@ -150,10 +150,10 @@ def test_cast_reaches_walls_of_the_incidents_scope_only(server, bus, geo):
     _k1, city_link = server.add_kiosk(CITY, "市大屏", cli=False)
     _k2, yuyao_link = server.add_kiosk(YUYAO, "余姚大屏", cli=False)
     duty = Client(server.url, sign_in(server, "duty-city"), CITY)
-    city_wall = Client(server.url, fetch(server.url + city_link).cookie, CITY)
+    city_wall = Client(server.url, fetch(server.url + city_link).cookie, CITY, home=CITY)
     # A city wall touring余姚 right now: its home is still the city.
     touring = Client(server.url, fetch(server.url + city_link).cookie, YUYAO, home=CITY)
-    yuyao_wall = Client(server.url, fetch(server.url + yuyao_link).cookie, YUYAO)
+    yuyao_wall = Client(server.url, fetch(server.url + yuyao_link).cookie, YUYAO, home=YUYAO)
     try:
         assert duty.act(verb="cast", incident=mine["id"], seconds=5)["ok"]
         for wall in (city_wall, touring):
@@ -175,7 +175,7 @@ def test_follow_release_and_send_view(server, bus, geo):
     town = geo.children(YINZHOU)[2].code
     leader = Client(server.url, sign_in(server, "leader-yz"), YINZHOU)
     duty = Client(server.url, sign_in(server, "duty-yz2"), YINZHOU)
-    wall = Client(server.url, fetch(server.url + link).cookie, YINZHOU)
+    wall = Client(server.url, fetch(server.url + link).cookie, YINZHOU, home=YINZHOU)
     try:
         assert leader.act(verb="follow", target=CITY, area=town)["ok"] is False  # not its wall
         assert leader.act(verb="follow", target=YINZHOU, area=YUYAO)["ok"] is False
@@ -183,7 +183,7 @@ def test_follow_release_and_send_view(server, bus, geo):
         (command,) = wall.wait_for("command")
         assert command["verb"] == "follow" and command["area"] == town
         # A wall that (re)connects while followed is told at once.
-        late = Client(server.url, fetch(server.url + link).cookie, YINZHOU)
+        late = Client(server.url, fetch(server.url + link).cookie, YINZHOU, home=YINZHOU)
         assert late.hello["following"]["area"] == town
         late.close()
         assert leader.act(verb="release", target=YINZHOU)["ok"]
@@ -194,8 +194,15 @@ def test_follow_release_and_send_view(server, bus, geo):
 
         assert duty.act(verb="send_view", target="duty-yz2", area=town)["ok"] is False
         assert duty.act(verb="send_view", target="leader-yz", area=town)["ok"]
-        sent = [c for c in leader.wait_for("command") if c["verb"] == "send_view"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            c["verb"] == "send_view" for c in leader.of("command")
+        ):
+            time.sleep(0.05)
+        sent = [c for c in leader.of("command") if c["verb"] == "send_view"]
         assert sent and sent[0]["area"] == town and sent[0]["by"] == "duty-yz2"
+        # People's pages announce no home: the wall's follow and release are not theirs.
+        assert {c["verb"] for c in leader.of("command")} == {"send_view"}
     finally:
         for c in (leader, duty, wall):
             c.close()
