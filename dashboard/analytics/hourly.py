@@ -26,11 +26,17 @@ from dashboard.analytics.clock import DAY_S, OFFSET_S
 SLOT_S = 600  # divides the 8-hour offset: slots start on local 10-minute marks
 # counted within the day of their slot
 REPORTED, REP_CLOSED, CLOSED, ON_TIME, AT_GRID, VISITS = range(6)
-OPEN, OVERDUE = 6, 7  # running totals: +1 when a spell starts, -1 when it ends
-KINDS = 8
-DAY_KINDS = range(OPEN)
+# spells, counted since ever: open = OPENED - SHUT, overdue = LATE - LATE_DONE
+OPENED, SHUT, LATE, LATE_DONE = 6, 7, 8, 9
+KINDS = 10
+SPELLS = range(OPENED, KINDS)
+# The kinds set in each mask, precomputed (as in ``tally``): an entry is (slot, mask), every
+# kind counts +1, so an incident touches one row per slot and area, not one per kind.
+BITS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(b for b in range(KINDS) if mask >> b & 1) for mask in range(1 << KINDS)
+)
 
-Entry = tuple[int, int, int]  # (absolute slot, kind, +1 or -1)
+Entry = tuple[int, int]  # (absolute slot, mask of kinds)
 
 
 def slot_of(epoch_s: float) -> int:
@@ -45,25 +51,27 @@ def day_start_slot(epoch_s: float) -> int:
 class Hourly:
     def __init__(self) -> None:
         self.slots: dict[str, dict[int, list[int]]] = {}  # area -> slot -> counts by kind
-        self.base: dict[str, list[int]] = {}  # area -> running totals of the pruned slots
+        self.base: dict[str, list[int]] = {}  # area -> spell counts of the pruned slots
         self.floor = -(1 << 62)  # slots before this were pruned
 
     def move(self, areas: Iterable[str], old: tuple[Entry, ...], new: tuple[Entry, ...]) -> None:
         """Replace a contribution ``old`` with ``new`` in every area of ``areas``."""
         if old == new:
             return
-        for entry in old:
-            self.add(areas, entry, -1)
-        for entry in new:
-            self.add(areas, entry, 1)
+        for entries, sign in ((old, -1), (new, 1)):
+            for slot, mask in entries:
+                self.add(areas, slot, mask, sign)
 
-    def add(self, areas: Iterable[str], entry: Entry, sign: int = 1) -> None:
-        slot, kind, delta = entry
-        delta *= sign
-        if slot < self.floor:
-            if kind >= OPEN:  # a spell that started before the kept days still runs
-                for area in areas:
-                    self.base.setdefault(area, [0] * KINDS)[kind] += delta
+    def add(self, areas: Iterable[str], slot: int, mask: int, sign: int = 1) -> None:
+        bits = BITS[mask]
+        if slot < self.floor:  # a spell that started before the kept days still runs
+            for area in areas:
+                base = self.base.get(area)
+                if base is None:
+                    base = self.base[area] = [0] * KINDS
+                for kind in bits:
+                    if kind >= OPENED:
+                        base[kind] += sign
             return
         for area in areas:
             slots = self.slots.get(area)
@@ -72,20 +80,21 @@ class Hourly:
             row = slots.get(slot)
             if row is None:
                 row = slots[slot] = [0] * KINDS
-            row[kind] += delta
+            for kind in bits:
+                row[kind] += sign
 
     def at(self, area: str, moment_s: float) -> list[int]:
-        """Counts by kind at the start of ``moment_s``'s slot (day counts since midnight)."""
+        """Counts by kind at the start of ``moment_s``'s slot: the day kinds since local
+        midnight, the spell kinds since ever."""
         end, start = slot_of(moment_s), day_start_slot(moment_s)
-        totals = [0] * OPEN + (self.base.get(area) or [0] * KINDS)[OPEN:]
-        slots = self.slots.get(area, {})
-        for slot, row in slots.items():  # a few hundred at most: the kept days' slots
+        totals = list(self.base.get(area) or [0] * KINDS)
+        for kind in range(OPENED):
+            totals[kind] = 0
+        for slot, row in self.slots.get(area, {}).items():  # the kept days' slots, ~300
             if slot < end:
-                if slot >= start:
-                    for kind in DAY_KINDS:
-                        totals[kind] += row[kind]
-                totals[OPEN] += row[OPEN]
-                totals[OVERDUE] += row[OVERDUE]
+                first = 0 if slot >= start else OPENED
+                for kind in range(first, KINDS):
+                    totals[kind] += row[kind]
         return totals
 
     def prune(self, floor: int) -> None:
@@ -95,8 +104,8 @@ class Hourly:
             for slot in [s for s in slots if s < self.floor]:
                 row = slots.pop(slot)
                 base = self.base.setdefault(area, [0] * KINDS)
-                base[OPEN] += row[OPEN]
-                base[OVERDUE] += row[OVERDUE]
+                for kind in SPELLS:
+                    base[kind] += row[kind]
 
 
 def incident_entries(
@@ -110,23 +119,25 @@ def incident_entries(
     if rep_ts is None:
         return ()
     rep = slot_of(rep_ts)
-    entries = [(rep, REPORTED, 1)]
+    masks = {rep: 1 << REPORTED}
     end = None if close_ts is None else slot_of(close_ts)
     if end is not None and close_ts is not None:
-        entries.append((end, CLOSED, 1))
+        mask = 1 << CLOSED
         if close_ts <= deadline:
-            entries.append((end, ON_TIME, 1))
+            mask |= 1 << ON_TIME
         if at_grid:
-            entries.append((end, AT_GRID, 1))
-        if day_start_slot(close_ts) == day_start_slot(rep_ts):
-            entries.append((max(rep, end), REP_CLOSED, 1))  # only its report day's cohort
+            mask |= 1 << AT_GRID
+        masks[end] = masks.get(end, 0) | mask
+        if day_start_slot(close_ts) == day_start_slot(rep_ts):  # only its report day's cohort
+            both = max(rep, end)  # reported and closed: from the later of the two
+            masks[both] |= 1 << REP_CLOSED
     if end is None or end > rep:
-        entries.append((rep, OPEN, 1))
+        masks[rep] |= 1 << OPENED
         if end is not None:
-            entries.append((end, OPEN, -1))
+            masks[end] |= 1 << SHUT
     late = max(rep, slot_of(deadline))  # past the deadline at a mark after it
     if end is None or end > late:
-        entries.append((late, OVERDUE, 1))
+        masks[late] = masks.get(late, 0) | 1 << LATE
         if end is not None:
-            entries.append((end, OVERDUE, -1))
-    return tuple(entries)
+            masks[end] |= 1 << LATE_DONE
+    return tuple(masks.items())

@@ -295,11 +295,11 @@ class Metrics:
         if self.known_since > day_start_slot(then) * SLOT_S + SLOT_S:
             return {}
         c = self.hourly.at(area, then)
-        reported, closed, overdue = c[h.REPORTED], c[h.CLOSED], c[h.OVERDUE]
+        reported, closed, overdue = c[h.REPORTED], c[h.CLOSED], c[h.LATE] - c[h.LATE_DONE]
         return {
             "reported": reported,
             "patrol_visits": c[h.VISITS],
-            "open": c[h.OPEN],
+            "open": c[h.OPENED] - c[h.SHUT],
             "overdue": overdue,
             "closed": closed,
             "disposal_rate": ratio(c[h.REP_CLOSED], reported),

@@ -100,13 +100,13 @@ class Patrol:
                 pairs[pair] = ts
                 if self.hourly is not None:
                     areas = self.chain(grid)[:3]
-                    self.hourly.add(areas, (slot_of(first), VISITS_SLOT, 1), -1)
-                    self.hourly.add(areas, (slot_of(ts), VISITS_SLOT, 1))
+                    self.hourly.add(areas, slot_of(first), 1 << VISITS_SLOT, -1)
+                    self.hourly.add(areas, slot_of(ts), 1 << VISITS_SLOT)
             return
         pairs[pair] = ts
         chain = self.chain(grid)
         if self.hourly is not None:
-            self.hourly.add(chain[:3], (slot_of(ts), VISITS_SLOT, 1))
+            self.hourly.add(chain[:3], slot_of(ts), 1 << VISITS_SLOT)
         rows = self.counts[day]
         for area in chain:
             row = rows.get(area)
