@@ -57,11 +57,17 @@
   function renderer(build) {
     function Cell() {}
     Cell.prototype.init = function (p) {
-      var gui = build(p);
-      this.gui = gui && gui.nodeType ? gui : el("span", null, gui || "");
+      this.gui = el("span", "cell");
+      this.refresh(p);
     };
     Cell.prototype.getGui = function () { return this.gui; };
-    Cell.prototype.refresh = function () { return false; };
+    // Refreshed in place (a live step, a block reloaded): no new cell, no layout of the row.
+    Cell.prototype.refresh = function (p) {
+      var built = build(p);
+      this.gui.textContent = "";
+      this.gui.appendChild(built && built.nodeType ? built : document.createTextNode(built || ""));
+      return true;
+    };
     return Cell;
   }
 

@@ -211,10 +211,15 @@ def _table() -> html.Section:
         dag.AgGrid(
             id=ids.DUTY_GRID,
             rowModelType="infinite",
+            getRowId="params.data.id",  # rows keep their identity across refreshes and updates
             columnDefs=[],  # set by the page script, with renderers that build DOM nodes
             defaultColDef={"resizable": True, "sortable": True},
             dashGridOptions={
-                "rowSelection": {"mode": "singleRow", "checkboxes": False},
+                "rowSelection": {
+                    "mode": "singleRow",
+                    "checkboxes": False,
+                    "enableClickSelection": True,
+                },
                 "cacheBlockSize": 100,
                 "maxConcurrentDatasourceRequests": 1,
                 "maxBlocksInCache": 20,

@@ -154,8 +154,13 @@ def test_detail_live_step_actions_and_cast_to_wall(page, browser, desk, geo):
         assert steps.evaluate_all("els => els.map(e => e.dataset.seq)") == ["1", "2", "3"]
         assert f"open={target['id']}" in page.url
         # A new step arrives live in the open detail.
-        desk.bus.publish(decode_trusted(line(dict(target, seq=4, type="handled", level=2))))
+        desk.bus.publish(decode_trusted(line(dict(target, seq=4, type="escalated", level=3))))
         page.wait_for_selector("#duty-detail .detail-timeline li[data-seq='4']", timeout=10_000)
+        # ... and in its row, which keeps the officer's selection.
+        page.wait_for_function(
+            "id => onemap.duty.api.getRowNode(id).data.level === '镇街'", arg=target["id"]
+        )
+        assert page.evaluate("onemap.duty.api.getSelectedRows().map(r => r.id)") == [target["id"]]
 
         before = len(desk.bus.actions(count=1000))
         page.click("#duty-detail button[data-verb='acknowledge']")
