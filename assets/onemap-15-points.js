@@ -183,10 +183,11 @@
         var p = project(lon, lat);
         var m = { id: id, x: p[0], y: p[1], lon: lon, lat: lat, r: style.radius, w: style.weight,
                   stroke: style.color, fill: style.fillColor };
+        if (known && known.x === m.x && known.y === m.y && known.r === m.r && known.w === m.w &&
+            known.stroke === m.stroke && known.fill === m.fill) return known;  // as drawn
         this.markers.set(id, m);  // an existing id keeps its place in the order
         if (known) {
-          if (known.x !== m.x || known.y !== m.y || known.r !== m.r || known.w !== m.w ||
-              known.stroke !== m.stroke || known.fill !== m.fill) this.dirty();
+          this.dirty();
         } else if (this.view) {
           this.addFresh(m, this.view);
         } else {

@@ -4,6 +4,20 @@
 
   var onemap = (window.onemap = window.onemap || {});
   var el = onemap.el;
+
+  // dcc.Graph loads plotly.js from window._dashPlotlyJSURL, which Dash's renderer sets to the
+  // full bundle; the server serves Plotly's basic bundle instead (layouts/wall.py
+  // use_plotly_basic), so the local URL is pointed at it. A CDN URL is left alone.
+  if (!Object.getOwnPropertyDescriptor(window, "_dashPlotlyJSURL")) {
+    var plotlyUrl;
+    Object.defineProperty(window, "_dashPlotlyJSURL", {
+      configurable: true,
+      get: function () { return plotlyUrl; },
+      set: function (url) {
+        plotlyUrl = String(url).replace("/plotly/package_data/plotly.min.js", "/layouts.vendor/plotly-basic.min.js");
+      },
+    });
+  }
   var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1, patrol_coverage: 1 };
   var TWEEN_MS = 900;
   var TWEEN_STEP_MS = 80;

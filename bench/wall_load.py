@@ -112,7 +112,7 @@ WATCH = """
       return figures.apply(this, arguments);
     };
   } });
-  Object.defineProperty(onemap, "wall", { enumerable: true, get: () => wall, set(v) {
+  function noteWall(v) {
     wall = v;
     marks.wall = marks.wall || now();
     const onSnapshot = v.onSnapshot;
@@ -120,7 +120,22 @@ WATCH = """
       marks.snapshot = marks.snapshot || now();
       return onSnapshot.apply(this, arguments);
     };
-  } });
+  }
+  Object.defineProperty(onemap, "wall", {
+    enumerable: true, configurable: true, get: () => wall, set: noteWall,
+  });
+  // Other scripts may hook `onemap.wall` the same way (assets/onemap-95-commands.js does):
+  // their setter then runs after this one instead of replacing it.
+  const define = Object.defineProperty;
+  Object.defineProperty = function (target, name, descriptor) {
+    if (target === onemap && name === "wall" && descriptor && descriptor.set) {
+      const theirs = descriptor.set;
+      descriptor = Object.assign({}, descriptor, {
+        set(v) { noteWall(v); return theirs.call(this, v); },
+      });
+    }
+    return define.call(Object, target, name, descriptor);
+  };
   function chartsDrawn() {
     return marks.figures && Object.keys(expected).every((id) => {
       const gd = document.querySelector("#" + id + " .js-plotly-plot");
@@ -217,6 +232,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--workers", type=int, default=10_000)
     add("--events-per-day", type=int, default=8000)
     add("--seed", type=int, default=7)
+    add("--history-days", type=int, default=0, choices=(0, 1, 2),
+        help="also backfill whole days before today: a full day of data even early in the "
+        "morning (the earlier days' incidents are in the state and the panels)")  # fmt: skip
     add(
         "--on-duty-only",
         action="store_true",
@@ -243,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    config = SimConfig(workers=args.workers, events_per_day=args.events_per_day, seed=args.seed)
+    config = SimConfig(
+        workers=args.workers,
+        events_per_day=args.events_per_day,
+        seed=args.seed,
+        history_days=args.history_days,
+    )
     with ExitStack() as stack:
         redis_server = start_redis()
         stack.callback(redis_server.stop)

@@ -18,7 +18,7 @@ from dashboard.analytics import explain, index_for
 from dashboard.state import CLOSED, Incident, State
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS
 from feeds.schema import CHINA_TZ
-from layouts.theme import LEVEL_COLOURS, MUTED, PLATFORM_COLOURS, WALL_TEMPLATE
+from layouts.theme import MUTED, PLATFORM_COLOURS, WALL_TEMPLATE
 
 
 def in_scope(incident: Incident, scope: str, city: str) -> bool:
@@ -224,34 +224,46 @@ def flow_counts(
 
 
 def flow_figure(today: list[Incident]) -> dict[str, Any]:
+    """Where today's incidents went at each level: closed there, still open there, or passed up.
+
+    Stacked bars, one row per level, rather than a Sankey: the wall loads Plotly's basic bundle
+    (scatter, bar, pie; a quarter of the full one), see ``layouts/wall.py``.
+    """
     up, closed, still_open = flow_counts(today)
     if not today:
-        return nothing_yet()  # Plotly's Sankey fails on empty links
-    labels = [*LEVELS.values(), "办结", "在办"]
-    done, pending = len(LEVELS), len(LEVELS) + 1  # node indexes after the five levels
-    links = [(a - 1, b - 1, n, "rgba(255,176,32,0.45)") for (a, b), n in sorted(up.items())]
-    links += [(lv - 1, done, n, "rgba(43,214,123,0.45)") for lv, n in sorted(closed.items())]
-    links += [(lv - 1, pending, n, "rgba(56,198,255,0.35)") for lv, n in sorted(still_open.items())]
-    source, target, value, colour = (
-        (list(column) for column in zip(*links, strict=True)) if links else ([], [], [], [])
-    )
+        return nothing_yet()
+    levels = list(LEVELS)[::-1]  # the grid level on top
+    names = [LEVELS[level] for level in levels]
+    segments = [
+        ("办结", [closed.get(lv, 0) for lv in levels], "#2bd67b"),
+        ("在办", [still_open.get(lv, 0) for lv in levels], "#38c6ff"),
+        ("上报上级", [up.get((lv, lv + 1), 0) for lv in levels], "#ffb020"),
+    ]
     return _figure(
         [
             {
-                "type": "sankey",
-                "arrangement": "snap",
-                "node": {
-                    "label": labels,
-                    "color": [*LEVEL_COLOURS, "#2bd67b", "#38c6ff"],
-                    "pad": 14,
-                    "thickness": 16,
-                    "line": {"width": 0},
-                },
-                "link": {"source": source, "target": target, "value": value, "color": colour},
-                "textfont": {"size": 15, "color": "#e6f1ff"},
+                "type": "bar",
+                "orientation": "h",
+                "name": name,
+                "x": counts,
+                "y": names,
+                "marker": {"color": colour},
+                "text": [n or "" for n in counts],
+                "textposition": "inside",
+                "insidetextanchor": "middle",
+                "textfont": {"size": 13, "color": "#04101f"},
+                "cliponaxis": False,
             }
+            for name, counts, colour in segments
         ],
-        {"margin": {"l": 8, "r": 8, "t": 8, "b": 8}},
+        {
+            "barmode": "stack",
+            "bargap": 0.28,
+            "margin": {"l": 48, "r": 10, "t": 30, "b": 8},
+            "xaxis": {"visible": False},
+            "yaxis": {"tickfont": {"size": 14, "color": "#e6f1ff"}},
+            "legend": {"x": 0, "y": 1.0, "yanchor": "bottom", "traceorder": "normal"},
+        },
     )
 
 

@@ -19,6 +19,7 @@ from dashboard.config import Settings
 from dashboard.geo_api import focus_of
 from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
+from layouts import vendor
 from layouts.theme import empty_figure
 
 KPI_TILES = [
@@ -33,6 +34,29 @@ KPI_TILES = [
 ]
 INDEX_COLOURS = [("green", "良好"), ("yellow", "关注"), ("red", "预警")]
 GRAPH_CONFIG = {"staticPlot": True, "displayModeBar": False, "responsive": True}
+
+
+def use_plotly_basic() -> None:
+    """Serve Plotly's basic bundle (scatter, bar, pie) in place of the full one.
+
+    The wall is the only page with charts and draws scatter and bar traces only; the full
+    bundle was 72 % of the wall's first-visit bytes and its evaluation the largest single cost
+    of the first render (docs/benchmarks.md, "First full render"). Dash lists plotly.js as a
+    dynamic resource of dash_core_components, which is what makes the file servable; each such
+    entry is pointed at ``layouts/vendor`` in place (the full bundle is then not served at all).
+    dcc.Graph fetches plotly.js from ``window._dashPlotlyJSURL``, which
+    ``assets/onemap-40-panels.js`` points at the same file. Idempotent.
+    """
+    for resource in dcc._js_dist:  # type: ignore[attr-defined]
+        if resource.get("namespace") == "plotly" and str(
+            resource.get("relative_package_path", "")
+        ).endswith("plotly.min.js"):
+            resource["namespace"] = vendor.__name__
+            resource["relative_package_path"] = vendor.PLOTLY_BASIC
+            resource.pop("external_url", None)
+
+
+use_plotly_basic()
 
 
 def layout(area: str | None = None, tour: str | None = None, **_query: str) -> html.Div:

@@ -49,6 +49,34 @@ def test_wall_shows_an_event_published_through_the_cli(
     assert page.evaluate("Object.keys(window.onemap.wall.incidents).length") >= 1
 
 
+PAINTED_AT_MARKER = """(id) => {
+  const layer = window.onemap.wall.map.incidentLayer, m = layer.get(id), v = layer.view;
+  const x = Math.round(m.x * v.scale + v.dx), y = Math.round(m.y * v.scale + v.dy);
+  return layer.canvas.getContext("2d").getImageData(x - 1, y - 1, 3, 3).data.some((c) => c > 0);
+}"""
+
+
+def test_wall_incident_marker_is_on_the_page_at_once_and_then_on_the_canvas(
+    page, wall_server, redis_server, prefix, geo
+):
+    _open_wall(page, wall_server)
+    incident = f"M-{uuid.uuid4().hex[:8]}"
+    raw = line(event_dict(geo, 11, id=incident, title="路灯不亮"))
+    assert run_cli(["publish"], redis_server.url, prefix, raw + b"\n").returncode == 0
+    page.wait_for_function("(id) => !!window.onemap.wall.incidents[id]", arg=incident)
+    # new: a DOM circle at once (what the latency benchmark's onSteps stamp counts on) ...
+    assert page.locator(".fresh-marker").count() >= 1
+    # ... merged into the canvas within a second or so, drawn where the marker is
+    page.wait_for_function("() => document.querySelectorAll('.fresh-marker').length === 0")
+    assert page.evaluate(PAINTED_AT_MARKER, incident)
+    # a new page gets it twice, as a snapshot marker and as a snapshot step: still drawn
+    page.reload()
+    page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('.fresh-marker').length === 0")
+    assert page.evaluate(PAINTED_AT_MARKER, incident)
+    assert page.js_errors == []
+
+
 def test_wall_shows_hostile_text_as_text_and_runs_nothing(
     page, wall_server, redis_server, prefix, geo
 ):
