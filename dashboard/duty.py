@@ -52,7 +52,7 @@ class DutyDesk:
     def __init__(self, access: Access, pusher: Pusher) -> None:
         self.access = access
         self.pusher = pusher
-        self.search = SearchText()
+        self.search = {True: SearchText(reveal=True), False: SearchText(reveal=False)}
 
     def install(self, server: Flask, socketio: SocketIO, guard: SocketGuard) -> None:
         def on_rows(data: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +71,10 @@ class DutyDesk:
             incidents = list(state.incidents.values())
         now = datetime.now(UTC)
         city = state.geo.city.code
-        return matching(incidents, f, who.scope, city, now, self.marks(), self.search)
+        search = self.search[who.sees_pii]
+        if len(search.texts) > 2 * len(incidents) + 1000:  # incidents the state has let go
+            search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
+        return matching(incidents, f, who.scope, city, now, self.marks(), search)
 
     def marks(self) -> Marks:
         book = self.pusher.actions

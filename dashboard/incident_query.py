@@ -176,20 +176,25 @@ def initials(text: str) -> str:
 
 
 class SearchText:
-    """Each incident's searchable text, made once (titles and details do not change)."""
+    """Each incident's searchable text, made once (titles and details do not change).
 
-    def __init__(self) -> None:
+    Without ``reveal`` the text is the masked one: someone who may not read a phone number
+    must not be able to find an incident by typing it either.
+    """
+
+    def __init__(self, reveal: bool = True) -> None:
+        self.reveal = reveal
         self.texts: dict[str, str] = {}
 
     def of(self, incident: Incident) -> str:
         text = self.texts.get(incident.id)
         if text is None:
-            text = f"{incident.title}\n{incident.detail}\n{initials(incident.title)}".lower()
+            title, detail = incident.title, incident.detail
+            if not self.reveal:
+                title, detail = mask_text(title), mask_text(detail)
+            text = f"{title}\n{detail}\n{initials(title)}".lower()
             self.texts[incident.id] = text
         return text
-
-    def forget(self, keep: set[str]) -> None:
-        self.texts = {k: v for k, v in self.texts.items() if k in keep}
 
 
 # -- the query -------------------------------------------------------------------------------

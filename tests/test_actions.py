@@ -125,6 +125,23 @@ def test_actions_are_checked_recorded_pushed_and_shown_in_the_detail(server, bus
         pushed = [a for d in wall.wait_for("actions") for a in d["actions"]]
         assert all("13812345678" not in a["text"] for a in pushed)
 
+        # The duty table answers inside the asker's jurisdiction only, whatever it asks for.
+        asked = {"filter": {"area": YINZHOU}, "start": 0, "end": 100, "points": True}
+        theirs = other.client.call("duty_rows", asked, timeout=10)
+        assert [r["id"] for r in theirs["rows"]] == [foreign["id"]]
+        assert [p[0] for p in theirs["points"]] == [foreign["id"]]
+        assert wall.client.call("duty_rows", asked, timeout=10) == {
+            "ok": False,
+            "error": "not allowed",
+        }
+        ours = duty.client.call("duty_rows", {"filter": {"q": "13812345678"}}, timeout=10)
+        assert [r["id"] for r in ours["rows"]] == [mine["id"]]  # duty sees, and finds, the number
+        assert "13812345678" in ours["rows"][0]["title"]
+        masked = leader.client.call("duty_rows", {"filter": {"area": YINZHOU}}, timeout=10)
+        assert masked["rows"] and all("13812345678" not in r["title"] for r in masked["rows"])
+        probe = leader.client.call("duty_rows", {"filter": {"q": "13812345678"}}, timeout=10)
+        assert probe["total"] == 0  # what a role may not read, it cannot search for either
+
         detail = duty.client.call("incident", {"id": mine["id"]}, timeout=10)["incident"]
         assert [a["verb"] for a in detail["actions"]] == [
             "acknowledge",
