@@ -72,6 +72,7 @@ class Incident:
     deadline: datetime
     steps: dict[int, Step] = field(default_factory=dict)
     latest: Step | None = None  # the step with the highest seq
+    first: Step | None = None  # the step with the lowest seq: its report, normally
 
     @property
     def status(self) -> str:
@@ -269,4 +270,6 @@ def _add_step(incident: Incident, sid: str, message: EventMessage | StepHead) ->
     )
     if incident.latest is None or message.seq > incident.latest.seq:
         incident.latest = step
+    if incident.first is None or message.seq < incident.first.seq:
+        incident.first = step
     return step
