@@ -13,13 +13,11 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
-
 from dashboard.auth import within
+from dashboard.initials import initials
 from dashboard.privacy import mask_text
 from dashboard.state import CLOSED, OPEN, Incident
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
@@ -164,18 +162,6 @@ FLAGS = {
 
 
 # -- search ----------------------------------------------------------------------------------
-@lru_cache(maxsize=65_536)
-def _initial(char: str) -> str:
-    if "\u4e00" <= char <= "\u9fff":
-        return lazy_pinyin(char, style=Style.FIRST_LETTER)[0][:1].lower()
-    return char.lower()
-
-
-def initials(text: str) -> str:
-    """``井盖缺失`` → ``jgqs``; other characters kept (lower-cased)."""
-    return "".join(_initial(c) for c in text)
-
-
 class SearchText:
     """Each incident's searchable text, made once (titles and details do not change).
 
