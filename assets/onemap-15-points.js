@@ -143,6 +143,7 @@
     var REDRAW_MIN_MS = 150;   // between two full redraws forced by removals or restyles
     var FRESH_MS = 1000;       // new markers stay DOM circles this long before the canvas takes them
     var FRESH_MAX = 400;       // or until there are this many
+    var FILL_OPACITY = 0.9;    // as the Leaflet circle markers had
     return L.Layer.extend({
       initialize: function (options) {
         L.setOptions(this, options);
@@ -258,7 +259,9 @@
         ctx.beginPath();
         ctx.arc(px, py, m.r, 0, 2 * Math.PI);
         ctx.fillStyle = m.fill;
+        ctx.globalAlpha = FILL_OPACITY;
         ctx.fill();
+        ctx.globalAlpha = 1;
         if (m.w > 0) {
           ctx.lineWidth = m.w;
           ctx.strokeStyle = m.stroke;
@@ -312,7 +315,9 @@
               ctx.arc(xy[i], xy[i + 1], m.r, 0, 2 * Math.PI);
             }
             ctx.fillStyle = m.fill;
+            ctx.globalAlpha = FILL_OPACITY;
             ctx.fill();
+            ctx.globalAlpha = 1;
             if (m.w > 0) {
               ctx.lineWidth = m.w;
               ctx.strokeStyle = m.stroke;

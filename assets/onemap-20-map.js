@@ -14,7 +14,7 @@
   var INCIDENT_MARKERS_MAX = 5000;
   var EVICT_BATCH = 250;
   // A wall reader cannot follow more than a handful of pulses at once, and each is a DOM node.
-  var PULSES_MAX = 12;
+  var PULSES_MAX = 4;
   var TRACK_MINUTES = 30;
   var TRACK_POINTS_MAX = 120;
 
