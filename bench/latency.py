@@ -99,9 +99,10 @@ OBSERVER = """
 
 # The wall's ticker paces what it shows (≤ ~7 items/s, folding the rest into a "+N" count), so at
 # 200 steps/s the ticker shows a few of them, late by design. Where every step lands on the page
-# at once is the wall's own `onSteps` handler: it draws the incident on the map (a canvas marker
-# and an SVG pulse ring) and hands the step to the ticker. This wraps that handler on the
-# running wall and notes the wall clock when it returns, i.e. after the step's DOM work.
+# at once is the wall's own `onSteps` handler: it puts the incident on the map (a DOM circle,
+# merged into the marker canvas within a second) and hands the step to the ticker. This wraps
+# that handler on the running wall and notes the wall clock when it returns, i.e. after the
+# step's DOM work.
 ON_STEPS_PROBE = """
 () => {
   const wall = window.onemap && window.onemap.wall;
