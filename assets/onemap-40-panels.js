@@ -6,8 +6,9 @@
   var el = onemap.el;
 
   // dcc.Graph loads plotly.js from window._dashPlotlyJSURL, which Dash's renderer sets to the
-  // full bundle; the server serves Plotly's basic bundle instead (layouts/wall.py
-  // use_plotly_basic), so the local URL is pointed at it. A CDN URL is left alone.
+  // full bundle; the wall's charts need only Plotly's basic bundle, which the server also
+  // serves (layouts/wall.py use_plotly_basic), so the local URL is pointed at it. A CDN URL is
+  // left alone.
   if (!Object.getOwnPropertyDescriptor(window, "_dashPlotlyJSURL")) {
     var plotlyUrl;
     Object.defineProperty(window, "_dashPlotlyJSURL", {

@@ -37,23 +37,23 @@ GRAPH_CONFIG = {"staticPlot": True, "displayModeBar": False, "responsive": True}
 
 
 def use_plotly_basic() -> None:
-    """Serve Plotly's basic bundle (scatter, bar, pie) in place of the full one.
+    """Serve Plotly's basic bundle (scatter, bar, pie) next to the full one.
 
     The wall is the only page with charts and draws scatter and bar traces only; the full
     bundle was 72 % of the wall's first-visit bytes and its evaluation the largest single cost
-    of the first render (docs/benchmarks.md, "First full render"). Dash lists plotly.js as a
-    dynamic resource of dash_core_components, which is what makes the file servable; each such
-    entry is pointed at ``layouts/vendor`` in place (the full bundle is then not served at all).
-    dcc.Graph fetches plotly.js from ``window._dashPlotlyJSURL``, which
-    ``assets/onemap-40-panels.js`` points at the same file. Idempotent.
+    of the first render (docs/benchmarks.md, "First full render"). Listing it as a dynamic
+    resource of dash_core_components, as Dash lists the full one, makes Dash serve it without
+    putting it in the page; dcc.Graph fetches plotly.js from ``window._dashPlotlyJSURL``, which
+    ``assets/onemap-40-panels.js`` points at it (the full bundle stays servable, as a fallback
+    should that fail). Idempotent.
     """
-    for resource in dcc._js_dist:  # type: ignore[attr-defined]
-        if resource.get("namespace") == "plotly" and str(
-            resource.get("relative_package_path", "")
-        ).endswith("plotly.min.js"):
-            resource["namespace"] = vendor.__name__
-            resource["relative_package_path"] = vendor.PLOTLY_BASIC
-            resource.pop("external_url", None)
+    basic = {
+        "relative_package_path": vendor.PLOTLY_BASIC,
+        "namespace": vendor.__name__,
+        "async": "eager",  # dynamic: served, not a script tag (as Dash lists the full bundle)
+    }
+    if basic not in dcc._js_dist:  # type: ignore[attr-defined]
+        dcc._js_dist.append(basic)  # type: ignore[attr-defined]
 
 
 use_plotly_basic()
