@@ -56,6 +56,8 @@ bench: install browser-deps
 	$(PY) -m bench.wall_load
 	$(PY) -m bench.wall_frames
 	$(PY) -m bench.wall_soak --minutes $(WALL_SOAK_MINUTES)
+	$(PY) -m bench.duty_query
+	$(PY) -m bench.duty_live
 
 clean:
 	rm -rf $(VENV) .onemap .pytest_cache
