@@ -23,6 +23,10 @@
   var TWEEN_MS = 900;
   var TWEEN_STEP_MS = 80;
   var FIGURE_WAIT_MS = 1500;  // longest a new figure waits for the main thread to be idle
+  // Between two chart redraws: with three charts each is redrawn at most every 15 s. A chart
+  // redraw is the page's longest task (20-30 ms of CPU, several times that on a busy machine),
+  // and hourly counts and category totals need no fresher picture on a wall.
+  var FIGURE_GAP_MS = 5000;
 
   function format(key, value) {
     if (value === null || value === undefined || isNaN(value)) return "—";
@@ -39,6 +43,7 @@
     this.pendingFigures = {};  // graph id → figure not drawn yet
     this.drawnFigures = {};    // graph id → the drawn figure, as JSON
     this.figureTask = null;
+    this.nextFigureAt = 0;
   }
 
   // kpis: {key: value, ...}; yesterday: {key: value at the same hour yesterday}
@@ -150,8 +155,9 @@
   }
 
   // Charts are the page's costliest redraw (a Plotly render each), and the least urgent: the
-  // first figures are drawn at once, each later one waits for an idle moment, one chart per idle period, so a live step never
-  // queues behind three renders at once; a figure equal to the one drawn is skipped.
+  // first figures of a snapshot are drawn at once; each later one waits its turn (one chart
+  // per FIGURE_GAP_MS) and an idle moment, so a live step never queues behind three renders at
+  // once; a figure equal to the one drawn is skipped.
   Panels.prototype.figures = function (figures) {
     if (!window.dash_clientside || !window.dash_clientside.set_props) return;
     for (var id in figures) {
@@ -166,24 +172,36 @@
     if (this.figureTask || !Object.keys(this.pendingFigures).length) return;
     var self = this;
     var idle = window.requestIdleCallback || function (f) { return setTimeout(f, 16); };
-    this.figureTask = idle(function () {
-      self.figureTask = null;
-      var id = Object.keys(self.pendingFigures)[0];
-      var figure = self.pendingFigures[id];
-      delete self.pendingFigures[id];
-      self.drawFigure(id, figure);
-      self.drawFigures();
-    }, { timeout: FIGURE_WAIT_MS });
+    var wait = Math.max(0, this.nextFigureAt - performance.now());
+    this.figureTask = setTimeout(function () {
+      idle(function () {
+        self.figureTask = null;
+        var id = Object.keys(self.pendingFigures)[0];
+        if (id === undefined) return;
+        var figure = self.pendingFigures[id];
+        delete self.pendingFigures[id];
+        if (self.drawFigure(id, figure)) self.nextFigureAt = performance.now() + FIGURE_GAP_MS;
+        self.drawFigures();
+      }, { timeout: FIGURE_WAIT_MS });
+    }, wait);
+  };
+
+  // A new scope or a reconnect's snapshot: its figures are drawn at once, like the first.
+  Panels.prototype.resetFigures = function () {
+    this.drawnFigures = {};
+    this.pendingFigures = {};
+    this.nextFigureAt = 0;
   };
 
   Panels.prototype.drawFigure = function (id, sent) {
     var figure = { data: sent.data, layout: sent.layout };
     var key = JSON.stringify(figure);
-    if (this.drawnFigures[id] === key) return;
+    if (this.drawnFigures[id] === key) return false;
     this.drawnFigures[id] = key;
     var k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     if (k !== 1) figure = { data: scaled(figure.data, k, null), layout: scaled(figure.layout, k, null) };
     window.dash_clientside.set_props(id, { figure: figure });
+    return true;
   };
 
   onemap.Panels = Panels;

@@ -68,6 +68,7 @@
 
   // -- the view interface called by onemap.Live ------------------------------------------
   Wall.prototype.onSnapshot = function (reply) {
+    this.panels.resetFigures();
     if (this.map) {
       this.map.clearLive();
       (reply.incidents || []).forEach(function (i) { this.map.placeIncident(i, false); }, this);
