@@ -298,6 +298,7 @@
     for (var i = 0; i < actions.length; i++) {
       var a = actions[i];
       if (a.incident && a.incident === this.openId) this.reloadDetail();
+      if (a.verb === "instruct" && a.actor !== this.user) this.toast(a);
       if (a.incident && (a.verb === "acknowledge" || a.verb === "supervise") && this.api) {
         var node = this.api.getRowNode(a.incident);
         if (node && node.data) {
@@ -564,11 +565,65 @@
     box.appendChild(button("签收", "acknowledge", "", duty && !d.acknowledged));
     box.appendChild(button("督办", "supervise", "is-warn", !d.supervised));
     box.appendChild(button("投屏到大屏", "cast", "is-primary", true, { seconds: 60 }));
+    if (duty) box.appendChild(this.sendToLeader(d, status));
     box.appendChild(note);
     box.appendChild(button("保存备注", "note", "", true));
     if (leader) box.appendChild(button("批示", "instruct", "is-warn", true));
     box.appendChild(status);
     return box;
+  };
+
+  // 推送给领导: the leaders whose jurisdiction holds the incident, one button each.
+  Duty.prototype.sendToLeader = function (d, status) {
+    var self = this;
+    var wrap = el("span", "send-leader");
+    var open = el("button", "duty-button", "推送给领导…");
+    open.type = "button";
+    open.setAttribute("data-verb", "send_view");
+    open.addEventListener("click", function () {
+      self.live.socket.emit("leaders", { area: d.town }, function (reply) {
+        wrap.textContent = "";
+        var leaders = (reply && reply.leaders) || [];
+        if (!leaders.length) wrap.appendChild(el("span", "muted", "辖区内没有领导账号"));
+        leaders.forEach(function (l) {
+          var b = el("button", "duty-button leader-choice", l.display);
+          b.type = "button";
+          b.setAttribute("data-leader", l.name);
+          b.addEventListener("click", function () {
+            self.live.socket.emit("act", { verb: "send_view", target: l.name, area: d.town, incident: d.id }, function (r) {
+              status.textContent = r && r.ok ? "已推送给 " + l.display : "未成功：" + ((r && r.error) || "无响应");
+              status.setAttribute("data-ok", r && r.ok ? "1" : "0");
+            });
+          });
+          wrap.appendChild(b);
+        });
+      });
+    });
+    wrap.appendChild(open);
+    return wrap;
+  };
+
+  // A leader's 批示 on any incident in scope shows at once, wherever the officer is.
+  Duty.prototype.toast = function (a) {
+    var self = this;
+    var box = this.root.querySelector(".duty-toasts");
+    if (!box) { box = el("div", "duty-toasts"); this.root.appendChild(box); }
+    var item = el("div", "duty-toast");
+    item.setAttribute("data-incident", a.incident || "");
+    item.appendChild(el("b", null, a.verbName + " · " + a.actor));
+    item.appendChild(el("span", "toast-place", a.place || ""));
+    item.appendChild(el("p", "toast-text", a.text));
+    var view = el("button", "duty-button", "查看");
+    view.type = "button";
+    view.addEventListener("click", function () { self.open(a.incident); item.remove(); });
+    var close = el("button", "toast-close", "×");
+    close.type = "button";
+    close.addEventListener("click", function () { item.remove(); });
+    item.appendChild(view);
+    item.appendChild(close);
+    box.insertBefore(item, box.firstChild);
+    while (box.children.length > 4) box.removeChild(box.lastChild);
+    setTimeout(function () { item.remove(); }, 60000);
   };
 
   Duty.prototype.listSection = function (aside, title, items, empty) {

@@ -174,6 +174,23 @@ class Actions:
 
     def install(self, socketio: Any) -> None:
         socketio.on_event("act", self.on_act)
+        socketio.on_event("leaders", self.on_leaders)
+
+    def on_leaders(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Leaders a duty officer may send a view of ``area`` to: their jurisdiction holds it."""
+        who = self.guard.principal(request.sid)  # type: ignore[attr-defined]
+        if who is None or who.role not in VERB_ROLES["send_view"]:
+            return {"ok": False, "error": "not allowed"}
+        area = str((data or {}).get("area") or who.scope) if isinstance(data, dict) else who.scope
+        city = self.state.geo.city.code
+        if not within(who.scope, area, city):
+            area = who.scope
+        leaders = [
+            {"name": a.name, "display": a.display or a.name, "scope": a.scope}
+            for a in self.access.store.list_users()
+            if a.role == "leader" and within(a.scope, area, city)
+        ]
+        return {"ok": True, "leaders": leaders}
 
     def on_act(self, data: dict[str, Any]) -> dict[str, Any]:
         who = self.guard.principal(request.sid)  # type: ignore[attr-defined]
@@ -231,6 +248,10 @@ class Actions:
             return Refusal("area not allowed")
         if verb == "follow" and not within(target or "", area, city):
             return Refusal("area outside that wall")
+        if verb == "send_view":
+            leader = self.access.store.get_user(target or "")
+            if leader is None or not within(leader.scope, area, city):
+                return Refusal("that leader cannot see this area")
         seconds = None
         if verb == "cast":
             low, high, default = CAST_SECONDS

@@ -40,6 +40,7 @@ def desk(redis_server, geo, tmp_path_factory):
         bus = Bus(redis_server.client(), prefix=prefix)
         bus.publish_many([decode_trusted(line(e)) for e in events])
         server.add_user("duty-city", "duty", "330200", cli=False)
+        server.add_user("leader-yz", "leader", YINZHOU, cli=False, password=PASSWORD)
         server.bus = bus  # type: ignore[attr-defined]
         server.events = events  # type: ignore[attr-defined]
         yield server
@@ -226,3 +227,32 @@ def test_export_csv_holds_the_filtered_rows_and_walls_cannot_open_the_desk(desk)
     wall_cookie = fetch(desk.url + desk.wall_link()).cookie
     assert fetch(f"{desk.url}/api/duty/export.csv", cookie=wall_cookie).status == 403
     assert fetch(f"{desk.url}/duty", cookie=wall_cookie).status == 403
+
+
+def test_send_to_a_leader_and_see_a_leaders_instruction(page, desk):
+    import socketio
+
+    target = next(e for e in desk.events if e["area"]["county"] == YINZHOU)
+    _open(page, desk, f"?q={target['title']}&open={target['id']}")
+    page.wait_for_selector(f"#duty-detail[data-incident='{target['id']}']")
+    page.click("#duty-detail button[data-verb='send_view']")
+    page.click("#duty-detail .leader-choice[data-leader='leader-yz']")
+    page.wait_for_selector("#duty-detail .detail-status[data-ok='1']")
+    ((_sid, sent),) = desk.bus.actions(count=1000)[-1:]
+    assert (sent.verb, sent.target, sent.incident) == ("send_view", "leader-yz", target["id"])
+    # The leader's 批示, made on the tablet, appears on the desk at once.
+    leader = socketio.Client(reconnection=False)
+    leader.connect(
+        desk.url, headers={"Cookie": sign_in(desk, "leader-yz")}, transports=["websocket"]
+    )
+    try:
+        leader.call("hello", {"scope": YINZHOU}, timeout=30)
+        reply = leader.call(
+            "act", {"verb": "instruct", "incident": target["id"], "text": "请今日办结"}, timeout=10
+        )
+        assert reply["ok"]
+        toast = page.locator(f".duty-toast[data-incident='{target['id']}']")
+        toast.wait_for(timeout=10_000)
+        assert "请今日办结" in toast.inner_text() and "leader-yz" in toast.inner_text()
+    finally:
+        leader.disconnect()
