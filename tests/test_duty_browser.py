@@ -35,6 +35,11 @@ def desk(redis_server, geo, tmp_path_factory):
             for i in range(COUNT)
         ]
         events[7]["detail"] = "居民反映凤凰山脚水渠堵塞"  # a word found only in one detail
+        events[13]["title"] = (
+            '<img src=x onerror="window.__pwned=1">投诉<script>window.__pwned=2</script>'
+        )
+        events[13]["detail"] = '<b onmouseover="window.__pwned=3">详情</b>'
+        events[13]["category"] = "zf02"
         from feeds.bus import Bus
 
         bus = Bus(redis_server.client(), prefix=prefix)
@@ -256,3 +261,17 @@ def test_send_to_a_leader_and_see_a_leaders_instruction(page, desk):
         assert "请今日办结" in toast.inner_text() and "leader-yz" in toast.inner_text()
     finally:
         leader.disconnect()
+
+
+def test_hostile_field_text_stays_text_in_the_table_and_the_detail(page, desk):
+    hostile = desk.events[13]
+    _open(page, desk, "?q=投诉&open=" + hostile["id"])
+    _wait_total(page, 1)
+    assert _row_titles(page) == [hostile["title"]]
+    page.wait_for_selector(f"#duty-detail[data-incident='{hostile['id']}'] .detail-text")
+    assert page.locator("#duty-detail .detail-title").inner_text() == hostile["title"]
+    assert page.locator("#duty-detail .detail-text").inner_text() == hostile["detail"]
+    assert (
+        page.locator("#duty-root img, #duty-root script, #duty-detail b[onmouseover]").count() == 0
+    )
+    assert page.evaluate("window.__pwned === undefined")
