@@ -128,6 +128,7 @@
     this.api = api;
     this.map = map ? new DutyMap(this, map) : null;
     this.live = new onemap.Live(this, this.scope);
+    this.live.lite = true;  // no worker positions or incident markers: the desk draws neither
     this.loaded = false;
     this.refreshTimer = null;
     this.lastRefresh = 0;
