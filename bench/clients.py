@@ -39,6 +39,7 @@ class ClientSpec:
     count: int  # connections in this process
     sample_every: int = 0  # keep ~1 in N position rows for latency (0: none)
     record_steps: bool = False
+    lean: bool = False  # raw Socket.IO over a websocket, nothing decoded (see LeanScreen)
 
 
 @dataclass
@@ -112,6 +113,74 @@ def _connect(spec: ClientSpec, recorder: Recorder, number: int) -> socketio.Clie
     return client
 
 
+class LeanScreen:
+    """A screen as the server sees it (a websocket, a ``hello``, its room's every message),
+    costing the machine next to nothing: Engine.IO/Socket.IO v4 spoken by hand, frames never
+    decoded from JSON. A real wall is another machine; on this 2-core box twenty decoding
+    python-socketio clients took ~80 % of a core from the server and the page under test.
+    Event steps are still timed: the benchmark's tags are found in the raw frame text.
+    """
+
+    def __init__(self, spec: ClientSpec, recorder: Recorder, number: int) -> None:
+        import websocket
+
+        self.recorder = recorder
+        self.number = number
+        cookie = session_cookie(spec.url, spec.kiosk)
+        url = spec.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(
+            url, header=[f"Cookie: {cookie}"], timeout=60, skip_utf8_validation=True
+        )
+        self._expect("0")  # Engine.IO open
+        self.ws.send("40")  # Socket.IO connect to "/"
+        self._expect("40")
+        self.ws.send('420["hello",{"scope":"' + spec.scope + '"}]')
+        reply = self._expect("430")
+        if '"ok":true' not in reply.replace(" ", ""):
+            raise RuntimeError(f"hello refused: {reply[:200]}")
+        self.ws.settimeout(None)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _expect(self, prefix: str) -> str:
+        while True:
+            frame = self.ws.recv()
+            if frame == "2":
+                self.ws.send("3")
+            elif frame.startswith(prefix):
+                return str(frame)
+
+    def _read(self) -> None:
+        record_steps = self.recorder.spec.record_steps
+        try:
+            while True:
+                frame = self.ws.recv()
+                if frame == "2":
+                    self.ws.send("3")  # Engine.IO ping → pong
+                    continue
+                now = time.time()
+                if frame.startswith('42["steps"'):
+                    self.recorder.count("steps", frame.count('"sid"'))
+                    if record_steps:
+                        found = TAG.findall(frame)
+                        with self.recorder.lock:
+                            self.recorder.record.steps.extend((t, now) for t in found)
+                elif frame.startswith('42["positions"'):
+                    with self.recorder.lock:
+                        self.recorder.record.frames.append((self.number, now, -1))
+                elif frame:
+                    self.recorder.count(frame[2:14])
+        except Exception:  # closed, by us or by the server
+            with self.recorder.lock:
+                self.recorder.record.disconnects.append(time.time())
+
+    def disconnect(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # noqa: S110 - closing a dead socket
+            pass
+
+
 def client_process(
     spec: ClientSpec, index: int, ready: mp.Queue, commands: mp.Queue, results: mp.Queue
 ) -> None:
@@ -119,10 +188,14 @@ def client_process(
     # A client whose connection drops logs it from two threads; the recorder counts it once.
     logging.getLogger("engineio.client").setLevel(logging.CRITICAL)
     recorder = Recorder(spec)
-    clients: list[socketio.Client] = []
+    clients: list[socketio.Client | LeanScreen] = []
     try:
         for n in range(spec.count):
-            clients.append(_connect(spec, recorder, index * spec.count + n))
+            number = index * spec.count + n
+            lean = spec.lean
+            clients.append(
+                LeanScreen(spec, recorder, number) if lean else _connect(spec, recorder, number)
+            )
         ready.put((index, len(clients), None))
     except Exception as exc:  # reported to the parent, which fails the benchmark
         ready.put((index, len(clients), repr(exc)))

@@ -131,6 +131,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--workers", type=int, default=10_000, help="simulated grid workers")
     add("--speed", type=float, default=None, help="simulator speed (default: from the rate)")
     add("--screens", type=int, default=20, help="the page + python clients on the city scope")
+    add(
+        "--screen-client",
+        choices=("lean", "python"),
+        default="lean",
+        help="the other screens: raw websockets decoding nothing (lean), or python-socketio",
+    )
     add("--warmup", type=float, default=10.0, help="seconds of load before measuring")
     add("--measure", type=float, default=30.0, help="seconds of published steps measured")
     add("--poll-count", type=int, default=250, help="steps the polling page shows")
@@ -174,8 +180,14 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         polling, polling_url = _start_polling_app(redis_server.url, prefix, args.poll_count, tmp)
         stack.callback(stop_process, polling)
         token = kiosk_token(redis_server.url, prefix, city)
-        spec = ClientSpec(server.url, city, token, count=1, record_steps=True)
-        fleet = ClientFleet(spec, args.screens - 1)
+        if args.screen_client == "lean":  # one process of raw websockets (bench.clients)
+            spec = ClientSpec(
+                server.url, city, token, args.screens - 1, record_steps=True, lean=True
+            )
+            fleet = ClientFleet(spec, 1)
+        else:  # a python-socketio client per process, decoding everything
+            spec = ClientSpec(server.url, city, token, count=1, record_steps=True)
+            fleet = ClientFleet(spec, args.screens - 1)
         stack.callback(fleet.stop)
         connected = fleet.start()
         say(f"{connected} python screens connected")
