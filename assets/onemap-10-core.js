@@ -85,13 +85,18 @@
 
   // socket: one opened earlier with onemap.openSocket (the tablet opens it while Dash is still
   // fetching its layout, to save round trips on a slow link); it may be connected already.
-  Live.prototype.connect = function (socket) {
+  // asked (optional): a hello already sent on that socket; asked(use) calls use(scope, reply)
+  // once its reply is in. The first connect takes that reply instead of asking again.
+  Live.prototype.connect = function (socket, asked) {
     var self = this;
     socket = this.socket = socket || onemap.openSocket();
     function connected() {
       onemap.stats.connects += 1;
       self.connected = true;
-      self.hello();
+      var early = asked;
+      asked = null;
+      if (!early) { self.hello(); return; }
+      early(function (scope, reply) { if (!self.welcome(scope, reply)) self.hello(); });
     }
     socket.on("connect", connected);
     if (socket.connected) connected();
@@ -118,23 +123,30 @@
   Live.prototype.hello = function () {
     var self = this, scope = this.scope;
     this.socket.emit("hello", { scope: scope, after: this.lastSid, home: this.home, lite: !!this.lite }, function (reply) {
-      if (!reply || scope !== self.scope) return;
-      if (!reply.ok) { console.warn("OneMap: hello refused:", reply.error); return; }
-      if (reply.mode === "snapshot") {
-        self.lastSid = null;
-        self.view.onSnapshot(reply);
-      } else {
-        onemap.stats.caughtUp += (reply.steps || []).length;
-      }
-      self.steps(reply.steps || [], reply.mode === "snapshot");
-      if (reply.positions) self.positions(reply.positions);
-      if (reply.kpis) { self.beat(reply); self.view.onKpis(reply); }
-      if (reply.panels) self.view.onPanels(reply.panels);
-      if (reply.last && onemap.sidAfter(reply.last, self.lastSid)) self.lastSid = reply.last;
-      onemap.stats.lastSid = self.lastSid;
-      if (reply.following && self.view.onCommand) self.view.onCommand(reply.following);
-      self.view.onLive();
+      self.welcome(scope, reply);
     });
+  };
+
+  // The reply to a hello for scope; false if it is not for the current scope (ignored).
+  Live.prototype.welcome = function (scope, reply) {
+    var self = this;
+    if (!reply || scope !== self.scope) return false;
+    if (!reply.ok) { console.warn("OneMap: hello refused:", reply.error); return true; }
+    if (reply.mode === "snapshot") {
+      self.lastSid = null;
+      self.view.onSnapshot(reply);
+    } else {
+      onemap.stats.caughtUp += (reply.steps || []).length;
+    }
+    self.steps(reply.steps || [], reply.mode === "snapshot");
+    if (reply.positions) self.positions(reply.positions);
+    if (reply.kpis) { self.beat(reply); self.view.onKpis(reply); }
+    if (reply.panels) self.view.onPanels(reply.panels);
+    if (reply.last && onemap.sidAfter(reply.last, self.lastSid)) self.lastSid = reply.last;
+    onemap.stats.lastSid = self.lastSid;
+    if (reply.following && self.view.onCommand) self.view.onCommand(reply.following);
+    self.view.onLive();
+    return true;
   };
 
   Live.prototype.setScope = function (scope) {

@@ -79,18 +79,26 @@
   Tablet.prototype.$ = function (sel) { return this.root.querySelector(sel); };
 
   // The map data and the live connection load side by side; the risks and trends are asked
-  // for as soon as the socket is up, beside the hello, not after its reply.
+  // for as soon as the socket is up, beside the hello, not after its reply. On the page's
+  // first load the hello and the risks were asked before the layout came (see the boot): their
+  // replies are taken from there.
   Tablet.prototype.start = function () {
-    var self = this;
+    var self = this, asked = early && early.scope === this.scope ? early : null;
+    if (early && !asked) early.socket.disconnect();  // asked for another area: not ours
+    early = null;
     this.bind();
     this.goTo(this.scope, true);
-    this.live.connect(early || null);
-    early = null;
+    this.live.connect(asked && asked.socket, asked && function (use) { asked.take("hello", use); });
     var socket = this.live.socket;
     socket.on("warnings", function (data) { self.onWarnings(data.warnings || []); });
     socket.on("disconnect", function () { self.tick(); });
     function ask() {
-      self.fetchRisks(true);
+      if (asked) {  // the first connect's risks: asked early
+        asked.take("risks", function (scope, reply) { self.onRisks(scope, reply); });
+        asked = null;
+      } else {
+        self.fetchRisks(true);
+      }
       if (!self.trend) self.fetchTrend();
     }
     socket.on("connect", ask);
@@ -400,11 +408,13 @@
     }
     this.risksAt = Date.now();
     var scope = this.scope;
-    this.live.socket.emit("risks", { scope: scope }, function (reply) {
-      if (!reply || !reply.ok || reply.scope !== self.scope) return;
-      self.risks = reply;
-      self.renderRisks();
-    });
+    this.live.socket.emit("risks", { scope: scope }, function (reply) { self.onRisks(scope, reply); });
+  };
+
+  Tablet.prototype.onRisks = function (scope, reply) {
+    if (!reply || !reply.ok || reply.scope !== this.scope) return;
+    this.risks = reply;
+    this.renderRisks();
   };
 
   Tablet.prototype.redAreas = function () {
@@ -796,11 +806,37 @@
 
   // -- boot -----------------------------------------------------------------------------------
   // On /tablet the socket opens as soon as the scripts have run (socket.io's comes after this
-  // file), while Dash still fetches the layout: three round trips saved on a mobile link.
+  // file), while Dash still fetches the layout, and asks at once for the snapshot and the risks
+  // of the page's area (its map, inline in the page, names it): round trips saved on a mobile
+  // link. The replies wait here for the Tablet.
+  function Early(scope) {
+    var self = this;
+    this.scope = scope;
+    this.socket = onemap.openSocket();
+    this.replies = {};
+    this.waiting = {};
+    var asks = { hello: { scope: scope, after: null, home: "", lite: true }, risks: { scope: scope } };
+    Object.keys(asks).forEach(function (event) {
+      self.socket.emit(event, asks[event], function (reply) {
+        self.replies[event] = { reply: reply };
+        var use = self.waiting[event];
+        delete self.waiting[event];
+        if (use) use(scope, reply);
+      });
+    });
+  }
+
+  // use(scope, reply) once the reply to event is in (now, if it is).
+  Early.prototype.take = function (event, use) {
+    if (this.replies[event]) use(this.scope, this.replies[event].reply);
+    else this.waiting[event] = use;
+  };
+
   var early = null;
   document.addEventListener("DOMContentLoaded", function () {
-    if (/^\/tablet\/?$/.test(window.location.pathname) && window.io && onemap.openSocket && !early) {
-      early = onemap.openSocket();
+    var geo = document.getElementById("tablet-geo");
+    if (/^\/tablet\/?$/.test(window.location.pathname) && window.io && onemap.openSocket && !early && geo) {
+      early = new Early(geo.getAttribute("data-code"));
     }
   });
 

@@ -62,7 +62,10 @@ WATCH = """
     if (wall && wall.getAttribute("data-live") === "1") { done.at = performance.now(); return; }
     const map = document.getElementById("tablet-map");
     const kpi = document.querySelector(".tkpi-reported .tkpi-value");
-    const risks = document.querySelector("#tablet-risks .risk-group");
+    // the risk list drawn from the server's reply (not the empty list drawn before it)
+    const tablet = window.onemap && window.onemap.tablet;
+    const risks = document.querySelector("#tablet-risks .risk-group") && tablet
+      && tablet.risks && tablet.risks.scope;
     if (root && root.getAttribute("data-live") === "1" && map
         && Number(map.getAttribute("data-areas") || 0) > 0 && kpi && kpi.textContent !== "—"
         && risks) { done.at = performance.now(); return; }

@@ -11,6 +11,10 @@
   tablet's page lists only what the tablet runs (Dash's core, Leaflet, the live client and its
   own script and style): no data grid, table, wall or duty code, and no favicon request. On a
   link with 562 ms of latency each request saved is worth more than its bytes.
+* ``serve_tablet_layout``: with pages, Dash's first ``/_dash-layout`` is an empty page container,
+  and the page itself comes one round trip later from the pages callback. Asked for by the
+  tablet's page, it answers with the tablet's layout at once, without the container's
+  ``dcc.Location``: no pages callback, and no ``dcc`` bundle (115 KiB) on the tablet's page.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import dash
+from dash import html
 from flask import Flask, jsonify, request, send_from_directory
 
 ICONS = Path(__file__).resolve().parent.parent / "assets" / "icons"
@@ -78,7 +85,6 @@ TABLET_PATH = "/tablet"
 TABLET_SCRIPTS = (
     "/_dash-component-suites/dash/deps/",
     "/_dash-component-suites/dash/dash-renderer/",
-    "/_dash-component-suites/dash/dcc/",
     "/_dash-component-suites/dash/html/",
     "/_dash-component-suites/dash_leaflet/",
     "/assets/vendor/socket.io",
@@ -112,15 +118,58 @@ def trim_tablet_index(dash_app: Any, inline: Callable[[], str]) -> None:
 
     def interpolate_index(**parts: str) -> str:
         if request.path.rstrip("/") == TABLET_PATH:
-            parts["scripts"] = _keep(parts.get("scripts", ""), _SCRIPT, TABLET_SCRIPTS)
+            # The map's JSON after the script tags: the browser asks for the scripts first.
+            scripts = _keep(parts.get("scripts", ""), _SCRIPT, TABLET_SCRIPTS)
+            parts["scripts"] = scripts + inline()
             parts["css"] = _keep(parts.get("css", ""), _LINK, TABLET_CSS)
-            parts["config"] = parts.get("config", "") + inline()
+            # Our own requests (Dash's /_dash-layout) say which page asks: see
+            # serve_tablet_layout. Other origins still get no referrer.
+            parts["metas"] = parts.get("metas", "") + SAME_ORIGIN_REFERRER
+            # the pages callback used to set it; it no longer runs on this page
+            parts["title"] = str(_tablet_registry().get("title", parts.get("title", "")))
             parts["favicon"] = (
                 f'<link rel="icon" type="image/png" href="data:image/png;base64,{icon}">'
             )
         return str(interpolate(**parts))
 
     dash_app.interpolate_index = interpolate_index
+    serve_tablet_layout(dash_app)
+
+
+SAME_ORIGIN_REFERRER = '<meta name="referrer" content="same-origin">'
+
+
+def serve_tablet_layout(dash_app: Any) -> None:
+    """``/_dash-layout`` asked for by the tablet's page (its ``Referer``, which the page sends
+    to its own origin only) is the tablet's layout itself, as the pages callback would have
+    made it for that URL, in place of the page container: one round trip less, and no
+    ``dcc`` needed. Any other request gets Dash's own layout."""
+    get_layout = dash_app.get_layout
+
+    def layout() -> Any:
+        page = _tablet_page() if request.path.endswith("/_dash-layout") else None
+        if page is None:
+            return get_layout()
+        query = dict(parse_qsl(urlsplit(request.referrer or "").query))
+        return html.Div(html.Div(page(**query), id="_pages_content"), className="onemap-root")
+
+    dash_app.get_layout = layout
+
+
+def _tablet_page() -> Callable[..., Any] | None:
+    """The tablet page's layout function if the tablet's page is the one asking."""
+    url = urlsplit(request.referrer or "")
+    if url.netloc != request.host or url.path.rstrip("/") != TABLET_PATH:
+        return None
+    return _tablet_registry().get("layout")
+
+
+def _tablet_registry() -> dict[str, Any]:
+    """The tablet's entry in Dash's page registry (its layout function and title)."""
+    for page in dash.page_registry.values():
+        if page["path"] == TABLET_PATH:
+            return dict(page)
+    return {}
 
 
 def with_manifest_link(index_string: str) -> str:

@@ -255,3 +255,35 @@ def test_tablet_page_links_the_manifest(server):
     cookie = sign_in(server, "yz-boss")
     page = fetch(f"{server.url}/tablet", cookie=cookie, Accept="text/html")
     assert page.status == 200 and 'rel="manifest"' in page.body
+
+
+def test_tablet_page_loads_without_the_pages_round_trip_or_dcc(server):
+    """The tablet's page lists no dcc bundle and sends its own origin a referrer; the layout it
+    then asks for is the tablet itself, so no pages callback has to run before it exists."""
+    cookie = sign_in(server, "yz-boss")
+    page = fetch(f"{server.url}/tablet", cookie=cookie, Accept="text/html").body
+    assert "/_dash-component-suites/dash/dcc/" not in page
+    assert '<meta name="referrer" content="same-origin">' in page
+    assert page.index("onemap-60-tablet.js") < page.index('id="tablet-geo"')
+    assert f'data-code="{YINZHOU}"' in page and "<title>OneMap 领导平板</title>" in page
+    url = f"{server.url}/_dash-layout"
+    layout = fetch(url, cookie=cookie, Referer=f"{server.url}/tablet?area=330212001").body
+    assert '"tablet-root"' in layout and "_pages_location" not in layout
+    assert '"data-scope": "330212001"' in layout or '"data-scope":"330212001"' in layout
+    plain = fetch(url, cookie=cookie, Referer=f"{server.url}/wall").body
+    assert "_pages_location" in plain and "tablet-root" not in plain
+    assert "_pages_location" in fetch(url, cookie=cookie).body  # no referrer: Dash's own
+    other = fetch(url, cookie=cookie, Referer="http://elsewhere.example/tablet").body
+    assert "tablet-root" not in other
+
+
+def test_tablet_inline_map_is_coarsened_to_the_first_view(server):
+    cookie = sign_in(server, "city-boss")
+    page = fetch(f"{server.url}/tablet", cookie=cookie, Accept="text/html").body
+    start = page.index(">", page.index('id="tablet-geo"')) + 1
+    area = json.loads(page[start : page.index("</script>", start)])
+    assert area["code"] == CITY and len(area["shapes"]["features"]) == 10
+    shapes = [f["geometry"]["coordinates"] for f in area["shapes"]["features"]]
+    numbers = json.dumps(shapes).replace("[", " ").replace("]", " ").replace(",", " ")
+    decimals = [len(n.split(".")[1]) for n in numbers.split() if n.count(".") == 1]
+    assert decimals and max(decimals) <= 3
