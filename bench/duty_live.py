@@ -22,7 +22,7 @@ import argparse
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,9 +194,16 @@ def _background(
         batch = []
         for _ in range(10):
             m = reports[n % len(reports)]
-            batch.append(
+            now = datetime.now(UTC)
+            batch.append(  # fresh reports: today's time, a day to handle them
                 msgspec.structs.replace(
-                    m, id=f"BG{n:07d}", seq=1, type="reported", ts=datetime.now(UTC)
+                    m,
+                    id=f"BG{n:07d}",
+                    seq=1,
+                    type="reported",
+                    level=1,
+                    ts=now,
+                    deadline=now + timedelta(days=1),
                 )
             )
             n += 1
