@@ -15,7 +15,7 @@ from flask import Flask, jsonify, request
 from flask_socketio import SocketIO
 
 from dashboard.auth import DETAIL_ROLES, Access, Principal, SocketGuard, within
-from dashboard.dossier import dossier
+from dashboard.dossier import dossier_finish, dossier_locked
 from dashboard.push import Pusher
 
 
@@ -25,16 +25,18 @@ class Details:
         self.pusher = pusher
 
     def get(self, who: Principal | None, incident_id: str, via: str) -> dict[str, Any] | None:
-        found = None
+        found = incident = parts = None
         if who is not None and who.role in DETAIL_ROLES:
             state = self.pusher.state
+            now = datetime.now(UTC)
             with self.pusher.lock:  # the bridge mutates incidents under this lock
                 incident = state.incidents.get(incident_id)
                 city = state.geo.city.code
                 if incident is not None and within(who.scope, incident.area.town, city):
-                    found = dossier(
-                        state, incident, self.pusher.actions, who.sees_pii, datetime.now(UTC)
-                    )
+                    book = self.pusher.actions
+                    parts = dossier_locked(state, incident, book, who.sees_pii, now)
+            if incident is not None and parts is not None:
+                found = dossier_finish(parts[0], state, incident, *parts[1:], who.sees_pii, now)
         self.access.audit(
             "detail",
             who.name if who else "",

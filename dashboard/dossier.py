@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.actions import ActionBook, action_payload
+from dashboard.incident_query import reported_at
 from dashboard.privacy import incident_detail, mask_text
 from dashboard.state import Incident, State
 from feeds.catalogue import CATEGORIES, LEVELS, SOURCES
@@ -20,9 +21,12 @@ GRID_HISTORY = 10
 _M_PER_DEG = 111_320.0
 
 
-def dossier(
+def dossier_locked(
     state: State, incident: Incident, book: ActionBook, reveal: bool, now: datetime
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Incident], list[Any]]:
+    """What must be read under the bridge's lock: the incident's own story, its actions, the
+    reports fused with it, and snapshots of the incidents and positions to search outside it
+    (a scan of 100,000 incidents must not hold up the live push)."""
     found = incident_detail(incident, state.geo, reveal)
     steps = found["steps"]
     for step, following in zip(steps, [*steps[1:], None], strict=True):
@@ -38,13 +42,26 @@ def dossier(
         overdue=incident.status == "open" and incident.deadline < now,
         path=escalation_path(incident),
         levels=[{"level": n, "name": name} for n, name in LEVELS.items()],
-        nearby=nearest_workers(state, incident.lon, incident.lat, now),
         related=related(state, incident, reveal),
-        gridHistory=grid_history(state, incident, reveal),
         actions=[action_payload(sid, a, state, reveal) for sid, a in book.of(incident.id)],
         acknowledged=incident.id in book.acknowledged,
         supervised=incident.id in book.supervised,
     )
+    return found, list(state.incidents.values()), list(state.positions.values())
+
+
+def dossier_finish(
+    found: dict[str, Any],
+    state: State,
+    incident: Incident,
+    incidents: list[Incident],
+    positions: list[Any],
+    reveal: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """The searches over the snapshots, outside the lock."""
+    found["nearby"] = nearest_workers(state, positions, incident.lon, incident.lat, now)
+    found["gridHistory"] = grid_history(incidents, incident, reveal)
     return found
 
 
@@ -57,13 +74,15 @@ def escalation_path(incident: Incident) -> list[int]:
     return path
 
 
-def nearest_workers(state: State, lon: float, lat: float, now: datetime) -> list[dict[str, Any]]:
+def nearest_workers(
+    state: State, positions: list[Any], lon: float, lat: float, now: datetime
+) -> list[dict[str, Any]]:
     kx = math.cos(math.radians(lat)) * _M_PER_DEG
 
     def metres(p: Any) -> float:
         return math.hypot((p.lon - lon) * kx, (p.lat - lat) * _M_PER_DEG)
 
-    online = (p for p in state.positions.values() if p.status != "offline")
+    online = (p for p in positions if p.status != "offline")
     return [
         {
             "worker": p.worker,
@@ -85,11 +104,13 @@ def related(state: State, incident: Incident, reveal: bool) -> list[dict[str, An
     return [_brief(state.incidents[i], reveal) for i in ids if i in state.incidents]
 
 
-def grid_history(state: State, incident: Incident, reveal: bool) -> list[dict[str, Any]]:
+def grid_history(
+    incidents: list[Incident], incident: Incident, reveal: bool
+) -> list[dict[str, Any]]:
     grid = incident.area.grid or incident.area.village or incident.area.town
     same = (
         i
-        for i in state.incidents.values()
+        for i in incidents
         if i.id != incident.id and (i.area.grid or i.area.village or i.area.town) == grid
     )
     newest = heapq.nlargest(GRID_HISTORY, same, key=_reported)
@@ -97,7 +118,7 @@ def grid_history(state: State, incident: Incident, reveal: bool) -> list[dict[st
 
 
 def _reported(incident: Incident) -> datetime:
-    return min(incident.steps.values(), key=lambda s: s.seq).ts
+    return reported_at(incident)  # an attribute read: safe outside the lock, unlike a scan
 
 
 def _brief(incident: Incident, reveal: bool) -> dict[str, Any]:
