@@ -63,6 +63,9 @@
 
   Commands.prototype.follow = function (cmd) {
     var self = this;
+    // Every hello while followed repeats the follow (so a reloaded wall resumes it): the same
+    // follow again changes nothing, else the wall would re-drill on each of its own hellos.
+    if (this.following && this.following.ts === cmd.ts && this.following.area === cmd.area) return;
     this.following = cmd;
     this.badge("跟随 " + (cmd.by || "") + " 的平板");
     var town = cmd.area && cmd.area.length > 9 ? cmd.area.slice(0, 9) : cmd.area;
