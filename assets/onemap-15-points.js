@@ -16,6 +16,23 @@
     return [((lon + 180) / 360) * 256, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * 256];
   }
 
+  // A layer's canvas over the map's visible area, at the screen's pixel ratio, cleared:
+  // the 2D context to draw on, in CSS pixels.
+  function clearCanvas(map, canvas, size) {
+    window.L.DomUtil.setPosition(canvas, map.containerPointToLayerPoint([0, 0]));
+    var ratio = window.devicePixelRatio || 1;
+    if (canvas.width !== size.x * ratio || canvas.height !== size.y * ratio) {
+      canvas.width = size.x * ratio;
+      canvas.height = size.y * ratio;
+      canvas.style.width = size.x + "px";
+      canvas.style.height = size.y + "px";
+    }
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, size.x, size.y);
+    return ctx;
+  }
+
   onemap.makePointLayer = function () {
     var L = window.L;
     return L.Layer.extend({
@@ -96,18 +113,7 @@
         var map = this._map;
         if (!map) return;
         var size = map.getSize(), canvas = this.canvas;
-        var topLeft = map.containerPointToLayerPoint([0, 0]);
-        L.DomUtil.setPosition(canvas, topLeft);
-        var ratio = window.devicePixelRatio || 1;
-        if (canvas.width !== size.x * ratio || canvas.height !== size.y * ratio) {
-          canvas.width = size.x * ratio;
-          canvas.height = size.y * ratio;
-          canvas.style.width = size.x + "px";
-          canvas.style.height = size.y + "px";
-        }
-        var ctx = canvas.getContext("2d");
-        ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-        ctx.clearRect(0, 0, size.x, size.y);
+        var ctx = clearCanvas(map, canvas, size);
         var scale = Math.pow(2, map.getZoom());
         var origin = map.getPixelOrigin();
         var pane = map._getMapPanePos();  // Leaflet has no public name for the pane offset
@@ -275,17 +281,7 @@
         if (!map) return;
         var started = performance.now();
         var size = map.getSize(), canvas = this.canvas;
-        L.DomUtil.setPosition(canvas, map.containerPointToLayerPoint([0, 0]));
-        var ratio = window.devicePixelRatio || 1;
-        if (canvas.width !== size.x * ratio || canvas.height !== size.y * ratio) {
-          canvas.width = size.x * ratio;
-          canvas.height = size.y * ratio;
-          canvas.style.width = size.x + "px";
-          canvas.style.height = size.y + "px";
-        }
-        var ctx = canvas.getContext("2d");
-        ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-        ctx.clearRect(0, 0, size.x, size.y);
+        var ctx = clearCanvas(map, canvas, size);
         var origin = map.getPixelOrigin(), pane = map._getMapPanePos();
         var topLeft = map.containerPointToLayerPoint([0, 0]);
         var v = (this.view = { scale: Math.pow(2, map.getZoom()), dx: pane.x - origin.x,

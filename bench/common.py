@@ -13,10 +13,11 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -346,3 +347,23 @@ def write_json(path: str | None, result: dict[str, Any]) -> None:
     if path:
         Path(path).write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
         print(f"results written to {path}")
+
+
+def run_in_tmp(
+    name: str,
+    args: Any,
+    run: Callable[[Any, Path], dict[str, Any]],
+    report: Callable[[dict[str, Any]], None],
+    keep: bool = False,
+) -> int:
+    """A benchmark's main: run in a temporary directory (removed unless ``keep``), report, and
+    write ``args.json`` when asked."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"onemap-bench-{name}-"))
+    try:
+        result = run(args, tmp)
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report(result)
+    write_json(args.json, result)
+    return 0

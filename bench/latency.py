@@ -21,9 +21,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import shutil
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -45,12 +43,12 @@ from bench.common import (
     machine,
     print_profile,
     rss_mb,
+    run_in_tmp,
     say,
     stop_process,
     summary,
     table,
     wait_http,
-    write_json,
 )
 from bench.load import event_messages, publish_events, simulator_speed, start_simulator
 from feeds.bus import POSITIONS, Bus
@@ -154,15 +152,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     banner("bench.latency: publish → DOM, push vs 1 s polling")
-    tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-latency-"))
-    try:
-        result = _run(args, tmp)
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    _report(result)
-    write_json(args.json, result)
-    return 0
+    return run_in_tmp("latency", args, _run, _report, keep=args.keep)
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:

@@ -25,14 +25,12 @@ any worker and after each approach has held the largest size.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import banner, dashboard_server, machine, summary, table, write_json
+from bench.common import banner, dashboard_server, machine, run_in_tmp, summary, table
 from bench.wall_common import Wall, chromium, chromium_version, open_wall
 from feeds.redis_server import start_redis
 
@@ -156,14 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     banner("bench.wall_frames: a position frame in the browser, point layer vs Leaflet markers")
     print(f"   {chromium_version()}", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-wall-frames-"))
-    try:
-        result = _run(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _report(result)
-    write_json(args.json, result)
-    return 0
+    return run_in_tmp("wall-frames", args, _run, _report)
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:

@@ -43,9 +43,7 @@ import cProfile
 import json
 import math
 import pstats
-import shutil
 import statistics
-import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -55,7 +53,14 @@ from typing import Any
 
 import psutil
 
-from bench.common import banner, dashboard_server, machine, session_cookie, table, write_json
+from bench.common import (
+    banner,
+    dashboard_server,
+    machine,
+    run_in_tmp,
+    session_cookie,
+    table,
+)
 from bench.wall_common import Populated, Wall, chromium, chromium_version, populate
 from feeds.bus import Bus
 from feeds.geo import load_geography
@@ -250,14 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     banner("bench.wall_load: first full render of /wall, data vs no data")
     print(f"   {chromium_version()}", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-wall-load-"))
-    try:
-        result = _run(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _report(result)
-    write_json(args.json, result)
-    return 0
+    return run_in_tmp("wall-load", args, _run, _report)
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -41,9 +39,9 @@ from bench.common import (
     dashboard_server,
     machine,
     rss_mb,
+    run_in_tmp,
     stop_process,
     table,
-    write_json,
 )
 from bench.wall_common import CITY, Wall, chromium, chromium_version, open_wall
 from feeds.redis_server import start_redis
@@ -113,15 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     banner(f"bench.wall_soak: wall heap over {args.minutes:g} min at speed {args.speed:g}")
     print(f"   {chromium_version()}", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-wall-soak-"))
-    try:
-        result = _run(args, tmp)
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    _report(result)
-    write_json(args.json, result)
-    return 0
+    return run_in_tmp("wall-soak", args, _run, _report, keep=args.keep)
 
 
 def _start_simulator(redis_url: str, prefix: str, args: argparse.Namespace, log: Path) -> Any:

@@ -255,7 +255,7 @@ class Actions:
         seconds = None
         if verb == "cast":
             low, high, default = CAST_SECONDS
-            seconds = min(high, max(low, _int(data.get("seconds"), default)))
+            seconds = min(high, max(low, as_int(data.get("seconds"), default)))
         return ActionMessage(
             id=secrets.token_hex(8),
             ts=datetime.now(UTC),
@@ -292,7 +292,8 @@ def _clean(value: object) -> str:
     return "".join(c for c in value if c in "\n\t" or c.isprintable()).strip()
 
 
-def _int(value: object, default: int) -> int:
+def as_int(value: object, default: int) -> int:
+    """A number from a page's message, or ``default`` for anything that is not one."""
     try:
         return int(value)  # type: ignore[call-overload, no-any-return]
     except (TypeError, ValueError):

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from flask_socketio import SocketIO
 
+from dashboard.actions import as_int
 from dashboard.auth import DETAIL_ROLES, Access, Principal, SocketGuard
 from dashboard.incident_query import (
     MAX_BLOCK,
@@ -98,8 +99,8 @@ class DutyDesk:
         column = str(data.get("sort") or "reported")
         column = column if column in SORTABLE else "reported"
         descending = data.get("dir", "desc") != "asc"
-        start = max(0, _int(data.get("start"), 0))
-        end = min(start + MAX_BLOCK, max(start, _int(data.get("end"), start + 100)))
+        start = max(0, as_int(data.get("start"), 0))
+        end = min(start + MAX_BLOCK, max(start, as_int(data.get("end"), start + 100)))
         found = self.find(who, f)
         now = datetime.now(UTC)
         state, marks = self.pusher.state, self.marks()
@@ -184,9 +185,3 @@ def _cell(value: object) -> str:
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
-
-def _int(value: object, default: int) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        return default
