@@ -73,7 +73,8 @@ def fold_timed(geo: Geography, steps: list[EventMessage], analytics: bool) -> li
 
 def without_analytics(state: State) -> State:
     state.metrics.on_step = lambda incident, step: None  # type: ignore[method-assign]
-    state.metrics._defer = lambda incident, step: None  # type: ignore[method-assign]  # fold
+    state.metrics.fold_report = lambda incident, step: None  # type: ignore[method-assign]
+    state.metrics.settle_folded = lambda incidents: None  # type: ignore[method-assign]
     return state
 
 

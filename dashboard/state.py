@@ -25,8 +25,6 @@ from feeds.schema import AreaRef, EventMessage, PositionMessage, decode_trusted
 
 OPEN, CLOSED = "open", "closed"
 
-LogBatch = list[tuple[bytes, bytes]]  # (stream id, JSON payload) as read from the events log
-
 
 class Step(msgspec.Struct, frozen=True, gc=False):
     """One step as the state keeps it. A msgspec struct, not a dataclass: a rebuild makes
@@ -54,7 +52,9 @@ class StepHead(msgspec.Struct, gc=False):
     level: int
 
 
-_heads = msgspec.json.Decoder(list[StepHead])
+_head = msgspec.json.Decoder(StepHead)
+LogBatch = list[tuple[bytes, bytes]]  # (stream id, JSON payload) as read from the events log
+Full = EventMessage | bytes  # a step in full, or its payload
 
 
 @dataclass(slots=True)
@@ -155,50 +155,48 @@ class State:
     def fold_log(self, batches: Iterable[LogBatch]) -> int:
         """``fold`` for raw log entries, in batches of (stream id, payload) (``Bus.log_batches``).
 
-        Each batch is decoded in one call, and only to the fields folding needs; a step is
-        decoded in full only when it opens an incident or ends up in ``recent``. The
-        decoding runs with the collector paused too, since it makes most of the objects.
+        Each payload is decoded only to the fields folding needs; a step is decoded in full
+        only when it opens an incident or ends up in ``recent``. The decoding runs with the
+        collector paused too, since it makes most of the objects.
         """
         return self._fold(_heads_of(batches))
 
-    def _fold(
-        self, rows: Iterable[tuple[str, StepHead | EventMessage, bytes | EventMessage]]
-    ) -> int:
+    def _fold(self, rows: Iterable[tuple[str, StepHead | EventMessage, Full]]) -> int:
         """Fold (sid, step, the full message or its payload) rows; see ``fold``."""
         collecting = gc.isenabled()
         gc.disable()
         before: dict[str, tuple[str, str, str, str, int, str] | None] = {}  # counter keys
-        last: deque[tuple[str, bytes | EventMessage, Incident]] = deque(maxlen=self.recent.maxlen)
+        last: deque[tuple[str, Full, Incident]] = deque(maxlen=self.recent.maxlen)
         incidents, applied, sid = self.incidents, 0, None
+        report = self.metrics.fold_report
         try:
-            with self.metrics.deferred() as on_step:
-                for sid, head, full in rows:
-                    incident = incidents.get(head.id)
-                    if incident is None:
-                        message = full if isinstance(full, EventMessage) else _event(full)
-                        incident = incidents[head.id] = self._new_incident(message)
-                        before[head.id] = None
-                    elif head.seq in incident.steps:
-                        self.duplicates += 1
-                        continue
-                    elif head.id not in before:
-                        before[head.id] = incident.counter_key()
-                    on_step(incident, _add_step(incident, sid, head))
-                    last.append((sid, full, incident))
-                    applied += 1
-            if sid is not None:
-                self.last_sid["events"] = sid
+            for sid, head, full in rows:
+                incident = incidents.get(head.id)
+                if incident is None:
+                    incident = incidents[head.id] = self._new_incident(_event(full))
+                    before[head.id] = None
+                elif head.seq in incident.steps:
+                    self.duplicates += 1
+                    continue
+                elif head.id not in before:
+                    before[head.id] = incident.counter_key()
+                step = _add_step(incident, sid, head)
+                if step.type == "reported":
+                    report(incident, step)
+                last.append((sid, full, incident))
+                applied += 1
+        finally:
+            # what was folded is counted, even when a bad entry stopped the fold
+            self.metrics.settle_folded([incidents[incident_id] for incident_id in before])
             for incident_id, key in before.items():
                 if key is not None:
                     self.counters[key] -= 1
                 self.counters[incidents[incident_id].counter_key()] += 1
-            self.recent.extend(
-                Applied(sid, m if isinstance(m, EventMessage) else _event(m), incident)
-                for sid, m, incident in last
-            )
-        finally:
+            self.recent.extend(Applied(sid, _event(m), incident) for sid, m, incident in last)
             if collecting:
                 gc.enable()
+        if sid is not None:
+            self.last_sid["events"] = sid
         return applied
 
     def _new_incident(self, m: EventMessage) -> Incident:
@@ -252,14 +250,16 @@ class State:
 
 
 def _heads_of(batches: Iterable[LogBatch]) -> Iterator[tuple[str, StepHead, bytes]]:
+    head = _head.decode  # one payload at a time: twice as fast as joining them into an array
     for batch in batches:
-        heads = _heads.decode(b"[" + b",".join([payload for _, payload in batch]) + b"]")
-        for (sid, payload), head in zip(batch, heads, strict=True):
-            yield sid.decode(), head, payload
+        for sid, payload in batch:
+            yield sid.decode(), head(payload), payload
 
 
-def _event(payload: bytes) -> EventMessage:
-    message = decode_trusted(payload)
+def _event(full: Full) -> EventMessage:
+    if isinstance(full, EventMessage):
+        return full
+    message = decode_trusted(full)
     assert isinstance(message, EventMessage)
     return message
 

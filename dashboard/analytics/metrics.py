@@ -12,8 +12,7 @@ that move with the clock (overdue, due soon, online) are members below a moving 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from dashboard.analytics.cutoff import Chain, Cutoff, bump
 from dashboard.analytics.hourly import SLOT_S, Entry, Hourly, day_start_slot, incident_entries
 from dashboard.analytics.outbox import Outbox
 from dashboard.analytics.patrol import GRIDS_VISITED, VISITS, Patrol
+from dashboard.analytics.settle import REACH_MASK, settle_new
 from dashboard.analytics.spike import Spikes
 from dashboard.analytics.watch import IndexWatch, offline_warnings
 from feeds.catalogue import CATEGORIES
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from dashboard.state import Incident, Step
 
 Figures = dict[str, float | int | None]
-_REACH_MASK = {lv: sum(1 << t.REACHED[x] for x in range(2, lv + 1)) for lv in range(1, 6)}
 _ZERO = [0] * t.SLOTS
 _ROUTINE = frozenset(("dispatched", "accepted", "escalated", "handled", "feedback"))
 
@@ -62,7 +61,9 @@ class Facts:
 
     def __init__(self, chain: Chain, category: str, deadline: float) -> None:
         self.chain, self.category, self.deadline = chain, category, deadline
-        self.rep_seq, self.rep_ts, self.rep_at = 0, None, None
+        self.rep_seq = 0
+        self.rep_ts: float | None = None
+        self.rep_at: datetime | None = None
         self.max_level, self.closed, self.reopened = 1, False, False
         self.cohort: t.Cohort | None = None
         self.closing: t.Closing | None = None
@@ -91,15 +92,11 @@ class Metrics:
         self._chains: dict[str, Chain] = {}
         self._soon_s = config.due_soon.total_seconds()
         self._pruned_at = -float("inf")
-        self._deferred: dict[str, Incident] | None = None
         self._village_grids: dict[str, tuple[str, ...]] | None = None
 
     # -- folding ---------------------------------------------------------------------------
     def on_step(self, incident: Incident, step: Step) -> None:
         """Fold a new (not repeated) step of ``incident``; the state has applied it already."""
-        if self._deferred is not None:
-            self._defer(incident, step)
-            return
         f = self.facts.get(incident.id)
         kind = step.type
         if f is None:
@@ -124,30 +121,30 @@ class Metrics:
             f.max_level = step.level
         self._settle(incident, f)
 
-    @contextmanager
-    def deferred(self) -> Iterator[Callable[[Incident, Step], None]]:
-        """Within: steps only note their incident; each is counted once, at the end.
-
-        Yields what to call per step (``on_step`` would do, one call slower).
-
-        For folding a whole log: the facts and contributions are functions of an incident's
-        steps, so counting once gives exactly the figures that counting every step gives.
-        The detectors still see every first report, in log order, as they would live.
-        """
-        self._deferred = {}
-        try:
-            yield self._defer
-        finally:
-            pending, self._deferred = self._deferred, None
-            for incident in pending.values():
-                self._settle(incident, self._recount(incident))
-
-    def _defer(self, incident: Incident, step: Step) -> None:
-        self._deferred[incident.id] = incident  # type: ignore[index]
-        if step.type == "reported" and not any(
-            s.type == "reported" for s in incident.steps.values() if s is not step
+    def fold_report(self, incident: Incident, step: Step) -> None:
+        """While folding a log: a new "reported" step; the detectors see each incident's
+        first report, in log order, as they would live. The counting waits for
+        ``settle_folded``."""
+        steps = incident.steps
+        if len(steps) == 1 or not any(
+            s.type == "reported" for s in steps.values() if s is not step
         ):
             self._detect(incident, step.ts.timestamp())
+
+    def settle_folded(self, incidents: Iterable[Incident]) -> None:
+        """After folding a log: count each incident the fold touched, once.
+
+        The facts and contributions are functions of an incident's steps, so counting once
+        gives exactly the figures that counting every step gives; incidents new to the
+        metrics (all of them, in a rebuild) are counted together (``settle.settle_new``).
+        """
+        new = []
+        for incident in incidents:
+            if incident.id in self.facts:
+                self._settle(incident, self._recount(incident))
+            else:
+                new.append(incident)
+        settle_new(self, new, Facts)
 
     def _recount(self, incident: Incident) -> Facts:
         """An incident's facts from all its steps (what ``on_step`` builds step by step)."""
@@ -181,7 +178,7 @@ class Metrics:
         closed = latest.type == "closed"
         cohort = None
         if f.rep_ts is not None:
-            mask = (1 << t.REPORTED) | _REACH_MASK[f.max_level]
+            mask = (1 << t.REPORTED) | REACH_MASK[f.max_level]
             if closed:
                 mask |= 1 << t.REP_CLOSED
             if f.closed:
