@@ -74,7 +74,7 @@ def fold_timed(geo: Geography, steps: list[EventMessage], analytics: bool) -> li
 def without_analytics(state: State) -> State:
     state.metrics.on_step = lambda incident, step: None  # type: ignore[method-assign]
     state.metrics.fold_report = lambda incident, step: None  # type: ignore[method-assign]
-    state.metrics.settle_folded = lambda incidents: None  # type: ignore[method-assign]
+    state.metrics.settle_folded = lambda incidents, heads: None  # type: ignore[method-assign]
     return state
 
 
@@ -120,7 +120,7 @@ def timing(run: Any) -> tuple[dict[str, float], Any]:
     return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}, result
 
 
-def bench_rebuild(geo: Geography, steps: list[EventMessage]) -> dict[str, Any]:
+def bench_rebuild(geo: Geography, steps: list[EventMessage], repeats: int = 3) -> dict[str, Any]:
     entries = [(f"{n}-0", step) for n, step in enumerate(steps)]
 
     def fold(state: State) -> State:
@@ -142,25 +142,70 @@ def bench_rebuild(geo: Geography, steps: list[EventMessage]) -> dict[str, Any]:
         bus = Bus(server.client(), prefix="bench")
         for start in range(0, len(steps), 5000):
             bus.publish_many(steps[start : start + 5000])
-        results["redis_read_only"], _ = timing(lambda: sum(1 for _ in bus.replay(EVENTS)))
-        results["redis_replay_and_fold"], replayed = timing(lambda: _replayed(State(geo), bus))
-        results["redis_log_batches_only"], _ = timing(lambda: _read_raw(bus))
-        results["redis_rebuild"], rebuilt = timing(lambda: _rebuilt(State(geo), bus))
-        results["rebuild_over_replay_wall"] = (
-            results["redis_rebuild"]["wall_s"] / results["redis_replay_and_fold"]["wall_s"]
-        )
+        port = server.client().connection_pool.connection_kwargs["port"]
+        runs: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+        for _ in range(repeats):  # interleaved, so that a change of load hits every path
+            for path in PATHS:
+                runs[path].append(_fresh_rebuild(port, path))
     finally:
         server.stop()
+    for path, reports in runs.items():
+        results[f"redis_{path}"] = {
+            "wall_s": statistics.median(r["wall_s"] for r in reports),
+            "cpu_s": statistics.median(r["cpu_s"] for r in reports),
+            "runs_wall_s": [round(r["wall_s"], 3) for r in reports],
+        }
+    results["rebuild_over_replay_wall"] = (
+        results["redis_rebuild"]["wall_s"] / results["redis_replay_and_fold"]["wall_s"]
+    )
     city, now = geo.city.code, steps[-1].ts
-    figures = state.metrics.figures(city, now)
+    figures = _digest(state.metrics.figures(city, now))
     results["incidents"] = len(state.incidents)
-    results["same_figures"] = (
-        figures
-        == stepwise.metrics.figures(city, now)
-        == replayed.metrics.figures(city, now)
-        == rebuilt.metrics.figures(city, now)
+    rebuilt = [r["figures"] for path in PATHS[:2] for r in runs[path]]
+    results["same_figures"] = figures == _digest(stepwise.metrics.figures(city, now)) and all(
+        f == figures for f in rebuilt
     )
     return results
+
+
+PATHS = ("rebuild", "replay_and_fold", "log_batches_only")
+
+
+def _fresh_rebuild(port: int, path: str) -> dict[str, Any]:
+    """One rebuild from Redis in a new process that has imported the server, as at its start:
+    a long-lived process's heap (the runs before, in this one) slows the fold by ~20 %."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.analytics", "--rebuild-child", str(port), path],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def rebuild_child(port: int, path: str) -> None:
+    import redis
+
+    import dashboard.server  # noqa: F401  (the server's whole import footprint)
+
+    geo = load_geography()
+    bus = Bus(redis.Redis(port=port), prefix="bench")
+    state = State(geo)
+    run = {
+        "rebuild": lambda: _rebuilt(state, bus),
+        "replay_and_fold": lambda: _replayed(state, bus),
+        "log_batches_only": lambda: _read_raw(bus),
+    }[path]
+    report, _ = timing(run)
+    figures = None
+    if state.recent:  # at the last step's time, as the parent reads its own fold
+        figures = _digest(state.metrics.figures(geo.city.code, state.recent[-1].message.ts))
+    json.dump({**report, "figures": figures}, sys.stdout)
+
+
+def _digest(figures: dict[str, Any]) -> str:
+    return json.dumps(figures, sort_keys=True)
 
 
 def _replayed(state: State, bus: Bus) -> State:
@@ -246,9 +291,13 @@ def main() -> None:
         "--only", choices=("per_step", "rebuild", "rss"), help="run one of the three parts"
     )
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rebuild-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child()
+        return
+    if args.rebuild_child:
+        rebuild_child(int(args.rebuild_child[0]), args.rebuild_child[1])
         return
     geo = load_geography()
     wanted = {args.only} if args.only else {"per_step", "rebuild", "rss"}

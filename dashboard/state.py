@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,6 +55,7 @@ class StepHead(msgspec.Struct, gc=False):
 _head = msgspec.json.Decoder(StepHead)
 LogBatch = list[tuple[bytes, bytes]]  # (stream id, JSON payload) as read from the events log
 Full = EventMessage | bytes  # a step in full, or its payload
+Columns = tuple[Sequence[str], Sequence["StepHead | EventMessage"], Sequence[Full]]
 
 
 @dataclass(slots=True)
@@ -150,7 +151,9 @@ class State:
         (folding makes no reference cycles, and the collector's rescans of a growing state
         cost a third of the time).
         """
-        return self._fold((sid, m, m) for sid, m in entries)
+        rows = list(entries)
+        messages = [m for _, m in rows]
+        return self._fold([([sid for sid, _ in rows], messages, messages)])
 
     def fold_log(self, batches: Iterable[LogBatch]) -> int:
         """``fold`` for raw log entries, in batches of (stream id, payload) (``Bus.log_batches``).
@@ -159,35 +162,37 @@ class State:
         only when it opens an incident or ends up in ``recent``. The decoding runs with the
         collector paused too, since it makes most of the objects.
         """
-        return self._fold(_heads_of(batches))
+        return self._fold(_columns(batches))
 
-    def _fold(self, rows: Iterable[tuple[str, StepHead | EventMessage, Full]]) -> int:
-        """Fold (sid, step, the full message or its payload) rows; see ``fold``."""
+    def _fold(self, batches: Iterable[Columns]) -> int:
+        """Fold batches of steps (ids, steps, the full messages or payloads); see ``fold``."""
         collecting = gc.isenabled()
         gc.disable()
         before: dict[str, tuple[str, str, str, str, int, str] | None] = {}  # counter keys
         last: deque[tuple[str, Full, Incident]] = deque(maxlen=self.recent.maxlen)
-        incidents, applied, sid = self.incidents, 0, None
+        incidents, sid = self.incidents, None
+        folded: list[StepHead | EventMessage] = []  # the steps added, for the metrics
         report = self.metrics.fold_report
         try:
-            for sid, head, full in rows:
-                incident = incidents.get(head.id)
-                if incident is None:
-                    incident = incidents[head.id] = self._new_incident(_event(full))
-                    before[head.id] = None
-                elif head.seq in incident.steps:
-                    self.duplicates += 1
-                    continue
-                elif head.id not in before:
-                    before[head.id] = incident.counter_key()
-                step = _add_step(incident, sid, head)
-                if step.type == "reported":
-                    report(incident, step)
-                last.append((sid, full, incident))
-                applied += 1
+            for sids, heads, fulls in batches:
+                for sid, head, full in zip(sids, heads, fulls, strict=True):
+                    incident = incidents.get(head.id)
+                    if incident is None:
+                        incident = incidents[head.id] = self._new_incident(_event(full))
+                        before[head.id] = None
+                    elif head.seq in incident.steps:
+                        self.duplicates += 1
+                        continue
+                    elif head.id not in before:
+                        before[head.id] = incident.counter_key()
+                    step = _add_step(incident, sid, head)
+                    if step.type == "reported":
+                        report(incident, step)
+                    last.append((sid, full, incident))
+                    folded.append(head)
         finally:
             # what was folded is counted, even when a bad entry stopped the fold
-            self.metrics.settle_folded([incidents[incident_id] for incident_id in before])
+            self.metrics.settle_folded([incidents[i] for i in before], folded)
             for incident_id, key in before.items():
                 if key is not None:
                     self.counters[key] -= 1
@@ -197,7 +202,7 @@ class State:
                 gc.enable()
         if sid is not None:
             self.last_sid["events"] = sid
-        return applied
+        return len(folded)
 
     def _new_incident(self, m: EventMessage) -> Incident:
         return Incident(
@@ -249,11 +254,10 @@ class State:
         )
 
 
-def _heads_of(batches: Iterable[LogBatch]) -> Iterator[tuple[str, StepHead, bytes]]:
+def _columns(batches: Iterable[LogBatch]) -> Iterator[Columns]:
     head = _head.decode  # one payload at a time: twice as fast as joining them into an array
     for batch in batches:
-        for sid, payload in batch:
-            yield sid.decode(), head(payload), payload
+        yield [sid.decode() for sid, _ in batch], [head(p) for _, p in batch], [p for _, p in batch]
 
 
 def _event(full: Full) -> EventMessage:

@@ -9,8 +9,6 @@ also overwrite a hash of latest positions so a newcomer can draw every worker at
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -288,59 +286,28 @@ class Bus:
 
         For rebuilding from the log (``State.fold_log``), where reading cost more than folding:
         redis-py's XRANGE reply parsing builds a dict per entry in Python, so this reads the
-        reply as hiredis parses it, and a reader thread fetches the next batch while the
-        caller folds this one (the socket wait and Redis's own work then overlap the fold).
+        reply as hiredis parses it. The request for the next batch goes out before this one
+        is handed over, so Redis prepares it on the other core while the caller folds (a
+        reader thread did the same, but fought the fold for the interpreter lock: slower).
         """
-        batches: queue.Queue[list[tuple[bytes, bytes]] | BaseException | None] = queue.Queue(2)
-        stop = threading.Event()
-
-        def hand(item: list[tuple[bytes, bytes]] | BaseException | None) -> bool:
-            while not stop.is_set():
-                try:
-                    batches.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False  # the caller left early
-
-        def read() -> None:
-            try:
-                for rows in self._ranges(stream, after, batch):
-                    if not hand(rows):
-                        return
-            except BaseException as exc:  # raised again in the caller's thread
-                hand(exc)
-                return
-            hand(None)
-
-        reader = threading.Thread(target=read, name="onemap-log-reader", daemon=True)
-        reader.start()
-        try:
-            while (item := batches.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            reader.join()
-
-    def _ranges(self, stream: str, after: str, batch: int) -> Iterator[list[tuple[bytes, bytes]]]:
         pool, key = self.client.connection_pool, self.keys[stream]
         start: str | bytes = "-" if after in ("0", "0-0", "-") else f"({after}"
         connection = pool.get_connection()
+        asked = False  # a request whose reply is not read yet
         try:
-            while True:
-                connection.send_command("XRANGE", key, start, "+", "COUNT", batch)
+            connection.send_command("XRANGE", key, start, "+", "COUNT", batch)
+            asked = True
+            while asked:
                 rows = connection.read_response(disable_decoding=True)
-                # each entry is [id, [b"m", payload]]: the bus writes that one field
-                yield [(sid, fields[1]) for sid, fields in rows]
-                if len(rows) < batch:
-                    return
-                start = b"(" + rows[-1][0]
-        except BaseException:
-            connection.disconnect()  # a half-read reply must not reach the pool's next user
-            raise
+                asked = False
+                if len(rows) == batch:
+                    connection.send_command("XRANGE", key, b"(" + rows[-1][0], "+", "COUNT", batch)
+                    asked = True
+                if rows:  # each entry is [id, [b"m", payload]]: the bus writes that one field
+                    yield [(sid, fields[1]) for sid, fields in rows]
         finally:
+            if asked:  # left early or failed: an unread reply must not reach the pool's next user
+                connection.disconnect()
             pool.release(connection)
 
     def follow(

@@ -111,6 +111,34 @@ def test_rebuild_from_the_redis_log_gives_identical_figures(geo, day, bus: Bus):
         assert state.metrics.outbox.raised == live.metrics.outbox.raised
 
 
+def test_a_rebuilt_state_goes_on_as_if_it_had_seen_every_step(geo, day, bus: Bus):
+    """A rebuild counts its incidents in bulk and builds their facts only when a later step
+    needs them (Metrics._materialize): the afternoon, folded into both, must not tell a
+    rebuilt morning from a live one."""
+    morning, evening = day
+    bus.publish_many([m for m in morning if isinstance(m, EventMessage)])
+    rebuilt = State(geo)
+    rebuilt.fold_log(bus.log_batches(EVENTS, batch=997))
+    for n, m in enumerate(morning):
+        if isinstance(m, PositionMessage):
+            rebuilt.apply_position(f"{n}-0", m)
+    live = fold(State(geo), morning)
+    assert len(rebuilt.metrics.bulk) == len(rebuilt.incidents) and not rebuilt.metrics.facts
+    fold(rebuilt, evening, start=len(morning))
+    fold(live, evening, start=len(morning))
+    assert 1000 < len(rebuilt.metrics.facts) < len(rebuilt.incidents)  # some went on, not all
+    for incident_id, facts in rebuilt.metrics.facts.items():
+        expected = live.metrics.facts[incident_id]
+        for name in type(facts).__slots__:
+            assert getattr(facts, name) == getattr(expected, name), (incident_id, name)
+    for area in areas(geo, live):
+        assert rebuilt.metrics.figures(area, LATE) == live.metrics.figures(area, LATE), area
+    for area in (geo.city.code, *geo.counties, *geo.towns):
+        then = live.metrics.same_time_yesterday(area, LATE)
+        assert rebuilt.metrics.same_time_yesterday(area, LATE) == then, area
+    assert rebuilt.metrics.outbox.raised == live.metrics.outbox.raised
+
+
 def fold_entries(state: State, entries) -> None:
     for entry in entries:
         if isinstance(entry.message, EventMessage):

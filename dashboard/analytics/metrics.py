@@ -12,7 +12,7 @@ that move with the clock (overdue, due soon, online) are members below a moving 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ from dashboard.analytics.cutoff import Chain, Cutoff, bump
 from dashboard.analytics.hourly import SLOT_S, Entry, Hourly, day_start_slot, incident_entries
 from dashboard.analytics.outbox import Outbox
 from dashboard.analytics.patrol import GRIDS_VISITED, VISITS, Patrol
-from dashboard.analytics.settle import REACH_MASK, settle_new
+from dashboard.analytics.settle import REACH_MASK, Head, settle_bulk
 from dashboard.analytics.spike import Spikes
 from dashboard.analytics.watch import IndexWatch, offline_warnings
 from feeds.catalogue import CATEGORIES
@@ -76,6 +76,8 @@ class Metrics:
         self.geo = geo
         self.config = config = config or AnalyticsConfig()
         self.facts: dict[str, Facts] = {}
+        self.bulk: set[str] = set()  # incidents counted by settle_bulk, whose facts wait
+        self._first_reports: list[tuple[Incident, Step]] = []  # of a fold, for the detectors
         self.tally = t.Tally()
         self.overdue = Cutoff()  # open incidents by deadline, cut at now
         self.soon = Cutoff()  # the same, cut at now + due_soon
@@ -99,6 +101,8 @@ class Metrics:
         """Fold a new (not repeated) step of ``incident``; the state has applied it already."""
         f = self.facts.get(incident.id)
         kind = step.type
+        if f is None and incident.id in self.bulk:
+            f = self._materialize(incident, {step.seq})
         if f is None:
             f = Facts(self._chain(incident.area), incident.category, incident.deadline.timestamp())
             self.facts[incident.id] = f
@@ -122,38 +126,49 @@ class Metrics:
         self._settle(incident, f)
 
     def fold_report(self, incident: Incident, step: Step) -> None:
-        """While folding a log: a new "reported" step; the detectors see each incident's
-        first report, in log order, as they would live. The counting waits for
-        ``settle_folded``."""
+        """While folding a log: a new "reported" step. The detectors will see each
+        incident's first report, in log order, as they would live, when the fold ends
+        (``settle_folded``): run together, their tables stay in the processor's cache."""
         steps = incident.steps
         if len(steps) == 1 or not any(
             s.type == "reported" for s in steps.values() if s is not step
         ):
-            self._detect(incident, step.ts.timestamp())
+            self._first_reports.append((incident, step))
 
-    def settle_folded(self, incidents: Iterable[Incident]) -> None:
-        """After folding a log: count each incident the fold touched, once.
+    def settle_folded(self, incidents: list[Incident], heads: Sequence[Head]) -> None:
+        """After folding a log: count each incident the fold touched, once (``heads``: the
+        steps the fold added, in log order).
 
         The facts and contributions are functions of an incident's steps, so counting once
-        gives exactly the figures that counting every step gives; incidents new to the
-        metrics (all of them, in a rebuild) are counted together (``settle.settle_new``).
+        gives exactly the figures that counting every step gives. Into fresh metrics (a
+        rebuild) every incident is counted at once, from columns (``settle.settle_bulk``).
         """
-        new = []
+        reports, self._first_reports = self._first_reports, []
+        for incident, step in reports:
+            self._detect(incident, step.ts.timestamp())
+        if not self.facts and not self.bulk:
+            settle_bulk(self, incidents, heads)
+            return
+        added: dict[str, set[int]] = {}
+        for head in heads:
+            if head.id in self.bulk:
+                added.setdefault(head.id, set()).add(head.seq)
         for incident in incidents:
-            if incident.id in self.facts:
-                self._settle(incident, self._recount(incident))
-            else:
-                new.append(incident)
-        settle_new(self, new, Facts)
+            if incident.id in added:  # counted in bulk before this fold: as it was then
+                self._materialize(incident, added[incident.id])
+            self._settle(incident, self._recount(incident))
 
-    def _recount(self, incident: Incident) -> Facts:
-        """An incident's facts from all its steps (what ``on_step`` builds step by step)."""
+    def _recount(self, incident: Incident, leave_out: Container[int] = ()) -> Facts:
+        """An incident's facts from all its steps (what ``on_step`` builds step by step),
+        or from all but the seqs ``leave_out``."""
         f = self.facts.get(incident.id)
         if f is None:
             f = Facts(self._chain(incident.area), incident.category, incident.deadline.timestamp())
             self.facts[incident.id] = f
         report, closed, reopened, top = None, False, False, 1
         for s in incident.steps.values():
+            if s.seq in leave_out:
+                continue
             kind = s.type
             if kind == "reported":
                 if report is None or s.seq < report.seq:
@@ -169,12 +184,25 @@ class Metrics:
             f.rep_seq, f.rep_ts, f.rep_at = report.seq, report.ts.timestamp(), report.ts
         return f
 
+    def _materialize(self, incident: Incident, leave_out: Container[int]) -> Facts:
+        """The facts of an incident counted in bulk, as they were before the steps
+        ``leave_out`` (just applied): its contribution is in the counters already."""
+        self.bulk.discard(incident.id)
+        f = self._recount(incident, leave_out)
+        latest = max((s for s in incident.steps.values() if s.seq not in leave_out), key=_seq_of)
+        f.cohort, f.closing, f.hourly = self._contribution(f, latest)
+        f.open = latest.type != "closed"
+        return f
+
     def on_position(self, message: PositionMessage, newest: bool) -> None:
         self.patrol.on_position(message, newest)
 
-    def _settle(self, incident: Incident, f: Facts) -> None:
-        latest = incident.latest
-        assert latest is not None
+    def _contribution(
+        self, f: Facts, latest: Step
+    ) -> tuple[t.Cohort | None, t.Closing | None, tuple[Entry, ...]]:
+        """What an incident with facts ``f`` and latest step ``latest`` counts for: its
+        report cohort, its closing, its 10-minute entries (``settle.settle_bulk`` computes
+        the same over arrays)."""
         closed = latest.type == "closed"
         cohort = None
         if f.rep_ts is not None:
@@ -184,10 +212,19 @@ class Metrics:
             if f.closed:
                 mask |= 1 << t.REP_EVER_CLOSED | (1 << t.REP_REOPENED if f.reopened else 0)
             cohort = (local_day(f.rep_ts), mask)
+        closing = self._closing(f, latest) if closed else None
+        close_ts = latest.ts.timestamp() if closed else None
+        entries = incident_entries(f.rep_ts, close_ts, f.deadline, latest.level == 1)
+        return cohort, closing, entries
+
+    def _settle(self, incident: Incident, f: Facts) -> None:
+        latest = incident.latest
+        assert latest is not None
+        closed = latest.type == "closed"
+        cohort, closing, entries = self._contribution(f, latest)
         if cohort != f.cohort:
             self.tally.move(f.chain, f.cohort, cohort)
             f.cohort = cohort
-        closing = self._closing(f, latest) if closed else None
         if closing != f.closing:
             self.tally.move_closing(f.chain, f.closing, closing)
             f.closing = closing
@@ -195,8 +232,6 @@ class Metrics:
             f.open = not closed
             for cut in (self.overdue, self.soon):
                 cut.put(incident.id, f.deadline, f.chain) if f.open else cut.drop(incident.id)
-        close_ts = latest.ts.timestamp() if closed else None
-        entries = incident_entries(f.rep_ts, close_ts, f.deadline, latest.level == 1)
         if entries != f.hourly:
             self.hourly.move(f.chain[:3], f.hourly, entries)
             f.hourly = entries
@@ -352,6 +387,10 @@ class Metrics:
     def _grid_of(self, worker: str) -> str:
         chain = self.patrol.quiet.chain(worker)
         return chain[-1] if chain else self.geo.city.code
+
+
+def _seq_of(step: Step) -> int:
+    return step.seq
 
 
 def _summed(rows: list[list[int]]) -> list[int]:
