@@ -52,7 +52,26 @@ class StepHead(msgspec.Struct, gc=False):
     level: int
 
 
+class IncidentFields(msgspec.Struct, gc=False):
+    """What makes an ``Incident``: the fields of its first step. A rebuild decodes 40,000 of
+    them from our own log, which holds only messages that passed ``EventMessage``'s checks on
+    arrival; decoded to this, without those checks again, they cost 40 % less."""
+
+    id: str
+    category: str
+    area: AreaRef
+    lon: float
+    lat: float
+    source: str
+    title: str
+    deadline: datetime
+    detail: str = ""
+    reporter: str | None = None
+    severity: str | None = None
+
+
 _head = msgspec.json.Decoder(StepHead)
+_incident_fields = msgspec.json.Decoder(IncidentFields)
 LogBatch = list[tuple[bytes, bytes]]  # (stream id, JSON payload) as read from the events log
 Full = EventMessage | bytes  # a step in full, or its payload
 Columns = tuple[Sequence[str], Sequence["StepHead | EventMessage"], Sequence[Full]]
@@ -178,7 +197,7 @@ class State:
                 for sid, head, full in zip(sids, heads, fulls, strict=True):
                     incident = incidents.get(head.id)
                     if incident is None:
-                        incident = incidents[head.id] = self._new_incident(_event(full))
+                        incident = incidents[head.id] = self._new_incident(_fields(full))
                         before[head.id] = None
                     elif head.seq in incident.steps:
                         self.duplicates += 1
@@ -204,7 +223,7 @@ class State:
             self.last_sid["events"] = sid
         return len(folded)
 
-    def _new_incident(self, m: EventMessage) -> Incident:
+    def _new_incident(self, m: EventMessage | IncidentFields) -> Incident:
         return Incident(
             m.id,
             m.category,
@@ -258,6 +277,10 @@ def _columns(batches: Iterable[LogBatch]) -> Iterator[Columns]:
     head = _head.decode  # one payload at a time: twice as fast as joining them into an array
     for batch in batches:
         yield [sid.decode() for sid, _ in batch], [head(p) for _, p in batch], [p for _, p in batch]
+
+
+def _fields(full: Full) -> EventMessage | IncidentFields:
+    return full if isinstance(full, EventMessage) else _incident_fields.decode(full)
 
 
 def _event(full: Full) -> EventMessage:

@@ -77,20 +77,22 @@ class Spikes:
         slot = int(ts // self._slot_s)
         if self.first_slot is None or slot < self.first_slot:
             self.first_slot = slot
-        late = self._recent((self.city, category), ts, incident_id)
-        for area in (county, town):
-            cell = (area, category)
+        entry = (ts, incident_id)
+        town_cell, county_cell = (town, category), (county, category)
+        late = self._recent((self.city, category), entry)
+        for cell in (county_cell, town_cell):
             slots = self.slots.get(cell)
             if slots is None:
                 slots = self.slots[cell] = {}
             slots[slot] = slots.get(slot, 0) + 1
-            late = self._recent(cell, ts, incident_id) or late
+            late = self._recent(cell, entry) or late
         if late:
             return  # a late report: the hour ending at it was tested when it was current
-        for area in (town, county):
-            if self._check((area, category), ts):
-                for quiet in (town, county):
-                    self.quiet_until[(quiet, category)] = ts + self.config.window_s
+        for cell in (town_cell, county_cell):
+            if self._check(cell, ts):
+                self.quiet_until[town_cell] = self.quiet_until[county_cell] = (
+                    ts + self.config.window_s
+                )
                 return
 
     def prune(self, before_s: float) -> None:
@@ -103,16 +105,17 @@ class Spikes:
         self.slots = {cell: slots for cell, slots in self.slots.items() if slots}
         self._past.clear()
 
-    def _recent(self, cell: Cell, ts: float, incident_id: str) -> bool:
-        """Keep a report in the cell's last hour; True when it is older than the newest."""
+    def _recent(self, cell: Cell, entry: tuple[float, str]) -> bool:
+        """Keep a report (ts, incident id) in the cell's last hour; True when it is older
+        than the newest."""
         recent = self.recent.get(cell)
         if recent is None:
             recent = self.recent[cell] = deque()
-        if recent and ts < recent[-1][0]:
-            insort(recent, (ts, incident_id))
+        if recent and entry[0] < recent[-1][0]:
+            insort(recent, entry)
             late = True
         else:
-            recent.append((ts, incident_id))
+            recent.append(entry)
             late = False
         horizon = recent[-1][0] - self._window_s
         while recent[0][0] <= horizon:
