@@ -139,6 +139,27 @@ def test_a_rebuilt_state_goes_on_as_if_it_had_seen_every_step(geo, day, bus: Bus
     assert rebuilt.metrics.outbox.raised == live.metrics.outbox.raised
 
 
+def test_a_second_fold_over_a_rebuilt_state_counts_as_live(geo, day, bus: Bus):
+    """A fold into metrics that hold incidents counted in bulk: those it touches are taken
+    back as they were before it (Metrics._materialize with the fold's steps left out)."""
+    morning, evening = day
+    bus.publish_many([m for m in morning if isinstance(m, EventMessage)])
+    rebuilt = State(geo)
+    rebuilt.fold_log(bus.log_batches(EVENTS))
+    rebuilt.fold(
+        (f"{n}-0", m)
+        for n, m in enumerate(evening, start=len(morning))
+        if isinstance(m, EventMessage)
+    )
+    live = fold(State(geo), [m for m in morning + evening if isinstance(m, EventMessage)])
+    assert rebuilt.metrics.bulk and rebuilt.metrics.facts  # both kinds are in play
+    for area in areas(geo, live):
+        assert rebuilt.metrics.figures(area, LATE) == live.metrics.figures(area, LATE), area
+    for area in (geo.city.code, *geo.counties, *geo.towns):
+        then = live.metrics.same_time_yesterday(area, LATE)
+        assert rebuilt.metrics.same_time_yesterday(area, LATE) == then, area
+
+
 def fold_entries(state: State, entries) -> None:
     for entry in entries:
         if isinstance(entry.message, EventMessage):
