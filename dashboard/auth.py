@@ -41,8 +41,8 @@ DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an inciden
 ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty": DETAIL_ROLES}
 # The web app manifest and its icons: browsers fetch them without cookies (dashboard.webapp).
 PUBLIC_PATHS = frozenset(
-    {"/login", "/login.css", "/healthz", "/manifest.webmanifest", "/icons/tablet-192.png",
-     "/icons/tablet-512.png"}
+    {"/login", "/login.css", "/healthz", "/manifest.webmanifest", "/favicon.ico",
+     "/icons/tablet-192.png", "/icons/tablet-512.png"}
 )
 SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
 

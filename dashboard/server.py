@@ -116,7 +116,7 @@ def _dash_app(server: Flask) -> dash.Dash:
     )
     app.index_string = webapp.with_manifest_link(app.index_string)
     from layouts import duty, tablet, wall  # noqa: F401  (registers the pages and their callbacks)
-    webapp.trim_tablet_index(app, tablet.inline_map)
+    webapp.trim_indexes(app, tablet.inline_map)
 
     app.layout = dash.html.Div(dash.page_container, className="onemap-root")
     return app

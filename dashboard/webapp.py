@@ -1,16 +1,18 @@
 """The installable tablet and a light first load: web app manifest, icons, gzip.
 
-* ``/manifest.webmanifest`` and ``/icons/<name>.png`` (committed PNGs, 192 and 512 px) are
-  public: browsers fetch a manifest and its icons without the session cookie, and they hold
-  nothing but the app's name and colours. The manifest starts at ``/tablet`` in full screen.
+* ``/manifest.webmanifest``, ``/icons/<name>.png`` (committed PNGs, 192 and 512 px) and
+  ``/favicon.ico`` (the 32 px one) are public: browsers fetch a manifest and its icons
+  without the session cookie, and they hold nothing but the app's name and colours. The
+  manifest starts at ``/tablet`` in full screen.
 * ``GzipStatic`` compresses the static files (Dash's bundles, ``/assets/``), the map data
   (``/geo/``), Dash's own JSON and the tablet's page for clients that accept gzip: on a mobile
   link the JavaScript, sent as is, would take most of the first load. Compressed bundles are
   kept in memory by path and ETag.
-* ``trim_tablet_index``: Dash puts every component library and every asset on every page. The
+* ``trim_indexes``: Dash puts every component library and every asset on every page. The
   tablet's page lists only what the tablet runs (Dash's core, Leaflet, the live client and its
   own script and style): no data grid, table, wall or duty code, and no favicon request. On a
-  link with 562 ms of latency each request saved is worth more than its bytes.
+  link with 562 ms of latency each request saved is worth more than its bytes. The wall's
+  page goes without the duty desk's data grid and the duty and tablet code.
 * ``serve_tablet_layout``: with pages, Dash's first ``/_dash-layout`` is an empty page container,
   and the page itself comes one round trip later from the pages callback. Asked for by the
   tablet's page, it answers with the tablet's layout at once, without the container's
@@ -34,7 +36,11 @@ from flask import Flask, jsonify, request, send_from_directory
 
 ICONS = Path(__file__).resolve().parent.parent / "assets" / "icons"
 ICON_SIZES = (192, 512)
-PUBLIC = ("/manifest.webmanifest", *(f"/icons/tablet-{n}.png" for n in ICON_SIZES))
+PUBLIC = (
+    "/manifest.webmanifest",
+    "/favicon.ico",
+    *(f"/icons/tablet-{n}.png" for n in ICON_SIZES),
+)
 THEME = "#06152b"
 MANIFEST_LINK = '<link rel="manifest" href="/manifest.webmanifest">'
 META_TAGS = [
@@ -80,6 +86,12 @@ def install(server: Flask) -> None:
     def icon(name: str):  # type: ignore[no-untyped-def]
         return send_from_directory(ICONS, f"{name}.png", max_age=86_400)
 
+    @server.get("/favicon.ico")
+    def favicon():  # type: ignore[no-untyped-def]
+        # Browsers ask for it on every page without an icon link (the login page among
+        # them): public, as a login page's 401 in the console is noise. A PNG serves here.
+        return send_from_directory(ICONS, "tablet-32.png", mimetype="image/png", max_age=86_400)
+
 
 TABLET_PATH = "/tablet"
 TABLET_SCRIPTS = (
@@ -92,23 +104,34 @@ TABLET_SCRIPTS = (
     "/assets/onemap-60-tablet.js",
 )
 TABLET_CSS = ("/assets/tablet.css",)
+WALL_PATH = "/wall"
+# What the wall never runs: the duty desk's data grid (352 KiB) and the other views' own code.
+WALL_DROPS = (
+    "/_dash-component-suites/dash_ag_grid/",
+    "/assets/onemap-55-duty.js",
+    "/assets/onemap-60-tablet.js",
+    "/assets/duty.css",
+    "/assets/tablet.css",
+)
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
 _LINK = re.compile(r"<link\b[^>]*>")
 _SRC = re.compile(r'(?:src|href)="([^"]*)"')
 
 
-def _keep(html: str, pattern: re.Pattern[str], allowed: tuple[str, ...]) -> str:
-    """The tags of ``html`` without a URL (inline) or with one under ``allowed``."""
+def _keep(html: str, pattern: re.Pattern[str], allowed: tuple[str, ...], drop: bool = False) -> str:
+    """The tags of ``html`` without a URL (inline) or with one under ``allowed`` (with
+    ``drop``: with one not under ``allowed``)."""
     kept = []
     for tag in pattern.findall(html):
         url = _SRC.search(tag.split(">", 1)[0])
-        if url is None or url.group(1).startswith(allowed):
+        if url is None or url.group(1).startswith(allowed) != drop:
             kept.append(tag)
     return "\n".join(kept)
 
 
-def trim_tablet_index(dash_app: Any, inline: Callable[[], str]) -> None:
-    """Serve /tablet with only the scripts and styles the tablet runs (see the module doc),
+def trim_indexes(dash_app: Any, inline: Callable[[], str]) -> None:
+    """Serve /wall without what only other pages run, and /tablet with only the scripts and
+    styles the tablet runs (see the module doc),
     and with ``inline()``: data the page would otherwise fetch once its scripts have run (its
     area's map), as a JSON script element, so it loads with the page instead of a round trip
     later. (``<link rel=preload>`` cannot do it: the responses are ``no-store``, which the
@@ -130,6 +153,9 @@ def trim_tablet_index(dash_app: Any, inline: Callable[[], str]) -> None:
             parts["favicon"] = (
                 f'<link rel="icon" type="image/png" href="data:image/png;base64,{icon}">'
             )
+        elif request.path.rstrip("/") == WALL_PATH:
+            parts["scripts"] = _keep(parts.get("scripts", ""), _SCRIPT, WALL_DROPS, drop=True)
+            parts["css"] = _keep(parts.get("css", ""), _LINK, WALL_DROPS, drop=True)
         return str(interpolate(**parts))
 
     dash_app.interpolate_index = interpolate_index

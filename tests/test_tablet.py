@@ -241,6 +241,8 @@ def test_manifest_and_icons_are_served_without_a_session(server):
         assert icon.status == 200 and icon.headers["Content-Type"] == "image/png"
     raw = _raw(f"{server.url}/icons/tablet-512.png")
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", raw[16:24]) == (512, 512)
+    favicon = _raw(f"{server.url}/favicon.ico")  # asked for by the login page, signed out
+    assert favicon[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", favicon[16:24]) == (32, 32)
     assert fetch(f"{server.url}/tablet").status == 401  # the page itself needs a session
 
 
@@ -275,6 +277,16 @@ def test_tablet_page_loads_without_the_pages_round_trip_or_dcc(server):
     assert "_pages_location" in fetch(url, cookie=cookie).body  # no referrer: Dash's own
     other = fetch(url, cookie=cookie, Referer="http://elsewhere.example/tablet").body
     assert "tablet-root" not in other
+
+
+def test_wall_page_goes_without_the_duty_grid_and_the_duty_page_keeps_it(server):
+    cookie = sign_in(server, "yz-boss")
+    wall = fetch(f"{server.url}/wall", cookie=cookie, Accept="text/html").body
+    duty = fetch(f"{server.url}/duty", cookie=cookie, Accept="text/html").body
+    assert "/_dash-component-suites/dash_leaflet/" in wall and "onemap-90-wall.js" in wall
+    assert "/_dash-component-suites/dash_ag_grid/" not in wall and "onemap-55-duty.js" not in wall
+    assert "tablet.css" not in wall and "duty.css" not in wall and "wall.css" in wall
+    assert "/_dash-component-suites/dash_ag_grid/" in duty and "onemap-55-duty.js" in duty
 
 
 def test_tablet_inline_map_is_coarsened_to_the_first_view(server):
