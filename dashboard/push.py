@@ -295,7 +295,7 @@ class Pusher:
         with self.lock:
             self._leave(sid)
             (self.lite.add if lite else self.lite.discard)(sid)
-            reply = self._catch_up(scope, after) if after else self._snapshot(scope, lite)
+            reply = self._catch_up(scope, after, lite) if after else self._snapshot(scope, lite)
             join_room(room(scope))
             self.watched[room(scope)] += 1
             self.scope_of[sid] = scope
@@ -359,12 +359,13 @@ class Pusher:
             **self._kpis(scope, now),
         }
 
-    def _catch_up(self, scope: str, after: str) -> dict[str, Any]:
-        """Steps after ``after`` in scope, up to what the state has applied (and so emitted)."""
+    def _catch_up(self, scope: str, after: str, lite: bool = False) -> dict[str, Any]:
+        """Steps after ``after`` in scope, up to what the state has applied (and so emitted);
+        a snapshot (``lite`` as asked) when that is no longer in the log, or too much."""
         last = self.state.last_sid[EVENTS]
         city = self.state.geo.city.code
         if not self._still_in_log(after):
-            return self._snapshot(scope)
+            return self._snapshot(scope, lite)
         steps: list[dict[str, Any]] = []
         for entry in self.bus.replay(EVENTS, after=after):
             if sid_key(entry.sid) > sid_key(last):
@@ -379,7 +380,7 @@ class Pusher:
                 continue  # a repeat in the log: the state dropped it, so pages never saw it
             steps.append(step_payload(Applied(entry.sid, m, incident), self.state.geo))
             if len(steps) > MAX_CATCHUP:
-                return self._snapshot(scope)
+                return self._snapshot(scope, lite)
         return {"ok": True, "mode": "catchup", "scope": scope, "last": last, "steps": steps}
 
     def _still_in_log(self, after: str) -> bool:

@@ -222,6 +222,9 @@ def test_lite_hello_sends_no_worker_positions(server, geo):
         assert small["positions"] == [] and small["incidents"] == []
         assert big["positions"] and big["incidents"]
         assert small["kpis"] and small["panels"] and small["last"] == big["last"]
+        # resuming after an id the log no longer holds: a snapshot, still a lite one
+        again = lite.call("hello", {"scope": CITY, "lite": True, "after": "1-0"})
+        assert again["mode"] == "snapshot" and again["positions"] == []
         _publish(server, [position_dict(geo, 8, worker=f"W{uuid.uuid4().hex[:6]}")])
         assert _wait(lambda: full.of("positions"))
         assert _wait(lambda: lite.of("kpis"))  # the lite one is in the room all the same
