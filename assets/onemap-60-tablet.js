@@ -634,8 +634,8 @@
     var b = this.$("#tablet-follow");
     if (!b) return;
     b.setAttribute("aria-pressed", target ? "true" : "false");
-    var name = target && this.root.querySelector('.follow-target[data-target="' + target + '"]');
-    b.textContent = target ? "跟随中 · " + (name ? name.textContent : target) + " · 点此结束" : "大屏跟随";
+    var option = target && this.root.querySelector('.follow-target[data-target="' + target + '"] span');
+    b.textContent = target ? "跟随中 · " + (option ? option.textContent : target) + " · 点此结束" : "大屏跟随";
   };
 
   Tablet.prototype.flash = function (text) {

@@ -25,9 +25,10 @@ import flask
 from dash import html
 
 from dashboard import ids
-from dashboard.auth import Access, Principal
+from dashboard.auth import Access, Principal, within
 from dashboard.config import Settings
 from dashboard.geo_api import area_map, focus_of
+from dashboard.users import Kiosk
 from feeds.geo import Geography, load_geography
 
 KPI_TILES = [
@@ -64,7 +65,7 @@ def layout(area: str | None = None, **_query: str) -> html.Div:
             _ranking(),
             _feed(),
             _card(who),
-            _follow_sheet(geo, who),
+            _follow_sheet(geo, who, access.store.list_kiosks() if who.role in LEADS else []),
         ],
         id=ids.TABLET_ROOT,
         className="tablet",
@@ -126,7 +127,7 @@ def _rounded(nested: list[Any], digits: int) -> list[Any]:
     return parts
 
 
-def _button(text: str, cls: str, **attrs: Any) -> html.Button:
+def _button(text: str | list[Any], cls: str, **attrs: Any) -> html.Button:
     return html.Button(text, className=f"t-btn {cls}", type="button", **attrs)
 
 
@@ -330,17 +331,29 @@ def _card(who: Principal) -> html.Div:
     )
 
 
-def _follow_sheet(geo: Geography, who: Principal) -> html.Div:
-    """The walls a leader may lead: the home scope's wall and those of its children."""
+def _follow_sheet(geo: Geography, who: Principal, kiosks: list[Kiosk]) -> html.Div:
+    """The walls a leader may lead: the registered walls (kiosk links, unexpired) of the
+    leader's jurisdiction, one button per wall's area (a follow goes to every wall of it)."""
     if who.role not in LEADS:
         return html.Div(id=ids.TABLET_FOLLOW_SHEET, hidden=True)
-    home = geo.area(who.scope)
-    areas = [home, *geo.children(who.scope)] if home and home.level != "town" else [home]
-    options = [
-        _button(f"{a.name}大屏", "follow-target", **{"data-target": a.code})
-        for a in areas
-        if a is not None and a.level in ("city", "county", "town")
-    ]
+    names: dict[str, list[str]] = {}
+    for kiosk in kiosks:
+        area = geo.area(kiosk.scope)
+        if (
+            area is not None
+            and area.level in ("city", "county", "town")
+            and within(who.scope, kiosk.scope, geo.city.code)
+            and not kiosk.expired()
+        ):
+            names.setdefault(kiosk.scope, []).append(kiosk.name)
+    options: list[Any] = [
+        _button(
+            [html.Span(f"{geo.label(code)}大屏"), html.Small("、".join(sorted(walls)))],
+            "follow-target",
+            **{"data-target": code},
+        )
+        for code, walls in sorted(names.items(), key=lambda item: (len(item[0]), item[0]))
+    ] or [html.P("辖区内暂无已登记的大屏。", className="follow-none")]
     return html.Div(
         html.Div(
             [

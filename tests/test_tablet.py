@@ -292,6 +292,44 @@ def test_wall_page_goes_without_the_duty_grid_and_the_duty_page_keeps_it(server)
     assert "/_dash-component-suites/dash_ag_grid/" in duty and "onemap-55-duty.js" in duty
 
 
+def test_follow_mode_offers_the_registered_walls_of_the_leaders_jurisdiction(server):
+    store = server.store()
+    tag = uuid.uuid4().hex[:4]
+    store.add_kiosk(CITY, f"主屏{tag}")
+    store.add_kiosk(YINZHOU, f"鄞州屏{tag}")
+    store.add_kiosk(YINZHOU, f"鄞州副屏{tag}")
+    store.add_kiosk("330212001", f"街道屏{tag}")
+    store.add_kiosk("330281", f"余姚屏{tag}")
+    store.add_kiosk("330212002", f"过期屏{tag}", days=-1)
+
+    def offered(user: str) -> dict[str, str]:
+        cookie = sign_in(server, user)
+        layout = fetch(f"{server.url}/_dash-layout", cookie=cookie,
+                       Referer=f"{server.url}/tablet").body
+        found: dict[str, str] = {}
+
+        def walk(node) -> None:  # the follow buttons: data-target -> their text
+            if isinstance(node, dict):
+                props = node.get("props", {})
+                if "follow-target" in str(props.get("className", "")):
+                    found[props["data-target"]] = json.dumps(props["children"], ensure_ascii=False)
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(json.loads(layout))
+        return found
+
+    mine = offered("yz-boss")
+    assert list(mine) == [YINZHOU, "330212001"]  # its county's walls first, then its town's
+    assert f"鄞州屏{tag}" in mine[YINZHOU] and f"鄞州副屏{tag}" in mine[YINZHOU]
+    assert "鄞州区大屏" in mine[YINZHOU]
+    city = offered("city-boss")
+    assert {CITY, YINZHOU, "330212001", "330281"} <= set(city) and "330212002" not in city
+
+
 def test_tablet_inline_map_is_coarsened_to_the_first_view(server):
     cookie = sign_in(server, "city-boss")
     page = fetch(f"{server.url}/tablet", cookie=cookie, Accept="text/html").body

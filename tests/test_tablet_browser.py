@@ -30,6 +30,7 @@ def tablet_server(redis_server, tmp_path_factory):
         redis_server.url, prefix, tmp, ONEMAP_COOKIE_SECURE="0", ONEMAP_DATA_DIR=str(tmp)
     ) as server:
         server.add_user("boss", "leader", "330200")
+        server.add_kiosk("330200", "指挥中心主屏", cli=False)  # a wall the boss can lead
         yield server
 
 
