@@ -31,6 +31,7 @@ from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 
 from dashboard.config import Settings
 from dashboard.users import Account, Kiosk, UserStore
+from dashboard.webapp import PUBLIC
 from layouts import login as login_page
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,9 @@ PII_ROLES = frozenset({"duty"})  # who sees names and numbers in free text
 DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an incident's detail
 # Paths that need one of a few roles; everything else is open to every signed-in role.
 ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty": DETAIL_ROLES}
-# The web app manifest and its icons: browsers fetch them without cookies (dashboard.webapp).
-PUBLIC_PATHS = frozenset(
-    {"/login", "/login.css", "/healthz", "/manifest.webmanifest", "/favicon.ico",
-     "/icons/tablet-192.png", "/icons/tablet-512.png"}
-)
+# + the web app manifest, its icons and the favicon: browsers fetch them without the session
+# cookie (dashboard.webapp.PUBLIC).
+PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
 SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
 
 
