@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -233,13 +233,7 @@ def _add_tally(
 ) -> None:
     kept = days >= tally.floor  # days already pruned are not counted (as Tally._flags)
     for area, day, counts in _rows(names, areas[kept], days[kept], masks[kept], _TALLY_BITS):
-        rows = tally.rows.setdefault(day, {})
-        row = rows.get(area)
-        if row is None:
-            rows[area] = counts
-        else:
-            for b, count in enumerate(counts):
-                row[b] += count
+        _add_row(tally.rows.setdefault(day, {}), area, counts)
 
 
 def _add_minutes(
@@ -292,10 +286,14 @@ def _add_hourly(
         hourly.add([names[a] for a in area_row if a >= 0], slot, mask)
     kept = ~early
     for area, slot, counts in _rows(names, areas[kept], slots[kept], masks[kept], _HOURLY_BITS):
-        slots_ = hourly.slots.setdefault(area, {})
-        row = slots_.get(slot)
-        if row is None:
-            slots_[slot] = counts
-        else:
-            for kind, count in enumerate(counts):
-                row[kind] += count
+        _add_row(hourly.slots.setdefault(area, {}), slot, counts)
+
+
+def _add_row(rows: dict[Any, list[int]], key: Any, counts: list[int]) -> None:
+    """Add ``counts`` to ``rows[key]`` (a new row: ``counts`` itself)."""
+    row = rows.get(key)
+    if row is None:
+        rows[key] = counts
+    else:
+        for i, count in enumerate(counts):
+            row[i] += count

@@ -101,24 +101,6 @@ class Tally:
             if after is not None:
                 self._median(chain, *after, add=True)
 
-    def add_minutes(self, chain: Chain, day: int, category: str, values: list[float]) -> None:
-        """Add the times to close of several closings of one category on one day."""
-        if day < self.floor:
-            return
-        by_area = self.medians.get(day)
-        if by_area is None:
-            by_area = self.medians[day] = {}
-        for area in chain:
-            samples = by_area.get(area)
-            if samples is None:
-                samples = by_area[area] = {}
-            for key in (category, ALL):
-                sample = samples.get(key)
-                if sample is None:
-                    sample = samples[key] = Sample()
-                sample.values += values
-                sample.dirty = True
-
     def prune(self, before: int) -> None:
         """Forget the days before ``before`` (today's figures never read them)."""
         self.floor = max(self.floor, before)
