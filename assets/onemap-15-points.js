@@ -150,6 +150,20 @@
     var FRESH_MS = 1000;       // new markers stay DOM circles this long before the canvas takes them
     var FRESH_MAX = 400;       // or until there are this many
     var FILL_OPACITY = 0.9;    // as the Leaflet circle markers had
+
+    // Fill (and outline) the path just built with a marker's look: one marker or a group.
+    function paintMarker(ctx, m) {
+      ctx.fillStyle = m.fill;
+      ctx.globalAlpha = FILL_OPACITY;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      if (m.w > 0) {
+        ctx.lineWidth = m.w;
+        ctx.strokeStyle = m.stroke;
+        ctx.stroke();
+      }
+    }
+
     return L.Layer.extend({
       initialize: function (options) {
         L.setOptions(this, options);
@@ -264,15 +278,7 @@
         if (px < -20 || py < -20 || px > v.w + 20 || py > v.h + 20) return;
         ctx.beginPath();
         ctx.arc(px, py, m.r, 0, 2 * Math.PI);
-        ctx.fillStyle = m.fill;
-        ctx.globalAlpha = FILL_OPACITY;
-        ctx.fill();
-        ctx.globalAlpha = 1;
-        if (m.w > 0) {
-          ctx.lineWidth = m.w;
-          ctx.strokeStyle = m.stroke;
-          ctx.stroke();
-        }
+        paintMarker(ctx, m);
       },
 
       redraw: function () {
@@ -310,15 +316,7 @@
               ctx.moveTo(xy[i] + m.r, xy[i + 1]);
               ctx.arc(xy[i], xy[i + 1], m.r, 0, 2 * Math.PI);
             }
-            ctx.fillStyle = m.fill;
-            ctx.globalAlpha = FILL_OPACITY;
-            ctx.fill();
-            ctx.globalAlpha = 1;
-            if (m.w > 0) {
-              ctx.lineWidth = m.w;
-              ctx.strokeStyle = m.stroke;
-              ctx.stroke();
-            }
+            paintMarker(ctx, m);
           });
         this.redrawnAt = performance.now();
         this.lastRedrawMs = this.redrawnAt - started;

@@ -9,10 +9,11 @@
    step's four areas (``dashboard.analytics.reference``) after a sample of the steps.
 2. **Rebuild**: 200,000 steps folded into a fresh ``State`` with ``State.fold``, from decoded
    messages, and end to end from a real redis-server as the push bridge does at start
-   (``Bus.log_batches`` + ``State.fold_log``); baselines: the same fold without analytics,
-   ``apply_event`` one step at a time, and the former end-to-end path (``Bus.replay`` +
-   ``fold``). Times are the process's CPU time, which the other processes on a
-   shared machine disturb far less than wall time (both are reported).
+   (``Bus.log_batches`` + ``State.fold_log``), in fresh processes that import the server
+   (three of each path, interleaved; medians); baselines: the same fold without analytics,
+   ``apply_event`` one step at a time, the former end-to-end path (``Bus.replay`` +
+   ``fold``), and reading the log alone (with the collector paused, as the fold pauses it).
+   Wall and CPU time are both reported.
 3. **RSS**: a child process that imports the whole server (Dash, Flask-SocketIO ...), then
    folds a day of events (8,000 incidents) and an hour of positions of 10,000 workers read
    from a pipe; its RSS before and after. An hour of fixes leaves the same state as a day: the
@@ -197,7 +198,9 @@ def rebuild_child(port: int, path: str) -> None:
         "replay_and_fold": lambda: _replayed(state, bus),
         "log_batches_only": lambda: _read_raw(bus),
     }[path]
+    gc.disable()  # as State.fold_log does: the read-only baseline would pay for it alone
     report, _ = timing(run)
+    gc.enable()
     figures = None
     if state.recent:  # at the last step's time, as the parent reads its own fold
         figures = _digest(state.metrics.figures(geo.city.code, state.recent[-1].message.ts))
