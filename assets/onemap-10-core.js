@@ -76,7 +76,12 @@
     this.connected = false;
     this.lastBeat = 0;
     this.newest = null;
+    this.bridge = "ok"; // the server's own link to the feed, as its last beat said
     this.socket = null;
+    // Live steps and positions that arrive while a hello is unanswered wait here: the server
+    // sends live data as soon as the socket joins its room, which can overtake the reply
+    // (what was missed), and applying them first would make the page drop the missed steps.
+    this.pending = null;
   }
 
   onemap.openSocket = function () {
@@ -87,8 +92,10 @@
   // fetching its layout, to save round trips on a slow link); it may be connected already.
   // asked (optional): a hello already sent on that socket; asked(use) calls use(scope, reply)
   // once its reply is in. The first connect takes that reply instead of asking again.
-  Live.prototype.connect = function (socket, asked) {
+  // backlog (optional): [kind, rows] that arrived live on that socket before this listened.
+  Live.prototype.connect = function (socket, asked, backlog) {
     var self = this;
+    if (asked) this.pending = backlog || [];
     socket = this.socket = socket || onemap.openSocket();
     function connected() {
       onemap.stats.connects += 1;
@@ -96,6 +103,7 @@
       var early = asked;
       asked = null;
       if (!early) { self.hello(); return; }
+      self.pending = self.pending || [];
       early(function (scope, reply) { if (!self.welcome(scope, reply)) self.hello(); });
     }
     socket.on("connect", connected);
@@ -109,8 +117,8 @@
     socket.on("connect_error", function (err) {
       if (err && err.message === "unauthorized") window.location.reload();
     });
-    socket.on("steps", function (data) { self.steps(data.steps); });
-    socket.on("positions", function (data) { self.positions(data.p); });
+    socket.on("steps", function (data) { self.live("steps", data.steps); });
+    socket.on("positions", function (data) { self.live("positions", data.p); });
     socket.on("kpis", function (data) { self.beat(data); self.view.onKpis(data); });
     socket.on("beat", function (data) { self.beat(data); });
     socket.on("panels", function (data) { self.view.onPanels(data); });
@@ -120,8 +128,15 @@
     socket.on("command", function (data) { if (self.view.onCommand) self.view.onCommand(data); });
   };
 
+  // Live data, applied now, or after the pending hello's reply.
+  Live.prototype.live = function (kind, rows) {
+    if (this.pending) { this.pending.push([kind, rows]); return; }
+    this[kind](rows);
+  };
+
   Live.prototype.hello = function () {
     var self = this, scope = this.scope;
+    this.pending = this.pending || [];
     this.socket.emit("hello", { scope: scope, after: this.lastSid, home: this.home, lite: !!this.lite }, function (reply) {
       self.welcome(scope, reply);
     });
@@ -131,7 +146,14 @@
   Live.prototype.welcome = function (scope, reply) {
     var self = this;
     if (!reply || scope !== self.scope) return false;
-    if (!reply.ok) { console.warn("OneMap: hello refused:", reply.error); return true; }
+    var waiting = self.pending || [];
+    self.pending = null;
+    if (!reply.ok) {
+      console.warn("OneMap: hello refused:", reply.error);
+      // The server is still rebuilding its state: ask again shortly.
+      if (reply.retry) setTimeout(function () { if (self.connected && scope === self.scope) self.hello(); }, 1000 * reply.retry);
+      return true;
+    }
     if (reply.mode === "snapshot") {
       self.lastSid = null;
       self.view.onSnapshot(reply);
@@ -145,6 +167,7 @@
     if (reply.last && onemap.sidAfter(reply.last, self.lastSid)) self.lastSid = reply.last;
     onemap.stats.lastSid = self.lastSid;
     if (reply.following && self.view.onCommand) self.view.onCommand(reply.following);
+    waiting.forEach(function (item) { self[item[0]](item[1]); }); // ids already applied drop
     self.view.onLive();
     return true;
   };
@@ -185,12 +208,14 @@
   Live.prototype.beat = function (data) {
     this.lastBeat = Date.now();
     if (data.newest) this.newest = data.newest;
+    if (data.bridge) this.bridge = data.bridge;
   };
 
-  // "ok", "stale" (no heartbeat, or the newest data is older than staleAfterMs) or "down".
+  // "ok", "stale" (the newest data is older than staleAfterMs) or "down" (no connection, the
+  // server says its feed is down, or it has sent no heartbeat for 6 s: it beats every 2 s).
   Live.prototype.health = function (staleAfterMs) {
-    if (!this.connected) return "down";
-    if (Date.now() - this.lastBeat > 6000) return "stale";
+    if (!this.connected || this.bridge !== "ok") return "down";
+    if (Date.now() - this.lastBeat > 6000) return "down";
     if (!this.newest || Date.now() - new Date(this.newest).getTime() > staleAfterMs) return "stale";
     return "ok";
   };

@@ -88,7 +88,8 @@
     early = null;
     this.bind();
     this.goTo(this.scope, true);
-    this.live.connect(asked && asked.socket, asked && function (use) { asked.take("hello", use); });
+    this.live.connect(asked && asked.socket, asked && function (use) { asked.take("hello", use); },
+      asked && asked.drain());
     var socket = this.live.socket;
     socket.on("warnings", function (data) { self.onWarnings(data.warnings || []); });
     socket.on("disconnect", function () { self.tick(); });
@@ -815,6 +816,12 @@
     this.socket = onemap.openSocket();
     this.replies = {};
     this.waiting = {};
+    // Live data sent once the server put the socket in its room, before the Tablet listens:
+    // handed to it with the hello's reply (see Live.connect).
+    this.backlog = [];
+    [["steps", "steps"], ["positions", "p"]].forEach(function (kind) {
+      self.socket.on(kind[0], function (data) { if (self.backlog) self.backlog.push([kind[0], data[kind[1]]]); });
+    });
     var asks = { hello: { scope: scope, after: null, home: "", lite: true }, risks: { scope: scope } };
     Object.keys(asks).forEach(function (event) {
       self.socket.emit(event, asks[event], function (reply) {
@@ -825,6 +832,13 @@
       });
     });
   }
+
+  // What arrived live so far; nothing more is kept after this.
+  Early.prototype.drain = function () {
+    var backlog = this.backlog;
+    this.backlog = null;
+    return backlog;
+  };
 
   // use(scope, reply) once the reply to event is in (now, if it is).
   Early.prototype.take = function (event, use) {

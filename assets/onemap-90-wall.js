@@ -3,6 +3,8 @@
  * Walls run unattended for weeks. Socket.IO reconnects by itself and the connection catches up
  * from the last applied step; if the page still has no fresh data for a long time, or its
  * heap grows past a bound, it reloads itself, which is the one cure that always works.
+ * While its data is not live the wall says so across the room: the root's data-health is
+ * "stale" or "down", the map and panels are dimmed and a large banner gives the data's age.
  */
 (function () {
   "use strict";
@@ -10,6 +12,8 @@
   var onemap = (window.onemap = window.onemap || {});
   var RELOAD_AFTER_STALE_MS = 10 * 60 * 1000;
   var CHECK_EVERY_MS = 30 * 1000;
+  var CONNECT_GRACE_MS = 10 * 1000; // a page that has not been live yet is "connecting" this long
+  var DAY = new Intl.DateTimeFormat("zh-CN", { month: "long", day: "numeric", timeZone: "Asia/Shanghai" });
 
   function Wall(root, map) {
     this.root = root;
@@ -23,6 +27,8 @@
     this.panels = new onemap.Panels(root);
     this.live = new onemap.Live(this, this.scope);
     this.unhealthySince = null;
+    this.startedAt = Date.now();
+    this.everLive = false;
     this.tourStops = [];
     onemap.wall = this;
   }
@@ -91,21 +97,61 @@
     if (data.index && this.map) this.map.applyIndex(data.index);
   };
 
-  Wall.prototype.onLive = function () { this.root.setAttribute("data-live", "1"); };
+  Wall.prototype.onLive = function () {
+    this.everLive = true;
+    this.root.setAttribute("data-live", "1");
+    this.tick(); // a banner clears as soon as the reply is in, not on the next second
+  };
 
   // -- health, clock, self-healing --------------------------------------------------------
   Wall.prototype.tick = function () {
-    var clock = this.root.querySelector(".wall-clock");
-    clock.textContent = onemap.clock();
-    var state = this.live.health(this.staleAfterMs);
-    var box = this.root.querySelector(".wall-health");
-    var text = this.root.querySelector("#wall-health-text");
-    var age = this.live.newest ? onemap.age(Date.now() - new Date(this.live.newest).getTime()) : "";
-    box.setAttribute("data-state", state);
-    text.textContent = state === "down" ? "连接中断 · 重连中" :
-      state === "stale" ? "数据延迟" + (age ? " · 最新 " + age : "") : "实时 · 最新 " + age;
+    this.root.querySelector(".wall-clock").textContent = onemap.clock();
+    var state = this.health();
+    var newest = this.live.newest ? new Date(this.live.newest) : null;
+    var age = newest ? onemap.age(Date.now() - newest.getTime()) : "";
+    var feedDown = state === "down" && this.live.connected && this.live.bridge !== "ok";
+    this.root.querySelector(".wall-health").setAttribute("data-state", state);
+    setText(this.root.querySelector("#wall-health-text"),
+      state === "connecting" ? "连接中" : feedDown ? "数据源中断" : state === "down" ? "连接中断 · 正在重连" :
+      state === "stale" ? "数据延迟" + (age ? " · 最新 " + age : "") : "实时 · 最新 " + age);
+    this.outage(state, feedDown, newest, age);
     this.unhealthySince = state === "ok" ? null : (this.unhealthySince || Date.now());
   };
+
+  // live.health(), except that a page not yet live is "connecting" for its first seconds
+  // (no red banner while the first reply is on its way).
+  Wall.prototype.health = function () {
+    var state = this.live.health(this.staleAfterMs);
+    var starting = !this.everLive && Date.now() - this.startedAt < CONNECT_GRACE_MS;
+    return state !== "ok" && starting ? "connecting" : state;
+  };
+
+  // The banner and the dimmed page (wall.css keys both on the root's data-health).
+  Wall.prototype.outage = function (state, feedDown, newest, age) {
+    var banner = this.root.querySelector(".wall-outage");
+    this.root.setAttribute("data-health", state);
+    var shown = state === "stale" || state === "down";
+    banner.hidden = !shown;
+    if (!shown) return;
+    banner.setAttribute("data-state", state);
+    setText(banner.querySelector(".outage-title"),
+      state === "stale" ? "数据延迟" : feedDown ? "数据源中断" : "连接中断");
+    setText(banner.querySelector(".outage-status"),
+      state === "stale" ? "" : feedDown ? "等待数据源恢复" : "正在重连");
+    setText(banner.querySelector(".outage-age"), newest ? "最新数据 " + age : "尚未收到数据");
+    setText(banner.querySelector(".outage-note"), newest ? "画面停留在 " + when(newest) + " · 非实时" : "");
+  };
+
+  // The data's time of day, with its date when it is not today's (China time, as the clock).
+  function when(date) {
+    var day = DAY.format(date);
+    return (day === DAY.format(new Date()) ? "" : day + " ") + onemap.clock(date.toISOString());
+  }
+
+  // Only when it changes: a text write is a mutation the page's observers see.
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
 
   Wall.prototype.checkHealth = function () {
     var heapMb = performance.memory ? performance.memory.usedJSHeapSize / 1048576 : 0;

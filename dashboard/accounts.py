@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from dashboard.config import Settings
 from dashboard.users import ROLES, UserStore, generate_password
 from feeds.geo import load_geography
+from feeds.outage import connect
+from feeds.redis_server import missing_url_message
+
+log = logging.getLogger(__name__)
+DEMO_WALL = "演示大屏 demo wall"  # the name of the wall link `onemap demo` makes and revokes
 
 SCOPE_LEVELS = ("city", "county", "town")
 
@@ -63,8 +71,8 @@ def _password_options(parser: argparse.ArgumentParser) -> None:
 
 def store_from(settings: Settings) -> UserStore:
     if not settings.redis_url:
-        sys.exit("ONEMAP_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
-    return UserStore(redis.Redis.from_url(settings.redis_url), settings.prefix)
+        sys.exit(missing_url_message(settings.redis_dir))
+    return UserStore(connect(settings.redis_url, "onemap-cli"), settings.prefix)
 
 
 def wall_link(settings: Settings, token: str) -> str:
@@ -159,14 +167,48 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_access(settings: Settings, redis_url: str) -> tuple[UserStore, str]:
-    """A city wall link and an admin for `onemap demo`; printed once. Returns the kiosk id."""
-    store = UserStore(redis.Redis.from_url(redis_url), settings.prefix)
+def demo_access(settings: Settings, redis_url: str) -> str:
+    """A city wall link and an admin for `onemap demo`; printed once. Returns the kiosk id.
+
+    The demo's Redis persists, so links of earlier runs that never got revoked (the demo was
+    killed) are revoked now: only the link printed last opens a wall.
+    """
+    store = UserStore(connect(redis_url, "onemap-demo"), settings.prefix)
+    for stale in store.list_kiosks():
+        if stale.name == DEMO_WALL:
+            store.revoke_kiosk(stale.id)
     city = load_geography().city.code
-    kiosk, token = store.add_kiosk(city, "演示大屏 demo wall")
+    kiosk, token = store.add_kiosk(city, DEMO_WALL)
     print(f"wall link (no password needed): {wall_link(settings, token)}", flush=True)
     if store.get_user("admin") is None:
         password = generate_password()
         store.add_user("admin", "admin", city, password, "管理员")
         print(f"sign in at /login as admin, password (shown once): {password}", flush=True)
-    return store, kiosk.id
+    else:
+        print(
+            "sign in at /login as admin with the password printed on the first run "
+            "(`onemap user passwd admin` sets a new one)",
+            flush=True,
+        )
+    return kiosk.id
+
+
+def revoke_demo_link(settings: Settings, redis_url: str, kiosk_id: str) -> None:
+    """Revoke the demo's wall link as it stops; a Redis that is away by then is only logged
+    (the next demo revokes the link, see ``demo_access``), never a traceback at Ctrl-C."""
+    # one try with a 1 s deadline: Ctrl-C must end the demo in seconds, Redis or not
+    client = connect(
+        redis_url,
+        "onemap-demo-stop",
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        UserStore(client, settings.prefix).revoke_kiosk(kiosk_id)
+    except (redis.RedisError, OSError) as exc:
+        log.warning(
+            "could not revoke the demo wall link %s (%s); the next demo will", kiosk_id, exc
+        )
+    finally:
+        client.close()

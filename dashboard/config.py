@@ -33,7 +33,13 @@ class Settings:
     message_queue: str = _setting(
         "", "Socket.IO message-queue URL for several server processes (empty: one process)."
     )
-    data_dir: str = _setting(".onemap", "Where `onemap demo` keeps the embedded Redis files.")
+    data_dir: str = _setting(
+        ".onemap",
+        "Where the embedded Redis (AOF) and the archive live; made absolute at start.",
+    )
+    embedded_redis_port: int = _setting(
+        6380, "Port of the embedded redis-server (`onemap demo`, `onemap redis`)."
+    )
     ticker_size: int = _setting(200, "How many latest event steps a newly opened page receives.")
     push_interval_ms: int = _setting(100, "Longest wait before a batch of event steps goes out.")
     stale_after_s: int = _setting(60, "A wall shows amber when its newest data is older than this.")
@@ -41,6 +47,9 @@ class Settings:
     max_heap_mb: int = _setting(1024, "A wall reloads itself when its JS heap grows past this.")
     tile_url: str = _setting("", "Intranet map tile URL template ({z}/{x}/{y}); empty: no tiles.")
     position_interval_ms: int = _setting(500, "At most one position frame per room this often.")
+    send_queue_max: int = _setting(
+        256, "Packets that may wait for one screen; a screen further behind is dropped."
+    )
     cookie_secure: bool = _setting(True, "Session cookie only over HTTPS (0 for plain-HTTP demos).")
     session_hours: int = _setting(12, "A person's session ends this many hours after sign-in.")
     kiosk_session_days: int = _setting(30, "A wall's session cookie lasts this many days per load.")
@@ -50,6 +59,16 @@ class Settings:
     login_rate: str = _setting("10/minute", "Failed sign-ins allowed per address and per name.")
     audit_maxlen: int = _setting(1_000_000, "Approximate cap of the audit stream.")
     public_url: str = _setting("", "Base URL printed in kiosk links (empty: http://HOST:PORT).")
+
+    def __post_init__(self) -> None:
+        # Resolved once, against the directory the command started in: redis-server changes
+        # into its --dir, and a child started elsewhere must find the same files.
+        object.__setattr__(self, "data_dir", os.path.abspath(self.data_dir))
+
+    @property
+    def redis_dir(self) -> str:
+        """The embedded Redis's files (AOF, log, the URL it serves on)."""
+        return os.path.join(self.data_dir, "redis")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

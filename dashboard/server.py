@@ -10,6 +10,7 @@ import dash
 import redis
 from flask import Flask, jsonify, redirect
 from flask_socketio import SocketIO
+from werkzeug.serving import BaseWSGIServer
 
 from dashboard import geo_api, risks, webapp
 from dashboard.actions import Actions
@@ -24,6 +25,7 @@ from dashboard.trends import Trends, archive_at
 from dashboard.users import UserStore
 from feeds.bus import Bus
 from feeds.geo import Geography, load_geography
+from feeds.outage import connect, until_ok
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,10 @@ class OneMap:
     access: Access
 
     def run(self) -> None:
+        # Werkzeug queues 128 connections; a storm of walls reconnecting at once (a server
+        # restart) overflowed it and came back in waves (bench.connect). Until the production
+        # server replaces it, a deeper queue: the kernel caps it at somaxconn.
+        BaseWSGIServer.request_queue_size = 4096
         self.pusher.start()
         self.socketio.run(
             self.server,
@@ -61,11 +67,10 @@ def create_app(settings: Settings) -> OneMap:
     geo = load_geography()
     server = Flask(__name__)
     server.config["ONEMAP_SETTINGS"] = settings
-    client = redis.Redis.from_url(
-        settings.redis_url, health_check_interval=10, client_name="onemap-dashboard"
-    )
+    client = connect(settings.redis_url, "onemap-dashboard")
     store = UserStore(client, settings.prefix)
-    server.config["SECRET_KEY"] = settings.secret_key or store.shared_secret()
+    secret = settings.secret_key or until_ok(log, "session key", store.shared_secret)
+    server.config["SECRET_KEY"] = secret
     access = Access(store, settings, geo.city.code)
     server.config["ONEMAP_ACCESS"] = access  # pages ask it for the signed-in user's scope
     bus = Bus(
@@ -92,7 +97,9 @@ def create_app(settings: Settings) -> OneMap:
     risks.install(socketio, pusher, pusher.guard)
     Trends(pusher, archive_at(settings.data_dir)).install(socketio, pusher.guard)
     webapp.install(server)
-    _routes(server, bus, pusher, access)
+    # /healthz must answer at once while Redis stalls: its own client, with a short deadline.
+    probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)
+    _routes(server, probe, pusher, access)
     server.wsgi_app = webapp.GzipStatic(server.wsgi_app)  # type: ignore[method-assign]
     # Outermost, so Socket.IO's own responses and error pages carry the headers too.
     policy = DashScriptHashes(dash_app, settings.tile_url).policy
@@ -138,10 +145,18 @@ def _routes(server: Flask, bus: Bus, pusher: Pusher, access: Access) -> None:
 
     @server.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
+        try:
+            stats: dict[str, int] | None = bus.stats()
+        except redis.RedisError:
+            stats = None  # Redis is away: the bridge's state says so too
         return jsonify(
             ready=pusher.ready.is_set(),
+            bridge=pusher.health.report(),
+            screens=pusher.rooms.screens(),
+            dropped_screens=pusher.backlog.dropped,
+            deepest_queue=pusher.backlog.deepest(),
             incidents=len(pusher.state.incidents),
             workers=len(pusher.state.positions),
-            last=pusher.state.last_sid,
-            stats=bus.stats(),
+            last=dict(pusher.position or pusher.state.last_sid),
+            stats=stats,
         )

@@ -189,7 +189,7 @@ class State:
         gc.disable()
         before: dict[str, tuple[str, str, str, str, int, str] | None] = {}  # counter keys
         last: deque[tuple[str, Full, Incident]] = deque(maxlen=self.recent.maxlen)
-        incidents, sid = self.incidents, None
+        incidents, done = self.incidents, None  # done: the last stream id folded
         folded: list[StepHead | EventMessage] = []  # the steps added, for the metrics
         report = self.metrics.fold_report
         try:
@@ -201,6 +201,7 @@ class State:
                         before[head.id] = None
                     elif head.seq in incident.steps:
                         self.duplicates += 1
+                        done = sid
                         continue
                     elif head.id not in before:
                         before[head.id] = incident.counter_key()
@@ -209,7 +210,12 @@ class State:
                         report(incident, step)
                     last.append((sid, full, incident))
                     folded.append(head)
+                    done = sid
         finally:
+            # A fold that failed (Redis went away mid-read) resumes after the last step it
+            # folded: what was folded is counted, and nothing is folded twice.
+            if done is not None:
+                self.last_sid["events"] = done
             # what was folded is counted, even when a bad entry stopped the fold
             self.metrics.settle_folded([incidents[i] for i in before], folded)
             for incident_id, key in before.items():
@@ -219,8 +225,6 @@ class State:
             self.recent.extend(Applied(sid, _event(m), incident) for sid, m, incident in last)
             if collecting:
                 gc.enable()
-        if sid is not None:
-            self.last_sid["events"] = sid
         return len(folded)
 
     def _new_incident(self, m: EventMessage | IncidentFields) -> Incident:

@@ -9,7 +9,6 @@ also overwrite a hash of latest positions so a newcomer can draw every worker at
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,6 +17,7 @@ import msgspec
 import redis
 
 from feeds.geo import Geography
+from feeds.outage import RETRYABLE, Outage
 from feeds.schema import (
     CHINA_TZ,
     DEFAULT_LIMITS,
@@ -206,12 +206,25 @@ class Bus:
     def ingest(
         self, raw: bytes, geo: Geography, limits: Limits = DEFAULT_LIMITS
     ) -> str | Rejection:
-        """Validate one raw message: publish it (returning its stream id) or dead-letter it."""
-        result = validate(raw, geo, limits)
-        if isinstance(result, Rejection):
-            self.dead_letter(raw, result)
-            return result
-        return self.publish(result)
+        """Validate one raw message: publish it (returning its stream id) or dead-letter it.
+
+        A message whose handling raises (a bug meeting input nobody foresaw) is dead-lettered
+        as ``internal_error`` with the exception logged once: one message must never stop
+        intake. Redis errors propagate, the message untouched: the caller retries it.
+        """
+        try:
+            result = validate(raw, geo, limits)
+            if isinstance(result, Rejection):
+                self.dead_letter(raw, result)
+                return result
+            return self.publish(result)
+        except (redis.RedisError, OSError):
+            raise
+        except Exception as exc:
+            log.exception("internal error handling a message; dead-lettered")
+            rejection = Rejection("internal_error", f"{type(exc).__name__}: {exc}")
+            self.dead_letter(raw, rejection)
+            return rejection
 
     # -- the inbox: raw messages from producers that cannot link our code -----------------
     def ingest_inbox(
@@ -226,7 +239,10 @@ class Bus:
 
         A consumer group remembers what was handed out: entries a crashed ingester took but
         never acknowledged are taken again first. Re-publishing one is harmless, because the
-        state folds a repeated step (same id and seq) as a duplicate.
+        state folds a repeated step (same id and seq) as a duplicate. Every entry is
+        acknowledged once it is published or dead-lettered (``ingest`` dead-letters one whose
+        handling raises), so no entry can come back to stop each restart; a Redis error leaves
+        the rest of the batch pending, to be taken again when Redis is back.
         """
         group, inbox = "ingest", self.keys["inbox"]
         try:
@@ -247,8 +263,10 @@ class Bus:
                     rejected += 1
                 else:
                     accepted += 1
-                self.client.xack(inbox, group, sid)
-                self.client.xdel(inbox, sid)
+                done = self.client.pipeline(transaction=False)
+                done.xack(inbox, group, sid)
+                done.xdel(inbox, sid)
+                done.execute()
         return accepted, rejected
 
     # -- reading ---------------------------------------------------------------------------
@@ -256,11 +274,21 @@ class Bus:
         self, after: dict[str, str], block_ms: int | None = None, count: int = 1000
     ) -> list[Entry]:
         """Entries after the given stream ids (``{"events": "0-0", "positions": "$"}``)."""
+        return [
+            Entry(name, sid, decode_entry(name, raw))
+            for name, sid, raw in self.read_raw(after, block_ms, count)
+        ]
+
+    def read_raw(
+        self, after: dict[str, str], block_ms: int | None = None, count: int = 1000
+    ) -> list[tuple[str, str, bytes]]:
+        """(stream, id, payload) after the given ids, undecoded: a follower that must get past
+        an entry it cannot decode decodes each itself."""
         streams = {self.keys[name]: sid for name, sid in after.items()}
         reply = self.client.xread(streams, count=count, block=block_ms)
         names = {self.keys[name]: name for name in after}
         return [
-            Entry(name, _text(sid), _decode(name, fields[b"m"]))
+            (name, _text(sid), fields.get(b"m", b""))
             for key, entries in reply or []
             for name in (names[_text(key)],)
             for sid, fields in entries
@@ -274,10 +302,23 @@ class Bus:
         while True:
             rows = self.client.xrange(self.keys[stream], min=start, max="+", count=batch)
             for sid, fields in rows:
-                yield Entry(stream, _text(sid), _decode(stream, fields[b"m"]))
+                yield Entry(stream, _text(sid), decode_entry(stream, fields[b"m"]))
             if len(rows) < batch:
                 return
             start = f"({_text(rows[-1][0])}"
+
+    def read_range(self, stream: str, after: str, upto: str, count: int) -> list[Entry]:
+        """At most ``count`` entries of one stream after ``after`` up to ``upto`` (inclusive)."""
+        start = "-" if after in ("0", "0-0", "-") else f"({after}"
+        rows = self.client.xrange(self.keys[stream], min=start, max=upto, count=count)
+        return [
+            Entry(stream, _text(sid), decode_entry(stream, fields[b"m"])) for sid, fields in rows
+        ]
+
+    def first_id(self, stream: str) -> str | None:
+        """The oldest id a stream still holds (``None`` when it is empty)."""
+        rows = self.client.xrange(self.keys[stream], count=1)
+        return _text(rows[0][0]) if rows else None
 
     def log_batches(
         self, stream: str = EVENTS, after: str = "0-0", batch: int = 20_000
@@ -323,16 +364,14 @@ class Bus:
         Yields an empty list when a block times out, so callers can do housekeeping.
         """
         position = dict(after)
-        backoff = 0.1
+        outage = Outage(log, "follow", max_delay=max_backoff)
         while True:
             try:
                 batch = self.read(position, block_ms=block_ms, count=count)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis read failed (%s); retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
+            except RETRYABLE as exc:
+                outage.failed(exc)
                 continue
-            backoff = 0.1
+            outage.ok()
             for entry in batch:
                 position[entry.stream] = entry.sid
             yield batch
@@ -352,7 +391,7 @@ class Bus:
         try:
             for item in pubsub.listen():
                 note = _announcement.decode(item["data"])
-                yield Entry(note.stream, note.sid, _decode(note.stream, bytes(note.m)))
+                yield Entry(note.stream, note.sid, decode_entry(note.stream, bytes(note.m)))
         finally:
             pubsub.close()
 
@@ -396,7 +435,8 @@ class Bus:
         ]
 
 
-def _decode(stream: str, raw: bytes) -> Message | ActionMessage:
+def decode_entry(stream: str, raw: bytes) -> Message | ActionMessage:
+    """A log entry's message (raises for an entry that is not one)."""
     return decode_action(raw) if stream == ACTIONS else decode_trusted(raw)
 
 

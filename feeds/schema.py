@@ -231,6 +231,8 @@ def validate(
         return Rejection("schema", str(exc))
     except msgspec.DecodeError as exc:
         return Rejection("bad_json", str(exc))
+    except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 inside a string
+        return Rejection("bad_json", f"not UTF-8 ({exc.reason})")
     now = now or datetime.now(UTC)
     if isinstance(message, EventMessage):
         problem = _check_event(message, geo, limits, now)

@@ -71,6 +71,7 @@ def layout(area: str | None = None, tour: str | None = None, **_query: str) -> h
             _header(geo.area(scope).name),  # type: ignore[union-attr]
             _kpis(),
             html.Main([_left(), _map(settings.tile_url), _right()], className="wall-body"),
+            _outage(),
         ],
         id=ids.WALL_ROOT,
         className="wall",
@@ -79,6 +80,7 @@ def layout(area: str | None = None, tour: str | None = None, **_query: str) -> h
             "data-highlight": highlight or "",
             "data-tour": "1" if tour in ("1", "true", "yes") else "",
             "data-view": "wall",
+            "data-health": "connecting",
             "data-stale-after": str(settings.stale_after_s),
             "data-dwell": str(settings.tour_dwell_s),
             "data-max-heap-mb": str(settings.max_heap_mb),
@@ -114,6 +116,23 @@ def _header(scope_name: str) -> html.Header:
             ),
         ],
         className="wall-header",
+    )
+
+
+def _outage() -> html.Div:
+    """The banner over a dimmed wall while its data is not live (filled by onemap-90-wall.js)."""
+    return html.Div(
+        [
+            html.Div(
+                [html.Span(className="outage-title"), html.Span(className="outage-status")],
+                className="outage-head",
+            ),
+            html.Div(className="outage-age"),
+            html.Div(className="outage-note"),
+        ],
+        className="wall-outage",
+        role="alert",
+        hidden=True,
     )
 
 

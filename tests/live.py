@@ -152,8 +152,9 @@ def fetch(url: str, data: bytes | None = None, cookie: str = "", **headers: str)
 
 @contextmanager
 def dashboard(
-    redis_url: str, prefix: str, tmp: Path, port: int | None = None, **env: str
+    redis_url: str, prefix: str, tmp: Path, port: int | None = None, wait: bool = True, **env: str
 ) -> Iterator[Dashboard]:
+    """The server as a subprocess; ``wait``: until /healthz says ready (else only started)."""
     port = port or free_port()
     log_path = tmp / f"dashboard-{port}.log"
     environ = dict(
@@ -175,7 +176,8 @@ def dashboard(
         )
     server = Dashboard(f"http://127.0.0.1:{port}", process, log_path, redis_url, prefix)
     try:
-        _wait_ready(server)
+        if wait:
+            _wait_ready(server)
         yield server
     finally:
         process.terminate()

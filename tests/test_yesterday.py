@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dashboard.actions import ActionBook
 from dashboard.analytics.hourly import SLOT_S
 from dashboard.kpis import yesterday
-from dashboard.push import Pusher
+from dashboard.rebuild import rebuild
 from dashboard.state import State
 from feeds.bus import EVENTS, POSITIONS, Bus
 from feeds.schema import CHINA_TZ
@@ -136,17 +137,17 @@ def test_patrol_visits_and_coverage_survive_a_restart(geo, bus: Bus):
     for entry in bus.replay(POSITIONS):
         live.apply_position(entry.sid, entry.message)  # type: ignore[arg-type]
     bus.client.delete(bus.keys[POSITIONS])  # the stream keeps only the last half hour anyway
-    restarted = Pusher(None, bus, State(geo), None, None)  # type: ignore[arg-type]
-    restarted.rebuild()
+    restarted = State(geo)
+    rebuild(bus, restarted, ActionBook())
     areas = [CITY, g[0][:6], g[0][:9], *g, *{x[:12] for x in g}]
     keys = ("patrol_visits", "grids_visited", "patrol_coverage", "online")
     for area in areas:
-        before, after = live.metrics.figures(area, now), restarted.state.metrics.figures(area, now)
+        before, after = live.metrics.figures(area, now), restarted.metrics.figures(area, now)
         assert [after[k] for k in keys] == [before[k] for k in keys], area
     assert live.metrics.figures(CITY, now)["patrol_visits"] == 5  # W1×3 grids, W2, W3
     at = now + timedelta(days=1)  # and tomorrow's "same time yesterday" agrees too
-    assert yesterday(restarted.state, CITY, at).get("patrol_visits") == yesterday(
+    assert yesterday(restarted, CITY, at).get("patrol_visits") == yesterday(
         live, CITY, at
     ).get("patrol_visits")
     assert bus.client.ttl(bus._visits_key(now.astimezone(CHINA_TZ).date())) > 86_400
-    assert restarted.state.last_sid[EVENTS] == "0-0"
+    assert restarted.last_sid[EVENTS] == "0-0"

@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-import redis
-
 from feeds.bus import Bus
 from feeds.geo import Geography
+from feeds.outage import REDIS_ERRORS, Outage
 from feeds.schema import EventMessage, Message
 from feeds.sim.clock import local_midnight, to_datetime, to_ms
 from feeds.sim.config import SimConfig
@@ -48,20 +47,22 @@ def run(
     model = Model(geo, config, to_datetime(start_ms), to_datetime(now_ms))
     _say(progress, f"simulate: seed {config.seed}, {config.events_per_day:,.0f} events/day, "
                    f"{len(model.roster.workers):,} workers, speed {config.speed:g}")
+    outage = Outage(log, "simulate", max_delay=MAX_SLEEP, stop=stop)
     if config.backfill:
-        _backfill(bus, model, now_ms, stop, progress)
-    _live(bus, model, stop, clock)
+        _backfill(bus, model, now_ms, stop, progress, outage)
+    _live(bus, model, stop, clock, outage)
 
 
 def _backfill(
-    bus: Bus, model: Model, until_ms: int, stop: threading.Event, progress: TextIO | None
+    bus: Bus, model: Model, until_ms: int, stop: threading.Event, progress: TextIO | None,
+    outage: Outage,
 ) -> None:
     """Publish everything from local midnight to ``until_ms`` as fast as Redis takes it."""
     began = last_line = time.monotonic()
     steps = positions = 0
     span = max(1, until_ms - model.start_ms)
     while not stop.is_set() and (batch := model.take(until_ms, BATCH)):
-        _publish(bus, batch, stop)
+        _publish(bus, batch, stop, outage)
         done = sum(isinstance(m, EventMessage) for m in batch)
         steps, positions = steps + done, positions + len(batch) - done
         if time.monotonic() - last_line >= PROGRESS_EVERY:
@@ -72,11 +73,13 @@ def _backfill(
                    f"in {time.monotonic() - began:.1f}s")
 
 
-def _live(bus: Bus, model: Model, stop: threading.Event, clock: Callable[[], float]) -> None:
+def _live(
+    bus: Bus, model: Model, stop: threading.Event, clock: Callable[[], float], outage: Outage
+) -> None:
     while not stop.is_set():
         now_ms = to_ms(clock())
         while not stop.is_set() and (batch := model.take(now_ms, BATCH)):
-            _publish(bus, batch, stop)
+            _publish(bus, batch, stop, outage)
         due = model.next_due()
         if due is None:  # nothing will ever happen again (no workers, no arrivals)
             stop.wait()
@@ -85,18 +88,18 @@ def _live(bus: Bus, model: Model, stop: threading.Event, clock: Callable[[], flo
         stop.wait(min(MAX_SLEEP, max(BATCH_WINDOW, delay)))
 
 
-def _publish(bus: Bus, batch: list[Message], stop: threading.Event) -> None:
-    """Publish, riding out a Redis restart: the batch waits and is retried, never dropped."""
-    backoff = 0.1
-    while True:
+def _publish(bus: Bus, batch: list[Message], stop: threading.Event, outage: Outage) -> None:
+    """Publish, riding out Redis stalls and restarts: the batch waits and is retried, never
+    dropped (a retried batch that had got through is folded as repeats). One log line when
+    Redis goes away, one when it is back."""
+    while not stop.is_set():
         try:
             bus.publish_many(batch)
-            return
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("publish failed (%s); retrying in %.1fs", exc, backoff)
-            if stop.wait(backoff):
-                return
-            backoff = min(backoff * 2, MAX_SLEEP)
+        except REDIS_ERRORS as exc:
+            outage.failed(exc)
+            continue
+        outage.ok()
+        return
 
 
 def _say(progress: TextIO | None, line: str) -> None:

@@ -1,0 +1,147 @@
+"""A page's ``hello``: join the room of its scope, then receive a snapshot or what it missed.
+
+The socket joins its room first, so every step applied from then on reaches it live; the reply
+then covers everything applied up to the state's ``last`` id read after the join. A live step
+can overtake the reply: the page buffers live data while its hello is unanswered and drops
+any id it has already applied (assets/onemap-10-core.js), so nothing falls in between and
+nothing is applied twice.
+
+Nothing here holds the state's lock for long, whatever a page asks for: the log is read from
+Redis outside it, a catch-up reads at most ``MAX_CATCHUP`` entries (more: a snapshot is
+cheaper), and the lock is taken in short slices to match entries with the state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from dashboard import panels
+from dashboard.state import OPEN, Applied, Incident, State
+from dashboard.wire import incident_marker, position_row, sid_key, step_payload
+from feeds.bus import EVENTS, Bus, Entry
+from feeds.schema import EventMessage
+
+log = logging.getLogger(__name__)
+
+MAX_CATCHUP = 20_000  # log entries; beyond this a page is better served by a fresh snapshot
+LITE_STEPS = 30  # a lite snapshot's latest steps (the tablet's feed)
+SLICE = 2_000  # entries or incidents handled per hold of the state's lock
+
+Kpis = Callable[[str, datetime], dict[str, Any]]
+
+
+class Greeter:
+    """Builds the reply to a hello; the caller has already put the socket in its room."""
+
+    def __init__(self, state: State, lock: Any, bus: Bus, ticker_size: int, kpis: Kpis) -> None:
+        self.state = state
+        self.lock = lock
+        self.bus = bus
+        self.ticker_size = ticker_size
+        self.kpis = kpis
+
+    def reply(self, scope: str, after: str | None, lite: bool) -> dict[str, Any]:
+        if after:
+            caught = self.catch_up(scope, after)
+            if caught is not None:
+                return caught
+        return self.snapshot(scope, lite)
+
+    # -- what a page needs to start ----------------------------------------------------------
+    def snapshot(self, scope: str, lite: bool = False) -> dict[str, Any]:
+        """``lite`` (a tablet on a mobile link): no worker positions, no incident markers, the
+        last ``LITE_STEPS`` steps only."""
+        geo = self.state.geo
+        within = _within(scope, geo.city.code)
+        now = datetime.now(UTC)
+        with self.lock:
+            last = self.state.last_sid[EVENTS]
+            recent = list(self.state.recent)
+            workers = [] if lite else list(self.state.positions.values())
+            kpis = self.kpis(scope, now)
+            figures = panels.cached(self.state, scope, now)
+        keep = LITE_STEPS if lite else self.ticker_size
+        mine = [a for a in recent if within(a.message.area.county, a.message.area.town)]
+        with self.lock:  # a payload reads the incident's current status
+            steps = [step_payload(a, geo) for a in mine[-keep:]]
+        positions = [position_row(p) for p in workers if within(p.grid[:6], p.grid[:9])]
+        markers = [] if lite else self._open_markers(within, now)
+        return {
+            "ok": True,
+            "mode": "snapshot",
+            "scope": scope,
+            "last": last,
+            "steps": steps,
+            "positions": positions,
+            "incidents": markers,
+            "panels": figures,
+            **kpis,
+        }
+
+    def _open_markers(self, within: Callable[[str, str], bool], now: datetime) -> list[Any]:
+        with self.lock:
+            incidents = list(self.state.incidents.values())
+        markers = []
+        for chunk in _slices(incidents, SLICE):
+            with self.lock:  # status is read from the incident's steps, which the bridge adds to
+                markers += [
+                    incident_marker(i, now)
+                    for i in chunk
+                    if i.status == OPEN and within(i.area.county, i.area.town)
+                ]
+        return markers
+
+    # -- what a reconnecting page missed ------------------------------------------------------
+    def catch_up(self, scope: str, after: str) -> dict[str, Any] | None:
+        """Steps after ``after`` in scope, up to what the state has applied (and so emitted);
+        ``None`` when a snapshot must do instead: the id is no longer in the log, or too much
+        happened since."""
+        with self.lock:
+            last = self.state.last_sid[EVENTS]
+        if sid_key(after) >= sid_key(last):
+            return {"ok": True, "mode": "catchup", "scope": scope, "last": last, "steps": []}
+        if not self._still_in_log(after):
+            return None
+        entries = self.bus.read_range(EVENTS, after, last, MAX_CATCHUP + 1)
+        if len(entries) > MAX_CATCHUP:
+            return None
+        within = _within(scope, self.state.geo.city.code)
+        mine = [e for e in entries if _event_within(e, within)]
+        steps: list[dict[str, Any]] = []
+        for chunk in _slices(mine, SLICE):
+            with self.lock:
+                steps += [p for p in map(self._applied_payload, chunk) if p is not None]
+        return {"ok": True, "mode": "catchup", "scope": scope, "last": last, "steps": steps}
+
+    def _applied_payload(self, entry: Entry) -> dict[str, Any] | None:
+        m = entry.message
+        assert isinstance(m, EventMessage)
+        incident: Incident | None = self.state.incidents.get(m.id)
+        applied = incident.steps.get(m.seq) if incident is not None else None
+        if incident is None or applied is None or applied.sid != entry.sid:
+            return None  # a repeat in the log: the state dropped it, so pages never saw it
+        return step_payload(Applied(entry.sid, m, incident), self.state.geo)
+
+    def _still_in_log(self, after: str) -> bool:
+        first = self.bus.first_id(EVENTS)
+        return first is None or sid_key(first) <= sid_key(after) or after == "0-0"
+
+
+def _within(scope: str, city: str) -> Callable[[str, str], bool]:
+    """Whether a (county, town) pair lies in ``scope`` (the city, a county or a town)."""
+    if scope == city:
+        return lambda county, town: True
+    return lambda county, town: scope in (county, town)
+
+
+def _event_within(entry: Entry, within: Callable[[str, str], bool]) -> bool:
+    m = entry.message
+    return isinstance(m, EventMessage) and within(m.area.county, m.area.town)
+
+
+def _slices(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,93 @@
+"""Who watches what: each socket's scope, whether it is lite, and the home of each wall.
+
+The bridge asks which scopes have screens before it builds a payload for them, and the hello
+handler and the disconnect handler change the registry. Its lock is held only for these few
+dictionary operations and never while anything is sent: engine.io runs a socket's disconnect
+handler on whichever thread happens to send to it (a ping timeout noticed on send), so a lock
+held across an emit can deadlock the very thread that holds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from flask_socketio import SocketIO
+
+NAMESPACE = "/"
+
+
+def area_room(scope: str) -> str:
+    return f"area:{scope}"
+
+
+def home_room(scope: str) -> str:
+    return f"home:{scope}"
+
+
+def user_room(name: str) -> str:
+    return f"user:{name}"
+
+
+class Rooms:
+    def __init__(self, socketio: SocketIO) -> None:
+        self.socketio = socketio
+        self._lock = threading.Lock()
+        self._scope_of: dict[str, str] = {}  # socket id → the scope it watches
+        self._screens: Counter[str] = Counter()  # scope → screens watching it
+        self._lite: set[str] = set()  # sockets that asked for no worker positions (tablets)
+        self._home_of: dict[str, str] = {}  # socket id → the home scope of a wall page
+
+    def watch(self, sid: str, scope: str, lite: bool) -> None:
+        """``sid`` now watches ``scope`` (and no longer what it watched before)."""
+        server = self.socketio.server
+        with self._lock:
+            before = self._scope_of.get(sid)
+            if before is not None and before != scope:
+                server.leave_room(sid, area_room(before), namespace=NAMESPACE)
+                self._screens[before] -= 1
+            if before != scope:
+                server.enter_room(sid, area_room(scope), namespace=NAMESPACE)
+                self._screens[scope] += 1
+                self._scope_of[sid] = scope
+            (self._lite.add if lite else self._lite.discard)(sid)
+
+    def enter(self, sid: str, room: str) -> None:
+        self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)
+
+    def set_home(self, sid: str, home: str) -> bool:
+        """Record a wall's home once; False if it has one already."""
+        with self._lock:
+            if sid in self._home_of:
+                return False
+            self._home_of[sid] = home
+        self.enter(sid, home_room(home))
+        return True
+
+    def home_of(self, sid: str) -> str:
+        with self._lock:
+            return self._home_of.get(sid, "")
+
+    def forget(self, sid: str) -> None:
+        """A socket is gone (Socket.IO removes it from its rooms itself)."""
+        with self._lock:
+            scope = self._scope_of.pop(sid, None)
+            if scope is not None:
+                self._screens[scope] -= 1
+                if self._screens[scope] <= 0:
+                    del self._screens[scope]
+            self._lite.discard(sid)
+            self._home_of.pop(sid, None)
+
+    def watched(self) -> list[str]:
+        """Scopes with at least one screen, now."""
+        with self._lock:
+            return [scope for scope, n in self._screens.items() if n > 0]
+
+    def lite(self) -> list[str]:
+        with self._lock:
+            return list(self._lite)
+
+    def screens(self) -> int:
+        with self._lock:
+            return len(self._scope_of)
