@@ -29,12 +29,17 @@ browser-deps:
 	    chromium chromium-driver fonts-noto-cjk >/dev/null; \
 	fi
 
+# The fault tests mostly wait (stalls, outages, two-minute holds): they run side by side after
+# the rest, which stays serial because its browser tests measure what a page does in time.
+FAULT_WORKERS ?= 4
+
 test: install browser-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not fault"
+	$(PY) -m pytest -q -m fault -n $(FAULT_WORKERS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not browser"
+	$(PY) -m pytest -q -m "not browser and not fault"
 
 lint: install
 	$(VENV)/bin/ruff check .

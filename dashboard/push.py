@@ -135,10 +135,12 @@ class Pusher:
         self._failing: set[str] = set()  # housekeeping jobs whose failure is already logged
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
+    def install(self) -> None:
         self.socketio.on_event("connect", self.on_connect)
         self.socketio.on_event("hello", self.on_hello)
         self.socketio.on_event("disconnect", self.on_disconnect)
+
+    def start(self) -> None:
         self.socketio.start_background_task(self._supervise)
         self.socketio.start_background_task(self._figures)
         self.socketio.start_background_task(self._heartbeat)
@@ -161,6 +163,9 @@ class Pusher:
         self.health.state = "rebuilding"
         self.newest_ts = rebuild(self.bus, self.state, self.actions)
         self.position = {**self.state.last_sid, ACTIONS: self.actions.last_sid}
+        # The detectors' first round after a fold is long (thousands of warnings, pruning):
+        # paid here, before any page is answered, not in the live loop's first seconds.
+        self._guarded("warnings", self._warnings)
         self.health.state = "ok"
         self.health.last_read = time.monotonic()
         self.ready.set()
@@ -349,11 +354,11 @@ class Pusher:
         city = self.state.geo.city.code
         watched = set(self.rooms.watched())
         emits: list[Emit] = []
+        try:
+            self.bus.publish_warnings(warnings)
+        except redis.RedisError as exc:  # the stream misses them; the walls still show them
+            log.warning("%d warning(s) not published: %s", len(warnings), exc)
         for warning in warnings:
-            try:
-                self.bus.publish_warning(warning)
-            except redis.RedisError as exc:  # the stream misses it; the wall still shows it
-                log.warning("warning %s not published: %s", warning.id, exc)
             if now - warning.ts > WARNING_FRESH:
                 continue
             data = warning_payload(warning, self.state.geo.label(warning.area))

@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> OneMap:
     dash_app = _dash_app(server)
     access.install(server)
     pusher = Pusher(socketio, bus, state, settings, SocketGuard(access, socketio))
+    pusher.install()
     Details(access, pusher).install(server, socketio, pusher.guard)
     Actions(access, bus, state, pusher.lock, pusher.guard).install(socketio)
     DutyDesk(access, pusher).install(server, socketio, pusher.guard)

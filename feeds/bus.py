@@ -164,13 +164,22 @@ class Bus:
 
     def publish_warning(self, warning: WarningMessage) -> str | None:
         """Append and announce a warning; ``None`` if one with its id was published before."""
-        keys = [
-            self.keys[WARNINGS],
-            self.keys["warnings_channel"],
-            f"{self.prefix}:warned:{warning.id}",
-        ]
-        sid = self._warn(keys=keys, args=[WARNINGS_MAXLEN, encode(warning), WARNING_MEMORY_S])
-        return _text(sid) if sid else None
+        return self.publish_warnings([warning])[0]
+
+    def publish_warnings(self, warnings: list[WarningMessage]) -> list[str | None]:
+        """``publish_warning`` for many in one round trip (a rebuild finds thousands at once)."""
+        if not warnings:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for warning in warnings:
+            keys = [
+                self.keys[WARNINGS],
+                self.keys["warnings_channel"],
+                f"{self.prefix}:warned:{warning.id}",
+            ]
+            args = [WARNINGS_MAXLEN, encode(warning), WARNING_MEMORY_S]
+            self._warn(keys=keys, args=args, client=pipe)
+        return [_text(sid) if sid else None for sid in pipe.execute()]
 
     def publish_action(self, action: ActionMessage) -> str:
         """Append an operator's action to the audited actions stream and announce it."""

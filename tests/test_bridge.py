@@ -79,3 +79,36 @@ def test_server_started_before_its_redis_becomes_ready_when_redis_comes(
 def _ready(url: str) -> bool:
     answer = health(url)
     return isinstance(answer, dict) and answer.get("ready") is True
+
+
+def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_half_a_state(
+    redis_server, prefix, geo, monkeypatch
+):
+    """A restarted server whose rebuild outlasts a page's hello once answered it from the
+    half-built state (a catch-up of nothing, up to "0-0"), and every step the fold then
+    applied reached that page neither in the reply nor live. In-process, real Redis."""
+    from dashboard import push
+    from dashboard.config import Settings
+    from dashboard.server import create_app
+
+    app = create_app(Settings(redis_url=redis_server.url, prefix=prefix, cookie_secure=False))
+    seen = app.bus.publish(_step(geo, "seen", 0))
+    missed = [app.bus.publish(_step(geo, "missed", i)) for i in range(1, 4)]
+    _kiosk, token = app.access.store.add_kiosk(CITY, "test wall")
+    http = app.server.test_client()
+    assert http.get(f"/wall?kiosk={token}").status_code == 302
+    monkeypatch.setattr(push, "HELLO_WAIT_S", 0.2)
+    socket = app.socketio.test_client(app.server, flask_test_client=http)
+    assert socket.is_connected()
+    hello = {"scope": CITY, "after": seen}
+    assert socket.emit("hello", hello, callback=True) == {
+        "ok": False,
+        "error": "starting",
+        "retry": 2,
+    }
+    app.pusher._rebuild()
+    reply = socket.emit("hello", hello, callback=True)
+    assert reply["mode"] == "catchup"
+    assert [step["sid"] for step in reply["steps"]] == missed
+    assert reply["last"] == missed[-1]
+    socket.disconnect()
