@@ -21,7 +21,7 @@ from typing import Any
 from dashboard import panels
 from dashboard.state import OPEN, Applied, Incident, State
 from dashboard.wire import incident_marker, position_row, sid_key, step_payload
-from feeds.bus import EVENTS, Bus, Entry
+from feeds.bus import EVENTS, Bus, Entry, decode_entry
 from feeds.schema import EventMessage
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,11 @@ class Greeter:
             return {"ok": True, "mode": "catchup", "scope": scope, "last": last, "steps": []}
         if not self._still_in_log(after):
             return None
-        entries = self.bus.read_range(EVENTS, after, last, MAX_CATCHUP + 1)
-        if len(entries) > MAX_CATCHUP:
-            return None
+        rows = self.bus.range_raw(EVENTS, after, last, MAX_CATCHUP + 1)
+        if len(rows) > MAX_CATCHUP:
+            return None  # known before a single entry is decoded
         within = _within(scope, self.state.geo.city.code)
-        mine = [e for e in entries if _event_within(e, within)]
+        mine = [e for e in map(_entry, rows) if e is not None and _event_within(e, within)]
         steps: list[dict[str, Any]] = []
         for chunk in _slices(mine, SLICE):
             with self.lock:
@@ -135,6 +135,13 @@ def _within(scope: str, city: str) -> Callable[[str, str], bool]:
     if scope == city:
         return lambda county, town: True
     return lambda county, town: scope in (county, town)
+
+
+def _entry(row: tuple[str, bytes]) -> Entry | None:
+    try:
+        return Entry(EVENTS, row[0], decode_entry(EVENTS, row[1]))
+    except Exception:  # the bridge skipped it too (dead-lettered as apply_failed)
+        return None
 
 
 def _event_within(entry: Entry, within: Callable[[str, str], bool]) -> bool:

@@ -415,15 +415,20 @@ class Pusher:
             return {"ok": False, "error": "scope not allowed"}
         if not self.ready.wait(timeout=HELLO_WAIT_S):
             return {"ok": False, "error": "starting", "retry": 2}
-        lite = bool(asked.get("lite"))
-        # Into the room first: from now on every applied step reaches this socket live, and
-        # the reply covers what was applied before (the page buffers until the reply).
-        self.rooms.watch(sid, scope, lite)
-        if holder is not None:
-            self.rooms.enter(sid, user_room(holder.name))  # views sent to this person
-        reply = self.greeter.reply(scope, str(after) if after else None, lite)
-        reply["following"] = self._join_home(sid, str(asked.get("home") or ""))
-        return reply
+        if not self.rooms.begin_hello(sid):
+            return {"ok": False, "error": "busy", "retry": 1}
+        try:
+            lite = bool(asked.get("lite"))
+            # Into the room first: from now on every applied step reaches this socket live,
+            # and the reply covers what was applied before (the page buffers until the reply).
+            self.rooms.watch(sid, scope, lite)
+            if holder is not None:
+                self.rooms.enter(sid, user_room(holder.name))  # views sent to this person
+            reply = self.greeter.reply(scope, str(after) if after else None, lite)
+            reply["following"] = self._join_home(sid, str(asked.get("home") or ""))
+            return reply
+        finally:
+            self.rooms.end_hello(sid)
 
     def _join_home(self, sid: str, home: str) -> dict[str, Any] | None:
         """A wall page joins the room of its home scope once; returns what it must follow."""

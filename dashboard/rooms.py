@@ -37,6 +37,20 @@ class Rooms:
         self._screens: Counter[str] = Counter()  # scope → screens watching it
         self._lite: set[str] = set()  # sockets that asked for no worker positions (tablets)
         self._home_of: dict[str, str] = {}  # socket id → the home scope of a wall page
+        self._greeting: set[str] = set()  # sockets whose hello is being answered
+
+    def begin_hello(self, sid: str) -> bool:
+        """False while this socket's previous hello is still being answered: one at a time
+        per socket, so a client firing hellos cannot take every thread and core."""
+        with self._lock:
+            if sid in self._greeting:
+                return False
+            self._greeting.add(sid)
+            return True
+
+    def end_hello(self, sid: str) -> None:
+        with self._lock:
+            self._greeting.discard(sid)
 
     def watch(self, sid: str, scope: str, lite: bool) -> None:
         """``sid`` now watches ``scope`` (and no longer what it watched before)."""

@@ -316,13 +316,22 @@ class Bus:
                 return
             start = f"({_text(rows[-1][0])}"
 
-    def read_range(self, stream: str, after: str, upto: str, count: int) -> list[Entry]:
-        """At most ``count`` entries of one stream after ``after`` up to ``upto`` (inclusive)."""
+    def range_raw(self, stream: str, after: str, upto: str, count: int) -> list[tuple[str, bytes]]:
+        """At most ``count`` (id, payload) of a stream after ``after`` up to ``upto``, inclusive,
+        undecoded and as hiredis parses them (no dict per entry): a caller that may find too
+        many learns it before paying to decode any (see ``log_batches``)."""
+        pool, key = self.client.connection_pool, self.keys[stream]
         start = "-" if after in ("0", "0-0", "-") else f"({after}"
-        rows = self.client.xrange(self.keys[stream], min=start, max=upto, count=count)
-        return [
-            Entry(stream, _text(sid), decode_entry(stream, fields[b"m"])) for sid, fields in rows
-        ]
+        connection = pool.get_connection()
+        try:
+            connection.send_command("XRANGE", key, start, upto, "COUNT", count)
+            rows = connection.read_response(disable_decoding=True)
+        except BaseException:
+            connection.disconnect()  # an unread reply must not reach the pool's next user
+            raise
+        finally:
+            pool.release(connection)
+        return [(_text(sid), fields[1]) for sid, fields in rows]
 
     def first_id(self, stream: str) -> str | None:
         """The oldest id a stream still holds (``None`` when it is empty)."""

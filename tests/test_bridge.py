@@ -15,7 +15,7 @@ from tests.factories import event_dict, line
 from tests.live import dashboard
 from tests.screens import CITY, Screen, health, kiosk_cookie
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.fault
 
 
 def _step(geo, tag: str, i: int = 0):

@@ -26,7 +26,7 @@ from tests.live import run_cli
 ONEMAP = str(Path(sys.executable).with_name("onemap"))  # the script `make demo` runs
 DEMO = [ONEMAP, "demo", "--workers", "300", "--events-per-day", "1000"]
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.fault]
 
 
 def _health(url: str) -> dict:

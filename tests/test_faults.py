@@ -45,7 +45,7 @@ from tests.screens import (
     wait_until_complete,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.fault]
 
 COUNTIES = ["330212", "330281"]  # 鄞州, 余姚: many of the factories' grids
 SCOPES = [CITY] * 7 + [COUNTIES[0]] * 6 + [COUNTIES[1]] * 6  # + the browser wall: 20 screens

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from feeds.bus import Bus
 from feeds.geo import Geography
 from feeds.redis_server import start_redis
@@ -77,6 +79,7 @@ def _stopped_cleanly(process: subprocess.Popen[bytes], log: Path) -> str:
     return text
 
 
+@pytest.mark.fault
 def test_ingest_rides_out_an_8s_redis_stall_and_accepts_messages_after_it(tmp_path, geo):
     prefix, log = "stall", tmp_path / "ingest.log"
     with start_redis() as server, _ingest(server.url, prefix, log) as ingest:
@@ -95,6 +98,7 @@ def test_ingest_rides_out_an_8s_redis_stall_and_accepts_messages_after_it(tmp_pa
     _stopped_cleanly(ingest, log)
 
 
+@pytest.mark.fault
 def test_ingest_logs_one_line_per_redis_outage_and_resumes(tmp_path, geo):
     prefix, log = "restart", tmp_path / "ingest.log"
     server = start_redis(directory=tmp_path / "redis", persist=True)
