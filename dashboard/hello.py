@@ -14,6 +14,7 @@ cheaper), and the lock is taken in short slices to match entries with the state.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_CATCHUP = 20_000  # log entries; beyond this a page is better served by a fresh snapshot
 LITE_STEPS = 30  # a lite snapshot's latest steps (the tablet's feed)
 SLICE = 2_000  # entries or incidents handled per hold of the state's lock
+STREAM_ID = re.compile(r"\d{1,15}-\d{1,15}")
 
 Kpis = Callable[[str, datetime], dict[str, Any]]
 
@@ -44,7 +46,7 @@ class Greeter:
         self.kpis = kpis
 
     def reply(self, scope: str, after: str | None, lite: bool) -> dict[str, Any]:
-        if after:
+        if after and STREAM_ID.fullmatch(after):  # anything else: a snapshot, not an error
             caught = self.catch_up(scope, after)
             if caught is not None:
                 return caught

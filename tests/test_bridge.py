@@ -81,25 +81,37 @@ def _ready(url: str) -> bool:
     return isinstance(answer, dict) and answer.get("ready") is True
 
 
-def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_half_a_state(
-    redis_server, prefix, geo, monkeypatch
-):
-    """A restarted server whose rebuild outlasts a page's hello once answered it from the
-    half-built state (a catch-up of nothing, up to "0-0"), and every step the fold then
-    applied reached that page neither in the reply nor live. In-process, real Redis."""
-    from dashboard import push
+@pytest.fixture
+def in_process(redis_server, prefix):
+    """The app built as the server builds it, its bridge not started, and a socket signed in
+    through a city wall link (Flask-SocketIO's test client, a real Redis)."""
     from dashboard.config import Settings
     from dashboard.server import create_app
 
     app = create_app(Settings(redis_url=redis_server.url, prefix=prefix, cookie_secure=False))
-    seen = app.bus.publish(_step(geo, "seen", 0))
-    missed = [app.bus.publish(_step(geo, "missed", i)) for i in range(1, 4)]
     _kiosk, token = app.access.store.add_kiosk(CITY, "test wall")
     http = app.server.test_client()
     assert http.get(f"/wall?kiosk={token}").status_code == 302
-    monkeypatch.setattr(push, "HELLO_WAIT_S", 0.2)
     socket = app.socketio.test_client(app.server, flask_test_client=http)
     assert socket.is_connected()
+    try:
+        yield app, socket
+    finally:
+        socket.disconnect()
+
+
+def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_half_a_state(
+    in_process, geo, monkeypatch
+):
+    """A restarted server whose rebuild outlasts a page's hello once answered it from the
+    half-built state (a catch-up of nothing, up to "0-0"), and every step the fold then
+    applied reached that page neither in the reply nor live."""
+    from dashboard import push
+
+    app, socket = in_process
+    seen = app.bus.publish(_step(geo, "seen", 0))
+    missed = [app.bus.publish(_step(geo, "missed", i)) for i in range(1, 4)]
+    monkeypatch.setattr(push, "HELLO_WAIT_S", 0.2)
     hello = {"scope": CITY, "after": seen}
     assert socket.emit("hello", hello, callback=True) == {
         "ok": False,
@@ -111,4 +123,23 @@ def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_hal
     assert reply["mode"] == "catchup"
     assert [step["sid"] for step in reply["steps"]] == missed
     assert reply["last"] == missed[-1]
-    socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("payload", "answer"),
+    [
+        ("not an object", "snapshot"),
+        (["a", "list"], "snapshot"),
+        ({"scope": CITY, "after": "not a stream id"}, "snapshot"),
+        ({"scope": CITY, "after": 12}, "snapshot"),
+        ({"scope": 330200}, "snapshot"),
+        ({"scope": "999999"}, "unknown scope"),
+        ({"scope": {"$ne": 1}}, "unknown scope"),
+    ],
+)
+def test_a_malformed_hello_gets_an_answer_never_an_exception(in_process, payload, answer):
+    app, socket = in_process
+    app.pusher._rebuild()
+    reply = socket.emit("hello", payload, callback=True)
+    assert reply is not None, "no reply: the handler raised"
+    assert reply.get("mode") == answer or reply.get("error") == answer, reply

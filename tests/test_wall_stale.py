@@ -66,10 +66,10 @@ def _banner(page) -> tuple[bool, str, str]:
 
 
 def _wait_dimmed(page, dimmed: bool, timeout: float = 5) -> None:
-    """The map and panels greyed out (or back in colour once the fade is over)."""
+    """The map and panels under their veil (or uncovered once the fade is over)."""
     page.wait_for_function(
-        "(want) => getComputedStyle(document.querySelector('.wall-body')).filter"
-        ".includes('grayscale') === want",
+        "(want) => ['.wall-body', '.wall-kpis'].every((s) => (getComputedStyle("
+        "document.querySelector(s), '::after').opacity === '1') === want)",
         arg=dimmed,
         timeout=timeout * 1000,
     )
