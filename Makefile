@@ -63,6 +63,7 @@ bench: install browser-deps
 	$(PY) -m bench.wall_soak --minutes $(WALL_SOAK_MINUTES)
 	$(PY) -m bench.duty_query
 	$(PY) -m bench.duty_live
+	$(PY) -m bench.connect
 
 clean:
 	rm -rf $(VENV) .onemap .pytest_cache
