@@ -13,6 +13,7 @@ module and must change with it.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,6 +29,15 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_MESSAGE_BYTES = 8192
 MAX_TITLE_CHARS = 100
 MAX_DETAIL_CHARS = 2000
+# Every time in a message lies in these years, whatever the clock limits are set to: far enough
+# from datetime's ends (years 1 and 9999) that no conversion or arithmetic on it can overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# A deadline is at most this long after its step (the longest catalogue limit is 5 working
+# days; a year leaves room for any adapter's own limits) ...
+MAX_DEADLINE_AHEAD = timedelta(days=366)
+# ... and, on a later step, at most this long before it (an incident overdue for ten years).
+MAX_OVERDUE = timedelta(days=3653)
 
 StepType = Literal[
     "reported", "dispatched", "accepted", "escalated", "handled", "feedback", "closed", "reopened"
@@ -188,19 +198,25 @@ class Rejection:
 REJECTION_REASONS: dict[str, str] = {
     "too_large": f"message longer than {MAX_MESSAGE_BYTES} bytes",
     "bad_json": "not a JSON object",
-    "schema": "missing field, unknown field or wrong type/range",
+    "schema": "missing field, unknown or repeated field, or wrong type/range",
     "unknown_category": "category code not in the catalogue",
     "unknown_area": "area code does not exist in the geography",
     "area_mismatch": "area codes do not nest (grid not in village, town not in county ...)",
     "out_of_bounds": "point outside the city or far from the declared county",
-    "bad_timestamp": "timestamp in the future or too old, or a report due before it is made",
+    "bad_timestamp": "timestamp in the future or too old, or a deadline out of its step's span",
     "text_too_long": f"title over {MAX_TITLE_CHARS} or detail over {MAX_DETAIL_CHARS} chars",
-    "bad_text": "empty title or control characters in text",
+    "bad_text": "empty title, or control or bidi characters in text",
 }
 
-# Tabs and newlines are normal in a detail; other C0/C1 controls only ever come from broken
-# encoders or from someone probing the terminal of whoever reads the log.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional controls (LRM, RLM, ALM, the embeddings, overrides and isolates) turn text
+# around on screen (U+202E then "gnp.exe" reads "exe.png"). Chinese governance text never
+# needs them.
+_BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# A title is one line: no C0/C1 control at all (tab, CR and LF included), no line or paragraph
+# separator, no bidi control. A detail may hold tabs and line breaks (CR, LF); other controls
+# only ever come from broken encoders or from someone probing the terminal of whoever reads it.
+_TITLE_BAD = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+_DETAIL_BAD = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +249,9 @@ def validate(
         return Rejection("bad_json", str(exc))
     except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 inside a string
         return Rejection("bad_json", f"not UTF-8 ({exc.reason})")
+    repeated = _repeated_key(raw)
+    if repeated is not None:
+        return Rejection("schema", f"key {repeated!r} given twice")
     now = now or datetime.now(UTC)
     if isinstance(message, EventMessage):
         problem = _check_event(message, geo, limits, now)
@@ -257,9 +276,14 @@ def _check_event(
 
 def _check_deadline(msg: EventMessage) -> Rejection | None:
     # Later steps may well come after the deadline (that is what overdue means); a report's
-    # own deadline, though, can never precede it.
+    # own deadline, though, can never precede it. Either way it lies within a sane span of
+    # its step, so every view can convert it, subtract it and print it.
     if msg.type == "reported" and msg.deadline < msg.ts:
         return Rejection("bad_timestamp", "deadline before the report")
+    if msg.deadline > msg.ts + MAX_DEADLINE_AHEAD:
+        return Rejection("bad_timestamp", f"deadline more than {MAX_DEADLINE_AHEAD.days} days ahead")
+    if msg.deadline < msg.ts - MAX_OVERDUE:
+        return Rejection("bad_timestamp", f"deadline more than {MAX_OVERDUE.days} days before")
     return None
 
 
@@ -278,9 +302,17 @@ def _check_text(msg: EventMessage) -> Rejection | None:
         return Rejection("text_too_long", f"title {len(msg.title)}, detail {len(msg.detail)}")
     if not msg.title.strip():
         return Rejection("bad_text", "empty title")
-    if _CONTROL.search(msg.title) or _CONTROL.search(msg.detail):
-        return Rejection("bad_text", "control character in text")
+    bad = _TITLE_BAD.search(msg.title)
+    if bad:
+        return Rejection("bad_text", f"title holds {_codepoint(bad.group())}")
+    bad = _DETAIL_BAD.search(msg.detail)
+    if bad:
+        return Rejection("bad_text", f"detail holds {_codepoint(bad.group())}")
     return None
+
+
+def _codepoint(char: str) -> str:
+    return f"U+{ord(char):04X}"
 
 
 def _check_area(area: AreaRef, geo: Geography) -> Rejection | None:
@@ -311,8 +343,35 @@ def _check_point(lon: float, lat: float, county: str, geo: Geography) -> Rejecti
 
 
 def _check_time(ts: datetime, limits: Limits, now: datetime) -> Rejection | None:
+    if not EARLIEST <= ts < LATEST:
+        return Rejection("bad_timestamp", f"{ts.isoformat()} is not in {EARLIEST.year}-{LATEST.year}")
     if ts > now + limits.max_future:
         return Rejection("bad_timestamp", f"{ts.isoformat()} is in the future")
     if ts < now - limits.max_age:
         return Rejection("bad_timestamp", f"{ts.isoformat()} is older than {limits.max_age}")
+    return None
+
+
+# Every string of a message that passed the decoder (so it is valid JSON), with the colon that
+# makes it a key. Matching every string, not only keys, keeps the scan in step with the text.
+_STRINGS = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:)?')
+
+
+def _repeated_key(raw: bytes) -> str | None:
+    """A key given twice in ``raw``, if any: msgspec, like most decoders, keeps the last one,
+    so ``{"title": "ok", "title": "..."}`` would pass checks a reader of the first one trusts.
+
+    Only called on JSON the decoder took, whose keys are all the contract's: their names are
+    distinct across a message's objects (``area``'s fields are not top-level ones), so a name
+    seen twice anywhere is a repeat.
+    """
+    keys = [key for key, colon in _STRINGS.findall(raw) if colon]
+    if len(set(keys)) == len(keys) and b"\\" not in b"".join(keys):
+        return None
+    names = [json.loads(b'"' + key + b'"') if b"\\" in key else key.decode() for key in keys]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
     return None
