@@ -209,6 +209,23 @@
     this.lastBeat = Date.now();
     if (data.newest) this.newest = data.newest;
     if (data.bridge) this.bridge = data.bridge;
+    if ("history" in data) onemap.showHistory(this.view && this.view.root, data.history);
+  };
+
+  // The note (layouts/history.py) that the server's history starts mid-incident: a trimmed
+  // log. history: {since, partial} or null (the log holds every incident from its report).
+  var HISTORY_DAY = new Intl.DateTimeFormat("zh-CN", {
+    month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false,
+    timeZone: "Asia/Shanghai",
+  });
+  onemap.showHistory = function (root, history) {
+    var note = root && root.querySelector(".history-note");
+    if (!note) return;
+    note.hidden = !history;
+    if (!history) return;
+    var text = "历史数据始于 " + HISTORY_DAY.format(new Date(history.since)) + " · " +
+      history.partial.toLocaleString("zh-CN") + " 件事件缺上报记录 · 统计自此时起";
+    if (note.textContent !== text) note.textContent = text;
   };
 
   // "ok", "stale" (the newest data is older than staleAfterMs) or "down" (no connection, the

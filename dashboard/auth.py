@@ -16,21 +16,20 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import redis
 from flask import Flask, Response, jsonify, redirect, request, session
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_socketio import SocketIO
 from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 
 from dashboard.config import Settings
-from dashboard.users import Account, Kiosk, UserStore
+from dashboard.users import Account, Kiosk, LoginThrottle, UserStore
 from dashboard.webapp import PUBLIC
 from layouts import login as login_page
 
@@ -44,6 +43,8 @@ ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty
 # cookie (dashboard.webapp.PUBLIC).
 PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
 SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
+DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here
+MAX_NEXT = 2048
 
 
 def within(scope: str, code: str, city: str) -> bool:
@@ -91,6 +92,7 @@ class Access:
         self.settings = settings
         self.city = city
         self.origins = {o.strip().rstrip("/") for o in settings.allowed_origins.split(",")} - {""}
+        self.throttle = LoginThrottle(store.client, store.prefix, settings.login_rate)
 
     def install(self, server: Flask) -> None:
         secure = self.settings.cookie_secure
@@ -106,28 +108,12 @@ class Access:
         )
         manager = LoginManager(server)
         manager.user_loader(self._load)
-        limiter = Limiter(
-            get_remote_address,
-            app=server,
-            storage_uri=self.settings.redis_url,
-            key_prefix=f"{self.settings.prefix}:ratelimit",
-            headers_enabled=True,
-        )
         server.before_request(self._gate)
         server.add_url_rule("/login.css", "login_css", _login_css)
         server.add_url_rule("/logout", "logout", self._logout, methods=["POST"])
         server.add_url_rule("/api/csrf", "csrf", self._csrf)
-        view = self._login
-        # Failed sign-ins count against the client address and against the name tried.
-        for key in (get_remote_address, _tried_name):
-            view = limiter.limit(
-                self.settings.login_rate,
-                key_func=key,
-                methods=["POST"],
-                deduct_when=lambda response: response.status_code != 302,
-            )(view)
-        server.add_url_rule("/login", "login", view, methods=["GET", "POST"])
-        server.register_error_handler(429, self._too_many)
+        server.add_url_rule("/login", "login", self._login, methods=["GET", "POST"])
+        server.add_url_rule("/kiosk", "kiosk", self._switch_to_kiosk, methods=["POST"])
         logging.getLogger("werkzeug").addFilter(_redact_tokens)
 
     # -- sessions ------------------------------------------------------------------------
@@ -171,7 +157,7 @@ class Access:
             return None
         token = request.args.get("kiosk")
         if token and request.method == "GET":
-            return self._exchange(token)
+            return self._kiosk_link(token)
         principal = self.current()
         if principal is None:
             if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
@@ -183,17 +169,51 @@ class Access:
                 return jsonify(error="forbidden"), 403
         return None
 
-    def _exchange(self, token: str) -> Any:
-        """A wall URL's one-time trip: the token becomes a session, the URL loses the token."""
+    def _kiosk_link(self, token: str) -> Any:
+        """A wall URL's one-time trip: the token becomes a session, the URL loses the token.
+
+        Only in a browser that holds no person's session: a link must never silently turn an
+        officer's signed-in browser into a wall (a plain GET, so any page could make it happen).
+        There the person is asked, and only a POST with their CSRF token switches."""
+        kiosk = self._kiosk_or_refusal(token)
+        if isinstance(kiosk, Response):
+            return kiosk
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
+        target = request.path + (f"?{urlencode(rest)}" if rest else "")
+        person = self.current()
+        if person is not None and person.kind == "user":
+            page = login_page.kiosk_switch(generate_csrf(), token, target, person.display,
+                                           person.name, kiosk.name)
+            return Response(page, 200)
+        return self._open_kiosk(kiosk, target)
+
+    def _switch_to_kiosk(self) -> Any:
+        """POST /kiosk: the person on the question page chose to make this browser a wall."""
+        try:
+            validate_csrf(request.form.get("csrf_token", ""))
+        except ValidationError:
+            return jsonify(error="bad csrf token"), 400
+        kiosk = self._kiosk_or_refusal(request.form.get("kiosk", ""))
+        if isinstance(kiosk, Response):
+            return kiosk
+        person = self.current()
+        if person is not None and person.kind == "user":
+            self.audit("kiosk_switch", person.name, kiosk=kiosk.id, display=kiosk.name)
+            self.store.end_session(person.session_id, self._session_ttl_s(person))
+        return self._open_kiosk(kiosk, _safe_next(request.form.get("next", "")))
+
+    def _kiosk_or_refusal(self, token: str) -> Kiosk | Response:
         kiosk = self.store.kiosk_for(token)
         if kiosk is None:
-            self.audit("kiosk_refused", "", kiosk=token.partition(".")[0][:12])
+            self.audit_anonymous("kiosk_refused", kiosk=token.partition(".")[0][:12])
             return Response(login_page.refused("大屏链接无效或已被撤销"), 403)
+        return kiosk
+
+    def _open_kiosk(self, kiosk: Kiosk, target: str) -> Any:
         principal = Principal.of_kiosk(kiosk)
         self._start_session(principal, permanent=True)
         self.audit("kiosk_signin", principal.name, scope=kiosk.scope, display=kiosk.name)
-        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
-        return redirect(request.path + (f"?{urlencode(rest)}" if rest else ""))
+        return redirect(target)
 
     # -- sign-in and sign-out ------------------------------------------------------------
     def _login(self) -> Any:
@@ -208,22 +228,29 @@ class Access:
             return self._login_again(next_url, "页面已过期，请重新输入", 400)
         name = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        account = self.store.verify(name, password) if name and password else None
+        address = request.remote_addr or ""
+        attempt = self.throttle.reserve(name, address) if name and password else None
+        if attempt is not None and not attempt.allowed:
+            self.audit_anonymous("login_throttled", user=name[:64], why=attempt.why)
+            answer = self._login_again(next_url, "尝试次数过多，请稍后再试", 429, name)
+            answer.headers["Retry-After"] = str(attempt.retry_after)
+            return answer
+        account = self.store.verify(name, password) if attempt is not None else None
         if account is None:
-            self.audit("login_failed", name[:64])
+            # Not aggregated: the throttle already bounds these per address, and each names
+            # the account tried.
+            self.audit_anonymous("login_failed", aggregate=False, user=name[:64])
             return self._login_again(next_url, "用户名或密码错误", 401, name)
+        assert attempt is not None  # a verified account had a name and a password
+        self.throttle.succeeded(name, address, attempt)
         expires = time.time() + self.settings.session_hours * 3600
         # A person's cookie ends with the browser; the server enforces the hours either way.
         self._start_session(Principal.of_account(account, expires), permanent=False)
         self.audit("login", account.name, role=account.role, scope=account.scope)
         return redirect(next_url)
 
-    def _login_again(self, next_url: str, error: str, status: int, name: str = "") -> Any:
+    def _login_again(self, next_url: str, error: str, status: int, name: str = "") -> Response:
         return Response(login_page.render(generate_csrf(), next_url, error, name), status)
-
-    def _too_many(self, _error: Exception) -> Any:
-        next_url = _safe_next(request.values.get("next", ""))
-        return self._login_again(next_url, "尝试次数过多，请稍后再试", 429)
 
     def _logout(self) -> Any:
         token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken", "")
@@ -268,12 +295,24 @@ class Access:
         return origin in self.origins if self.origins else origin == host_url.rstrip("/")
 
     def audit(self, event: str, user: str, **fields: str) -> None:
+        """What a signed-in person or wall did, or was refused: the trail that must last."""
         try:
             self.store.audit(
                 self.settings.audit_maxlen, event=event, user=user, ip=request.remote_addr or "",
                 **fields,
             )
         except redis.RedisError as exc:  # an audit outage must not become a sign-in outage
+            log.warning("audit write failed: %s", exc)
+
+    def audit_anonymous(self, event: str, aggregate: bool = True, **fields: str) -> None:
+        """A failure by someone not signed in: apart from the trail, and (``aggregate``) one
+        entry per address a minute plus one at the 10th, 100th, … with its count."""
+        try:
+            self.store.audit_anonymous(
+                self.settings.audit_anonymous_maxlen, event, request.remote_addr or "",
+                aggregate, **fields,
+            )
+        except redis.RedisError as exc:
             log.warning("audit write failed: %s", exc)
 
 
@@ -368,15 +407,24 @@ def _redact_tokens(record: logging.LogRecord) -> bool:
     return True
 
 
-def _tried_name() -> str:
-    return "name:" + request.form.get("username", "").strip().lower()[:64]
-
-
 def _safe_next(url: str) -> str:
-    """Only a path on this site: never another host (``//evil``, ``/\\evil``) or a scheme."""
-    if url.startswith("/") and not url.startswith(("//", "/\\")) and "\\" not in url:
-        return url
-    return "/wall"
+    """``url`` if a browser will read it as a path on this site, else ``DEFAULT_NEXT``.
+
+    Judged as a browser reads a URL (the WHATWG parser): it drops tabs and newlines anywhere,
+    trims control characters and spaces at the ends and takes a backslash for a slash, so
+    ``/<tab>/evil`` is ``//evil``, another host. Rather than guess at every such rewrite, any
+    control, format or separator character (Unicode categories C* and Z*) and any backslash
+    refuses the target; what is left must start with exactly one slash and parse with neither
+    a scheme nor a host.
+    """
+    if not url.startswith("/") or url.startswith("//") or len(url) > MAX_NEXT:
+        return DEFAULT_NEXT
+    if "\\" in url or any(unicodedata.category(c)[0] in "CZ" for c in url):
+        return DEFAULT_NEXT
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return DEFAULT_NEXT
+    return url
 
 
 def _login_css() -> Response:

@@ -372,6 +372,7 @@ class Pusher:
         return {
             "kpis": headline(self.state, scope, now),
             "yesterday": yesterday(self.state, scope, now),  # the same time yesterday
+            "history": self.state.history(),  # None, or where a trimmed log begins
             **self._beat(now),
         }
 

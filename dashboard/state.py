@@ -141,6 +141,10 @@ class State:
         self.recent: deque[Applied] = deque(maxlen=recent_size)
         self.last_sid: dict[str, str] = {"events": "0-0", "positions": "0-0"}
         self.duplicates = 0
+        # Where this state's history begins: the time of the first step it folded, and the
+        # incidents it knows only from a later step (the log was trimmed past their report).
+        self.first_ts: datetime | None = None
+        self.unreported: set[str] = set()
 
     def apply_event(self, sid: str, message: EventMessage) -> Applied | None:
         """Fold one step in; ``None`` when it was a duplicate."""
@@ -155,6 +159,8 @@ class State:
         else:
             self.counters[incident.counter_key()] -= 1
         step = _add_step(incident, sid, message)
+        if step is incident.first:  # its first step, or one before all it had
+            self._history(incident)
         self.counters[incident.counter_key()] += 1
         self.metrics.on_step(incident, step)
         applied = Applied(sid, message, incident)
@@ -218,6 +224,8 @@ class State:
                 self.last_sid["events"] = done
             # what was folded is counted, even when a bad entry stopped the fold
             self.metrics.settle_folded([incidents[i] for i in before], folded)
+            for incident_id in before:
+                self._history(incidents[incident_id])
             for incident_id, key in before.items():
                 if key is not None:
                     self.counters[key] -= 1
@@ -226,6 +234,25 @@ class State:
             if collecting:
                 gc.enable()
         return len(folded)
+
+    def _history(self, incident: Incident) -> None:
+        first = incident.first
+        if first is None:
+            return
+        if self.first_ts is None or first.ts < self.first_ts:
+            self.first_ts = first.ts
+        if first.type == "reported":
+            self.unreported.discard(incident.id)
+        else:
+            self.unreported.add(incident.id)
+
+    def history(self) -> dict[str, object] | None:
+        """``None`` when every incident's story starts with its report; else when this state's
+        history begins and how many incidents it knows only from later steps (docs/metrics.md:
+        a trimmed log)."""
+        if not self.unreported or self.first_ts is None:
+            return None
+        return {"since": self.first_ts.isoformat(), "partial": len(self.unreported)}
 
     def _new_incident(self, m: EventMessage | IncidentFields) -> Incident:
         return Incident(

@@ -22,6 +22,7 @@ from dashboard.config import Settings
 from dashboard.incident_query import FLAGS, RATES, SETS, Filter
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, load_geography
+from layouts.history import history_note
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
@@ -112,6 +113,7 @@ def _header(scope_name: str, user: str) -> html.Header:
             ),
             html.Div(scope_name, className="duty-scope"),
             html.Div(tiles, className="duty-kpis"),
+            history_note("duty"),
             html.Div(
                 [html.Span(className="health-dot"), html.Span("连接中", className="duty-age")],
                 className="duty-health",

@@ -30,6 +30,7 @@ from dashboard.config import Settings
 from dashboard.geo_api import area_map, focus_of
 from dashboard.users import Kiosk
 from feeds.geo import Geography, load_geography
+from layouts.history import history_note
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
@@ -156,6 +157,7 @@ def _header(geo: Geography, scope: str, who: Principal) -> html.Header:
                 className="tablet-age",
                 **{"data-state": "connecting"},
             ),
+            history_note("tablet"),
             html.Div(tools, className="tablet-tools"),
         ],
         className="tablet-header",

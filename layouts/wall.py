@@ -20,6 +20,7 @@ from dashboard.geo_api import focus_of
 from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
 from layouts import vendor
+from layouts.history import history_note
 from layouts.theme import empty_figure
 
 KPI_TILES = [
@@ -101,6 +102,7 @@ def _header(scope_name: str) -> html.Header:
             html.Div(scope_name, id=ids.WALL_SCOPE, className="wall-scope"),
             html.Div(
                 [
+                    history_note("wall"),
                     html.Div(
                         [
                             html.Span(className="health-dot"),
