@@ -63,6 +63,7 @@ BEAT_EVERY_S = 2.0
 STALLED_AFTER_S = 5.0  # a bridge that has not read for this long is down (a healthy one: ≤ 1 s)
 WARNING_FRESH = timedelta(hours=1)  # older warnings (found replaying the log) are not pushed
 HELLO_WAIT_S = 20.0  # a hello during the rebuild waits this long, then is asked to retry
+HELLO_EVERY_S = 1.0  # one socket's hellos begin at most this often (a loop of them is paced)
 
 Emit = tuple[str, dict[str, Any], str]  # event, payload, room
 
@@ -416,9 +417,12 @@ class Pusher:
             return {"ok": False, "error": "scope not allowed"}
         if not self.ready.wait(timeout=HELLO_WAIT_S):
             return {"ok": False, "error": "starting", "retry": 2}
-        if not self.rooms.begin_hello(sid):
+        pause = self.rooms.begin_hello(sid, HELLO_EVERY_S)
+        if pause is None:
             return {"ok": False, "error": "busy", "retry": 1}
         try:
+            if pause > 0:
+                self.socketio.sleep(pause)
             lite = bool(asked.get("lite"))
             # Into the room first: from now on every applied step reaches this socket live,
             # and the reply covers what was applied before (the page buffers until the reply).

@@ -10,6 +10,7 @@ held across an emit can deadlock the very thread that holds it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 from flask_socketio import SocketIO
@@ -38,15 +39,21 @@ class Rooms:
         self._lite: set[str] = set()  # sockets that asked for no worker positions (tablets)
         self._home_of: dict[str, str] = {}  # socket id → the home scope of a wall page
         self._greeting: set[str] = set()  # sockets whose hello is being answered
+        self._greeted: dict[str, float] = {}  # socket id → when its last hello began
 
-    def begin_hello(self, sid: str) -> bool:
-        """False while this socket's previous hello is still being answered: one at a time
-        per socket, so a client firing hellos cannot take every thread and core."""
+    def begin_hello(self, sid: str, every_s: float) -> float | None:
+        """``None`` while this socket's previous hello is still being answered (one at a time
+        per socket); else how long to wait first, so that one socket's hellos begin at most
+        once per ``every_s``. A page says hello on connect and on a change of area; a client
+        firing hellos in a loop is paced, and cannot take every thread and core."""
+        now = time.monotonic()
         with self._lock:
             if sid in self._greeting:
-                return False
+                return None
             self._greeting.add(sid)
-            return True
+            start = max(now, self._greeted.get(sid, 0.0) + every_s)
+            self._greeted[sid] = start
+            return start - now
 
     def end_hello(self, sid: str) -> None:
         with self._lock:
@@ -92,6 +99,7 @@ class Rooms:
                     del self._screens[scope]
             self._lite.discard(sid)
             self._home_of.pop(sid, None)
+            self._greeted.pop(sid, None)
 
     def watched(self) -> list[str]:
         """Scopes with at least one screen, now."""

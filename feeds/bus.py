@@ -69,6 +69,12 @@ redis.call('PUBLISH', KEYS[2], '{"stream":"warnings","sid":"' .. id .. '","m":' 
 return id
 """
 
+# KEYS: stream; ARGV: start, end, limit. How many entries lie in a range, up to ``limit``,
+# counted inside Redis: nothing travels, so asking costs the same whatever the range holds.
+_COUNT_RANGE = """
+return #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
+"""
+
 EVENTS = "events"
 POSITIONS = "positions"
 WARNINGS = "warnings"
@@ -124,6 +130,7 @@ class Bus:
         self.deadletter_maxlen = deadletter_maxlen
         self._append = client.register_script(_APPEND_AND_ANNOUNCE)
         self._warn = client.register_script(_PUBLISH_WARNING)
+        self._count = client.register_script(_COUNT_RANGE)
 
     # -- writing ---------------------------------------------------------------------------
     def publish(self, message: Message) -> str:
@@ -332,6 +339,11 @@ class Bus:
         finally:
             pool.release(connection)
         return [(_text(sid), fields[1]) for sid, fields in rows]
+
+    def count_range(self, stream: str, after: str, upto: str, limit: int) -> int:
+        """How many entries of a stream lie after ``after`` up to ``upto`` (at most ``limit``)."""
+        start = "-" if after in ("0", "0-0", "-") else f"({after}"
+        return int(self._count(keys=[self.keys[stream]], args=[start, upto, limit]))
 
     def first_id(self, stream: str) -> str | None:
         """The oldest id a stream still holds (``None`` when it is empty)."""
