@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from dashboard.config import Settings
+from dashboard.printable import printable
 from dashboard.users import ROLES, UserStore, generate_password
 from feeds.geo import load_geography
 from feeds.outage import connect
@@ -115,7 +116,8 @@ def _user_add(args: argparse.Namespace) -> int:
 def _user_list(args: argparse.Namespace) -> int:
     geo = load_geography()
     for a in store_from(Settings.from_env()).list_users():
-        print(f"{a.name}\t{a.role}\t{a.scope}\t{geo.label(a.scope)}\t{a.display}\t{a.created}")
+        fields = (a.name, a.role, a.scope, geo.label(a.scope), a.display, a.created)
+        print("\t".join(printable(field) for field in fields))
     return 0
 
 
@@ -150,7 +152,8 @@ def _kiosk_list(args: argparse.Namespace) -> int:
     geo = load_geography()
     for k in store_from(Settings.from_env()).list_kiosks():
         until = k.expires or "until revoked"
-        print(f"{k.id}\t{k.scope}\t{geo.label(k.scope)}\t{k.name}\t{k.created}\t{until}")
+        fields = (k.id, k.scope, geo.label(k.scope), k.name, k.created, until)
+        print("\t".join(printable(field) for field in fields))
     return 0
 
 
@@ -162,8 +165,9 @@ def _kiosk_revoke(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    # Anyone can put text here (a login name tried at /login): printed with controls escaped.
     for row in store_from(Settings.from_env()).audit_tail(args.count):
-        print("\t".join(f"{k}={v}" for k, v in row.items()))
+        print("\t".join(f"{printable(k)}={printable(v)}" for k, v in row.items()))
     return 0
 
 

@@ -176,12 +176,12 @@ class Actions:
         socketio.on_event("act", self.on_act)
         socketio.on_event("leaders", self.on_leaders)
 
-    def on_leaders(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def on_leaders(self, data: object = None, *_: object) -> dict[str, Any]:
         """Leaders a duty officer may send a view of ``area`` to: their jurisdiction holds it."""
         who = self.guard.principal(request.sid)  # type: ignore[attr-defined]
         if who is None or who.role not in VERB_ROLES["send_view"]:
             return {"ok": False, "error": "not allowed"}
-        area = str((data or {}).get("area") or who.scope) if isinstance(data, dict) else who.scope
+        area = str(data.get("area") or who.scope) if isinstance(data, dict) else who.scope
         city = self.state.geo.city.code
         if not within(who.scope, area, city):
             area = who.scope
@@ -192,17 +192,17 @@ class Actions:
         ]
         return {"ok": True, "leaders": leaders}
 
-    def on_act(self, data: dict[str, Any]) -> dict[str, Any]:
+    def on_act(self, data: object = None, *_: object) -> dict[str, Any]:
         who = self.guard.principal(request.sid)  # type: ignore[attr-defined]
-        result = self.check(who, data if isinstance(data, dict) else {})
-        verb = str((data or {}).get("verb", ""))[:20] if isinstance(data, dict) else ""
+        asked = data if isinstance(data, dict) else {}
+        result = self.check(who, asked) if asked else Refusal("malformed request")
         self.access.audit(
             "action",
             who.name if who else "",
             role=who.role if who else "",
             scope=who.scope if who else "",
-            verb=verb,
-            incident=str((data or {}).get("incident") or "")[:64] if isinstance(data, dict) else "",
+            verb=str(asked.get("verb", ""))[:20],
+            incident=str(asked.get("incident") or "")[:64],
             outcome="refused" if isinstance(result, Refusal) else "granted",
         )
         if isinstance(result, Refusal):
@@ -219,7 +219,7 @@ class Actions:
         verb = data.get("verb")
         if who is None:
             return Refusal("not signed in")
-        if verb not in VERB_ROLES:
+        if not isinstance(verb, str) or verb not in VERB_ROLES:
             return Refusal("unknown action")
         if who.role not in VERB_ROLES[verb]:
             return Refusal("not allowed for your role")
@@ -296,5 +296,5 @@ def as_int(value: object, default: int) -> int:
     """A number from a page's message, or ``default`` for anything that is not one."""
     try:
         return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, "x", [], NaN; 1e400 is infinity
         return default

@@ -179,7 +179,9 @@ class Access:
         if isinstance(kiosk, Response):
             return kiosk
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
-        target = request.path + (f"?{urlencode(rest)}" if rest else "")
+        # Through the same check as a sign-in's ``next``: ``//evil.example/?kiosk=…`` has a
+        # path too.
+        target = _safe_next(request.path + (f"?{urlencode(rest)}" if rest else ""))
         person = self.current()
         if person is not None and person.kind == "user":
             page = login_page.kiosk_switch(generate_csrf(), token, target, person.display,
@@ -236,12 +238,11 @@ class Access:
             answer.headers["Retry-After"] = str(attempt.retry_after)
             return answer
         account = self.store.verify(name, password) if attempt is not None else None
-        if account is None:
-            # Not aggregated: the throttle already bounds these per address, and each names
-            # the account tried.
-            self.audit_anonymous("login_failed", aggregate=False, user=name[:64])
+        if account is None or attempt is None:
+            # A real guess is not aggregated: the throttle bounds those per address, and each
+            # names the account tried. An empty form guesses nothing and is only counted.
+            self.audit_anonymous("login_failed", aggregate=attempt is None, user=name[:64])
             return self._login_again(next_url, "用户名或密码错误", 401, name)
-        assert attempt is not None  # a verified account had a name and a password
         self.throttle.succeeded(name, address, attempt)
         expires = time.time() + self.settings.session_hours * 3600
         # A person's cookie ends with the browser; the server enforces the hours either way.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import redis
 
 from dashboard.config import Settings
+from dashboard.printable import printable
 from feeds.bus import Bus
 from feeds.geo import load_geography
 from feeds.outage import REDIS_ERRORS, Outage, connect
@@ -172,7 +173,8 @@ def _publish(args: argparse.Namespace) -> int:
             result = bus.ingest(line.rstrip(b"\r\n"), geo, limits)
             if isinstance(result, Rejection):
                 rejected += 1
-                print(f"{number}\trejected\t{result.reason}\t{result.detail}", flush=True)
+                detail = printable(result.detail)
+                print(f"{number}\trejected\t{result.reason}\t{detail}", flush=True)
             else:
                 print(f"{number}\taccepted\t{result}", flush=True)
     return 1 if rejected else 0
@@ -195,8 +197,11 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _deadletter(args: argparse.Namespace) -> int:
+    # Every field is as a producer sent it (or made from it): printed with controls escaped.
     for row in _bus(Settings.from_env(), "onemap-deadletter").dead_letters(args.count):
-        print(f"{row['sid']}\t{row['reason']}\t{row['detail']}\t{row['raw'][:200]}")
+        fields = (row.get("sid", ""), row.get("reason", ""), row.get("detail", ""))
+        raw = row.get("raw", "")[:200]
+        print("\t".join(printable(field) for field in (*fields, raw)))
     return 0
 
 

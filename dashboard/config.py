@@ -56,8 +56,14 @@ class Settings:
     allowed_origins: str = _setting(
         "", "Comma-separated origins allowed to open sockets (empty: this server's own only)."
     )
-    login_rate: str = _setting("10/minute", "Failed sign-ins allowed per address and per name.")
+    login_rate: str = _setting(
+        "10/minute",
+        "Failed sign-ins allowed per address, and per name before it backs off (no lock-out).",
+    )
     audit_maxlen: int = _setting(1_000_000, "Approximate cap of the audit stream.")
+    audit_anonymous_maxlen: int = _setting(
+        100_000, "Approximate cap of the audit stream of failures by the not signed in."
+    )
     public_url: str = _setting("", "Base URL printed in kiosk links (empty: http://HOST:PORT).")
 
     def __post_init__(self) -> None:

@@ -55,9 +55,11 @@ class Details:
             found = self.get(self.access.current(), incident_id, "http")
             return jsonify(found) if found else (jsonify(error="not found"), 404)
 
-        def on_incident(data: dict[str, Any]) -> dict[str, Any]:
+        def on_incident(data: object = None, *_: object) -> dict[str, Any]:
             who = guard.principal(request.sid)  # type: ignore[attr-defined]
-            found = self.get(who, str((data or {}).get("id", "")), "socket")
+            asked = data.get("id") if isinstance(data, dict) else None
+            # anything but a string asks for no incident: refused and audited like the rest
+            found = self.get(who, asked if isinstance(asked, str) else "", "socket")
             return {"ok": True, "incident": found} if found else {"ok": False, "error": "not found"}
 
         socketio.on_event("incident", on_incident)

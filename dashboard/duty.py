@@ -29,7 +29,7 @@ from dashboard.incident_query import (
     matching,
     newest,
     points,
-    row,
+    rows,
     sort,
 )
 from dashboard.push import Pusher
@@ -57,11 +57,13 @@ class DutyDesk:
         self.search = {True: SearchText(reveal=True), False: SearchText(reveal=False)}
 
     def install(self, server: Flask, socketio: SocketIO, guard: SocketGuard) -> None:
-        def on_rows(data: dict[str, Any]) -> dict[str, Any]:
+        def on_rows(data: object = None, *_: object) -> dict[str, Any]:
             who = guard.principal(request.sid)  # type: ignore[attr-defined]
             if who is None or who.role not in DETAIL_ROLES:
                 return {"ok": False, "error": "not allowed"}
-            return self.rows(who, data if isinstance(data, dict) else {})
+            if not isinstance(data, dict):
+                return {"ok": False, "error": "malformed request"}
+            return self.rows(who, data)
 
         socketio.on_event("duty_rows", on_rows)
         server.add_url_rule("/api/duty/export.<fmt>", "duty_export", self._export)
@@ -95,7 +97,7 @@ class DutyDesk:
 
     def _rows(self, who: Principal, data: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        f = Filter.parse(data.get("filter") if isinstance(data.get("filter"), dict) else {})
+        f = Filter.parse(data.get("filter"))
         column = str(data.get("sort") or "reported")
         column = column if column in SORTABLE else "reported"
         descending = data.get("dir", "desc") != "asc"
@@ -110,15 +112,18 @@ class DutyDesk:
             ordered = latest  # the default view: one pass serves the map and the table
         else:
             ordered = sort(found, column, descending, state.geo, limit=end)
+        block, plain = rows(ordered[start:end], state.geo, now, marks, who.sees_pii)
         reply: dict[str, Any] = {
             "ok": True,
-            "rows": [row(i, state.geo, now, marks, who.sees_pii) for i in ordered[start:end]],
+            "rows": block,
             "total": len(found),
             "filter": f.query(),
             "last": state.last_sid["events"],
         }
         if wants_points:
             reply["points"] = points(latest, now)
+        if plain:
+            reply["plain"] = plain  # rows given as plain text (incident_query.rows)
         if f.set:
             reply["set"] = {"key": f.set, "name": SETS[f.set][0]}
         reply["ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -134,22 +139,23 @@ class DutyDesk:
         found = sort(self.find(who, f), column, True, self.pusher.state.geo)[:EXPORT_MAX]
         now = datetime.now(UTC)
         state, marks = self.pusher.state, self.marks()
-        rows = [row(i, state.geo, now, marks, who.sees_pii) for i in found]
+        table, plain = rows(found, state.geo, now, marks, who.sees_pii)
         self.access.audit(
             "export",
             who.name,
             role=who.role,
             scope=who.scope,
-            rows=str(len(rows)),
+            rows=str(len(table)),
+            plain=str(plain),
             filter=request.query_string.decode(errors="replace")[:500],
             format=fmt,
         )
         stamp = now.strftime("%Y%m%d-%H%M")
         if fmt == "csv":
-            body = _csv(rows)
+            body = _csv(table)
             mime = "text/csv; charset=utf-8"
         else:
-            body = _xlsx(rows)
+            body = _xlsx(table)
             mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return Response(
             body,
@@ -158,30 +164,45 @@ class DutyDesk:
         )
 
 
-def _csv(rows: list[dict[str, Any]]) -> bytes:
+def _csv(table: list[dict[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([name for _key, name in EXPORT_COLUMNS])
-    for r in rows:
-        writer.writerow([_cell(r[key]) for key, _name in EXPORT_COLUMNS])
+    for r in table:
+        writer.writerow([_csv_cell(r[key]) for key, _name in EXPORT_COLUMNS])
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM: Excel then reads UTF-8
 
 
-def _xlsx(rows: list[dict[str, Any]]) -> bytes:
+def _xlsx(table: list[dict[str, Any]]) -> bytes:
     from openpyxl import Workbook  # only exports need it
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("事件")
     sheet.append([name for _key, name in EXPORT_COLUMNS])
-    for r in rows:
-        sheet.append([_cell(r[key]) for key, _name in EXPORT_COLUMNS])
+    for r in table:
+        sheet.append([_xlsx_cell(sheet, r[key]) for key, _name in EXPORT_COLUMNS])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _cell(value: object) -> str:
-    """Field text cannot become a formula in a spreadsheet (CSV/formula injection)."""
+def _csv_cell(value: object) -> str:
+    """Field text cannot become a formula when a spreadsheet opens the CSV (CSV injection):
+    a CSV has no types, so a leading quote is the only way to say "text"."""
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
+
+def _xlsx_cell(sheet: Any, value: object) -> Any:
+    """A text cell, typed as one: shown as it is (no added quote), never read as a formula.
+
+    openpyxl makes a string that starts with ``=`` a formula; the explicit type makes it an
+    inline string, which Excel shows and never evaluates. Characters XML cannot hold (C0
+    controls a log written before the contract refused them may still carry) become U+FFFD.
+    """
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value)))
+    cell.data_type = "s"
+    return cell

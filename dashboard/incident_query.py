@@ -10,6 +10,7 @@ each KPI, with the same definitions as docs/metrics.md, so a KPI can be drilled 
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from dashboard.state import CLOSED, OPEN, Incident
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography
 from feeds.schema import CHINA_TZ
+
+log = logging.getLogger(__name__)
 
 DUE_SOON = timedelta(hours=2)
 MAX_BLOCK = 500  # rows per request: the table asks block by block as it scrolls
@@ -49,13 +52,18 @@ class Filter:
     set: str = ""  # a KPI's numerator or denominator: see SETS
 
     @classmethod
-    def parse(cls, raw: dict[str, Any] | None) -> Filter:
+    def parse(cls, raw: object) -> Filter:
         """From a URL query or a socket message; unknown values are dropped, never trusted."""
-        raw = raw or {}
+        raw = raw if isinstance(raw, dict) else {}
 
         def many(key: str, allowed: Iterable[str]) -> tuple[str, ...]:
             value = raw.get(key) or ()
-            items = value.split(",") if isinstance(value, str) else value
+            if isinstance(value, str):
+                items: Iterable[object] = value.split(",")
+            elif isinstance(value, list | tuple):
+                items = value
+            else:  # a number, an object ...: nothing asked for
+                items = ()
             allowed = set(allowed)
             return tuple(dict.fromkeys(str(v) for v in items if str(v) in allowed))
 
@@ -279,15 +287,32 @@ def sort(
     return sorted(found, key=key, reverse=descending)
 
 
+def rows(
+    found: Iterable[Incident], geo: Geography, now: datetime, marks: Marks, reveal: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """Table rows, and how many of them could only be given as plain text: one incident that
+    cannot be rendered (a bug, or a log written before the contract bounded it) costs its own
+    row's formatting, never the block's answer or an export."""
+    out: list[dict[str, Any]] = []
+    plain = 0
+    for i in found:
+        try:
+            out.append(row(i, geo, now, marks, reveal))
+        except Exception as exc:  # whatever it is, it costs the row, not the answer
+            log.warning("incident %r shown as plain text: %r", i.id, exc)
+            out.append(text_row(i, reveal))
+            plain += 1
+    return out, plain
+
+
 def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) -> dict[str, Any]:
     """One table row: display strings made here, so the page formats nothing."""
     category = CATEGORIES[i.category]
-    reported = reported_at(i).astimezone(CHINA_TZ)
     overdue = i.status == OPEN and i.deadline < now
     remaining = (i.deadline - now).total_seconds()
     return {
         "id": i.id,
-        "reported": reported.strftime("%m-%d %H:%M"),
+        "reported": clock(reported_at(i)),
         "category": category.name,
         "platform": PLATFORMS[category.platform],
         "colour": category.colour,
@@ -296,7 +321,7 @@ def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) 
         "source": SOURCES.get(i.source, i.source),
         "title": i.title if reveal else mask_text(i.title),
         "status": "已办结" if i.status == CLOSED else ("已超期" if overdue else "办理中"),
-        "deadline": i.deadline.astimezone(CHINA_TZ).strftime("%m-%d %H:%M"),
+        "deadline": clock(i.deadline),
         "left": "" if i.status == CLOSED else countdown(remaining),
         "overdue": overdue,
         "closed": i.status == CLOSED,
@@ -306,6 +331,42 @@ def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) 
         "lat": round(i.lat, 5),
         "lon": round(i.lon, 5),
     }
+
+
+def text_row(i: Incident, reveal: bool) -> dict[str, Any]:
+    """A row with the incident's own fields as text, nothing looked up or converted."""
+    title = str(getattr(i, "title", ""))
+    first = getattr(i, "first", None)
+    return {
+        "id": str(i.id),
+        "reported": str(getattr(first, "ts", "")),
+        "category": str(getattr(i, "category", "")),
+        "platform": "",
+        "colour": "",
+        "level": str(getattr(getattr(i, "latest", None), "level", "")),
+        "place": str(getattr(getattr(i, "area", None), "town", "")),
+        "source": str(getattr(i, "source", "")),
+        "title": title if reveal else mask_text(title),
+        "status": "",
+        "deadline": str(getattr(i, "deadline", "")),
+        "left": "",
+        "overdue": False,
+        "closed": False,
+        "supervised": False,
+        "acknowledged": False,
+        "severity": "normal",
+        "lat": None,
+        "lon": None,
+    }
+
+
+def clock(ts: datetime) -> str:
+    """``MM-DD HH:MM`` in China time. A time too near datetime's ends to convert (the contract
+    keeps them out; a log written before it did may still hold one) is given as it came."""
+    try:
+        return ts.astimezone(CHINA_TZ).strftime("%m-%d %H:%M")
+    except (OverflowError, ValueError):
+        return ts.isoformat()
 
 
 def countdown(seconds: float) -> str:

@@ -66,9 +66,11 @@ def warnings(state: State, scope: str, now: datetime) -> list[dict[str, Any]]:
 def install(socketio: SocketIO, pusher: Pusher, guard: SocketGuard) -> None:
     geo = pusher.state.geo
 
-    def on_risks(data: dict[str, Any]) -> dict[str, Any]:
+    def on_risks(data: object = None, *_: object) -> dict[str, Any]:
         sid = request.sid  # type: ignore[attr-defined]
-        scope = str((data or {}).get("scope") or "")
+        if not isinstance(data, dict):
+            return {"ok": False, "error": "malformed request"}
+        scope = str(data.get("scope") or "")
         area = geo.area(scope)
         if area is None or area.level not in ("city", "county", "town"):
             return {"ok": False, "error": "unknown scope"}

@@ -23,6 +23,7 @@ from typing import Any
 from flask import request
 from flask_socketio import SocketIO
 
+from dashboard.actions import as_int
 from dashboard.auth import SocketGuard
 from dashboard.push import Pusher
 from feeds.archive import Archive, trend
@@ -140,13 +141,12 @@ class Trends:
     def install(self, socketio: SocketIO, guard: SocketGuard) -> None:
         geo = self.pusher.state.geo
 
-        def on_trends(data: dict[str, Any]) -> dict[str, Any]:
+        def on_trends(data: object = None, *_: object) -> dict[str, Any]:
             sid = request.sid  # type: ignore[attr-defined]
-            scope = str((data or {}).get("scope") or "")
-            try:
-                days = int((data or {}).get("days") or 7)
-            except (TypeError, ValueError):
-                days = 0
+            if not isinstance(data, dict):
+                return {"ok": False, "error": "malformed request"}
+            scope = str(data.get("scope") or "")
+            days = as_int(data.get("days") or 7, 0)
             if days not in RANGES:
                 return {"ok": False, "error": "days must be 7 or 30"}
             area = geo.area(scope)

@@ -284,9 +284,9 @@ def _check_deadline(msg: EventMessage) -> Rejection | None:
     if msg.type == "reported" and msg.deadline < msg.ts:
         return Rejection("bad_timestamp", "deadline before the report")
     if msg.deadline > msg.ts + MAX_DEADLINE_AHEAD:
-        return Rejection("bad_timestamp", f"deadline more than {MAX_DEADLINE_AHEAD.days} days ahead")
+        return Rejection("bad_timestamp", f"deadline over {MAX_DEADLINE_AHEAD.days} days ahead")
     if msg.deadline < msg.ts - MAX_OVERDUE:
-        return Rejection("bad_timestamp", f"deadline more than {MAX_OVERDUE.days} days before")
+        return Rejection("bad_timestamp", f"deadline over {MAX_OVERDUE.days} days before the step")
     return None
 
 
@@ -347,7 +347,8 @@ def _check_point(lon: float, lat: float, county: str, geo: Geography) -> Rejecti
 
 def _check_time(ts: datetime, limits: Limits, now: datetime) -> Rejection | None:
     if not EARLIEST <= ts < LATEST:
-        return Rejection("bad_timestamp", f"{ts.isoformat()} is not in {EARLIEST.year}-{LATEST.year}")
+        span = f"{EARLIEST.year}-{LATEST.year - 1}"
+        return Rejection("bad_timestamp", f"{ts.isoformat()} is not within the years {span}")
     if ts > now + limits.max_future:
         return Rejection("bad_timestamp", f"{ts.isoformat()} is in the future")
     if ts < now - limits.max_age:
@@ -385,7 +386,9 @@ def _repeated_key(raw: bytes, msg: Message) -> str | None:
 _EVENT_QUOTES = 2 * (13 + 8) + 2 * (2 + 2)  # 13 keys, 8 strings; area: 2 keys, 2 strings
 _POSITION_QUOTES = 2 * (7 + 5)  # kind worker ts lon lat grid status; 5 of them strings
 assert [f.name for f in msgspec.structs.fields(EventMessage)][12:] == [
-    "detail", "reporter", "severity"
+    "detail",
+    "reporter",
+    "severity",
 ] and len(msgspec.structs.fields(EventMessage)) == 15, "update _least_quotes"
 assert [f.name for f in msgspec.structs.fields(AreaRef)] == ["county", "town", "village", "grid"]
 assert [f.name for f in msgspec.structs.fields(PositionMessage)][6:] == ["battery", "accuracy"]

@@ -31,6 +31,10 @@ body { display: grid; place-items: center; }
 .login-error { margin: 0 0 1.1rem; padding: 0.6rem 0.8rem; color: #ffd6d6;
   border-left: 3px solid var(--red); background: rgba(255, 59, 59, 0.12); }
 .login-note { margin: 1.2rem 0 0; color: var(--muted); font-size: 0.8rem; line-height: 1.6; }
+.login-text { margin: 0 0 1.2rem; line-height: 1.7; }
+.login-text b { color: var(--accent); font-weight: 700; }
+.login-switch button { letter-spacing: 0.15em; }
+.login a { display: block; margin-top: 1rem; color: var(--muted); text-align: center; }
 """
 
 
@@ -43,6 +47,16 @@ def render(csrf_token: str, next_url: str = "", error: str = "", username: str =
         next=next_url,
         username=username,
     )
+
+
+def kiosk_switch(
+    csrf_token: str, token: str, next_url: str, display: str, name: str, wall: str
+) -> str:
+    """The question a signed-in person gets for a wall link: switching needs a POST."""
+    who = Markup("<b>{}</b>").format(display)
+    if display != name:
+        who += Markup("（{}）").format(name)
+    return Markup(_SWITCH).format(csrf=csrf_token, token=token, next=next_url, who=who, wall=wall)
 
 
 def refused(message: str) -> str:
@@ -69,6 +83,21 @@ _PAGE = _HEAD + """
 <button type="submit">登录</button>
 </form>
 <p class="login-note">大屏请使用管理员下发的专用链接打开，无需输入密码。</p>
+</main></body></html>"""
+
+_SWITCH = _HEAD + """
+<body><main class="login">
+<div class="login-city">宁波市</div><h1>打开大屏链接？</h1>
+<p class="login-text">此浏览器已登录为 {who}。</p>
+<p class="login-text">打开大屏链接「{wall}」会退出您的登录，此浏览器将成为该大屏。</p>
+<form class="login-switch" method="post" action="/kiosk">
+<input type="hidden" name="csrf_token" value="{csrf}">
+<input type="hidden" name="kiosk" value="{token}">
+<input type="hidden" name="next" value="{next}">
+<button type="submit">退出登录并作为大屏打开</button>
+</form>
+<a href="{next}">保留登录，不打开大屏</a>
+<p class="login-note">大屏链接应在大屏专用的浏览器中打开。</p>
 </main></body></html>"""
 
 _REFUSED = _HEAD + """

@@ -63,6 +63,7 @@ def _bad_lines(geo) -> list[tuple[str, bytes]]:
         ("schema", line(event_dict(geo, type="vanished"))),
         ("schema", line(event_dict(geo, id="<script>"))),
         ("schema", line({"kind": "weather", "id": "x"})),
+        ("schema", line(ev)[:-1] + b', "title": "the same key again"}'),  # json keeps the last
         ("unknown_category", line(event_dict(geo, category="zz99"))),
         ("unknown_area", line(event_dict(geo, area={**ev["area"], "grid": "330200999999999"}))),
         ("unknown_area", line(position_dict(geo, grid="123"))),
@@ -73,10 +74,17 @@ def _bad_lines(geo) -> list[tuple[str, bytes]]:
         ("bad_timestamp", line(event_dict(geo, ts=(now + timedelta(hours=2)).isoformat()))),
         ("bad_timestamp", line(event_dict(geo, ts=(now - timedelta(days=30)).isoformat()))),
         ("bad_timestamp", line(event_dict(geo, deadline=(now - timedelta(hours=1)).isoformat()))),
+        ("bad_timestamp", line(event_dict(geo, deadline="9999-12-31T23:59:59+00:00"))),
+        (
+            "bad_timestamp",
+            line(event_dict(geo, seq=2, type="handled", deadline="0001-01-01T00:00:00+14:00")),
+        ),
         ("text_too_long", line(event_dict(geo, title="长" * 101))),
         ("text_too_long", line(event_dict(geo, detail="长" * (MAX_DETAIL_CHARS + 1)))),
         ("bad_text", line(event_dict(geo, title="   "))),
         ("bad_text", line(event_dict(geo, detail="ok\x1b[31mred"))),
+        ("bad_text", line(event_dict(geo, title="井盖\u202e失缺"))),  # shown reversed
+        ("bad_text", line(event_dict(geo, title="井盖缺失\n第二行"))),  # a title is one line
     ]
 
 
