@@ -157,6 +157,19 @@ def _bridge_not_ok(answer: object) -> bool:
     return isinstance(answer, dict) and bridge_state(answer) not in ("ok", "no bridge in /healthz")
 
 
+def _wall_says_feed_down(page, within_s: float) -> list[str]:
+    """The browser wall, its socket still up, shows the red banner for a feed that is down."""
+    try:
+        page.wait_for_function(
+            "() => document.getElementById('wall-root').dataset.health === 'down'",
+            timeout=within_s * 1000,
+        )
+    except Exception as exc:  # Playwright's timeout: reported with the other failures
+        return [f"the wall did not turn red within {within_s:.0f}s of the stall: {exc}"[:300]]
+    text = page.locator(".wall-outage").inner_text()
+    return [] if "数据源中断" in text else [f"the wall's banner says {text!r}, not 数据源中断"]
+
+
 # -- Redis stalls ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("stall_s", [8, 30])
 def test_redis_stall_loses_and_repeats_nothing_on_any_screen(
@@ -186,6 +199,7 @@ def test_redis_stall_loses_and_repeats_nothing_on_any_screen(
                             f"/healthz did not report the bridge down within "
                             f"{HEALTH_DOWN_WITHIN_S:.0f}s of a Redis stall; saw {seen}"
                         )
+                    failures += _wall_says_feed_down(page, HEALTH_DOWN_WITHIN_S)
                 time.sleep(max(0.0, stall_s - (time.monotonic() - stopped)))
             finally:
                 _resume(own)
