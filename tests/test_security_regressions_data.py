@@ -255,8 +255,10 @@ def _with(raw: bytes, extra: bytes, where: bytes = b"}") -> bytes:
         lambda raw: _with(raw, b', "\\u0074itle": "escaped"'),  # the same key, spelt \u0074
         lambda raw: _with(raw, b'"town": "330212001", ', b'"area": {'),
         lambda raw: _with(raw, b', "kind": "event"'),
+        lambda raw: _with(raw, b', "reporter": null, "reporter": null'),
+        lambda raw: _with(raw, b', "severity": null'),  # given, then null: the last one wins
     ],
-    ids=["plain", "spaced", "escaped", "nested", "tag"],
+    ids=["plain", "spaced", "escaped", "nested", "tag", "nulls", "then-null"],
 )
 def test_contract_refuses_a_key_given_twice(geo, mutate):
     raw = mutate(line(event_dict(geo)))
@@ -264,6 +266,13 @@ def test_contract_refuses_a_key_given_twice(geo, mutate):
     got = validate(raw, geo)
     assert isinstance(got, Rejection) and got.reason == "schema", got
     assert "twice" in got.detail
+
+
+@pytest.mark.parametrize("title", ['称"井盖"缺失', "路径C:\\temp\\", '引号"与反斜杠\\'])
+def test_contract_refuses_a_repeated_key_whatever_quotes_and_backslashes_the_text_holds(geo, title):
+    raw = _with(line(event_dict(geo, title=title)), b', "severity": "urgent"')
+    got = validate(raw, geo)
+    assert isinstance(got, Rejection) and got.reason == "schema", got
 
 
 def test_contract_refuses_a_repeated_key_in_a_position_too(geo):
@@ -276,36 +285,54 @@ def test_contract_refuses_a_repeated_key_in_a_position_too(geo):
     "raw",
     [
         lambda geo: json.dumps(event_dict(geo, title='称"井盖"缺失：路口')).encode(),
+        lambda geo: line(event_dict(geo, title='路径"C:\\temp\\"', detail='"\\"')),
         lambda geo: json.dumps(event_dict(geo, reporter=None, severity=None, detail=""), indent=2),
         lambda geo: json.dumps({**event_dict(geo), "area": {**event_dict(geo)["area"]}}),
         lambda geo: json.dumps(position_dict(geo, battery=None, accuracy=None), indent=1),
     ],
-    ids=["escaped-quotes", "explicit-defaults-pretty", "ascii-escapes", "position-nulls"],
+    ids=["quotes", "backslashes", "explicit-defaults-pretty", "ascii-escapes", "position-nulls"],
 )
 def test_contract_takes_messages_whose_keys_are_all_distinct(geo, raw):
     assert isinstance(validate(raw(geo), geo), EventMessage | PositionMessage)
 
 
 NO_PAYLOAD = object()
-MALFORMED = [NO_PAYLOAD, "not an object", ["a", "list"], 12, None, {"scope": {"$ne": 1}}]
+MALFORMED = {
+    "nothing": NO_PAYLOAD,
+    "string": "not an object",
+    "list": ["a", "list"],
+    "number": 12,
+    "null": None,
+    "operator": {"scope": {"$ne": 1}},
+}
 HANDLERS = ["incident", "duty_rows", "risks", "trends", "act", "leaders"]
 WRONG_TYPES = [
-    ("incident", {"id": ["FAR"]}),
-    ("duty_rows", {"filter": {"cat": 5, "level": {"a": 1}, "q": ["x"]}, "start": 1e400}),
-    ("risks", {"scope": None}),
-    ("trends", {"scope": CITY, "days": 1e400}),
-    ("trends", {"scope": CITY, "days": "seven"}),
-    ("act", {"verb": ["note"], "incident": "X-1", "text": "x"}),
-    ("act", {"verb": "cast", "incident": "X-1", "seconds": 1e400}),
-    ("act", {"verb": "note", "incident": "X-1", "text": {"$ne": 1}}),
-    ("leaders", {"area": ["330212"]}),
+    pytest.param("incident", {"id": ["FAR"]}, id="incident-id-list"),
+    pytest.param(
+        "duty_rows",
+        {"filter": {"cat": 5, "level": {"a": 1}, "q": ["x"]}, "start": 1e400},
+        id="duty_rows-filter-number-start-infinity",
+    ),
+    pytest.param("risks", {"scope": None}, id="risks-scope-null"),
+    pytest.param("trends", {"scope": CITY, "days": 1e400}, id="trends-days-infinity"),
+    pytest.param("trends", {"scope": CITY, "days": "seven"}, id="trends-days-word"),
+    pytest.param("act", {"verb": ["note"], "incident": "X-1", "text": "x"}, id="act-verb-list"),
+    pytest.param(
+        "act", {"verb": "cast", "incident": "X-1", "seconds": 1e400}, id="act-seconds-infinity"
+    ),
+    pytest.param("act", {"verb": "note", "incident": "X-1", "text": {"$ne": 1}}, id="act-text"),
+    pytest.param("leaders", {"area": ["330212"]}, id="leaders-area-list"),
 ]
 
 
 @pytest.mark.parametrize(
     ("event", "payload"),
-    [(event, payload) for event in HANDLERS for payload in MALFORMED] + WRONG_TYPES,
-    ids=lambda v: v if isinstance(v, str) else None,
+    [
+        pytest.param(event, payload, id=f"{event}-{name}")
+        for event in HANDLERS
+        for name, payload in MALFORMED.items()
+    ]
+    + WRONG_TYPES,
 )
 def test_every_socket_handler_answers_a_malformed_payload(desk, geo, event, payload):
     app, _http, socket = desk
