@@ -216,7 +216,8 @@ class Bus:
         )
         pipe.hincrby(self.keys["stats"], f"rejected:{rejection.reason}", 1)
         sid = pipe.execute()[0]
-        log.warning("rejected message: %s (%s)", rejection.reason, rejection.detail[:200])
+        # repr: a detail quoting the message must not put raw escapes on an operator's terminal
+        log.warning("rejected message: %s (%r)", rejection.reason, rejection.detail[:200])
         return _text(sid)
 
     def ingest(
