@@ -42,7 +42,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 import psutil
@@ -74,7 +74,32 @@ class Segment:
     sids: list[str] = field(default_factory=list)
 
 
-class Screen:
+class _SocketThread:
+    """One websocket served by one thread of its own: started, then closed by the test."""
+
+    _ws: websocket.WebSocket | None
+    _stop: threading.Event
+    _thread: threading.Thread
+
+    def _serve(self, name: str) -> None:
+        self._ws = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        _shut(self._ws)
+        self._thread.join(10)
+
+
+class Screen(_SocketThread):
     """One live page: scope, websocket, hello, catch-up; see the module's docstring."""
 
     def __init__(self, url: str, cookie: str, scope: str, name: str = "") -> None:
@@ -92,23 +117,12 @@ class Screen:
         self.dropped = 0  # steps with an id not newer than the last applied (as the page counts)
         self.refused: list[str] = []  # hello replies with ok false, connect errors
         self.errors: list[str] = []
-        self._ws: websocket.WebSocket | None = None
-        self._stop = threading.Event()
         self._pending: int | None = None  # the ack id of the hello in flight
         self._buffer: list[dict[str, Any]] = []
         self._acks = 0
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._serve(self.name)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> Screen:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        _shut(self._ws)
-        self._thread.join(10)
-
     @property
     def live(self) -> bool:
         """Connected, and its last hello was answered."""
@@ -296,7 +310,7 @@ def kiosk_cookie(url: str, link: str) -> str:
 
 
 # -- a socket that reads but never answers pings ---------------------------------------------
-class Deaf:
+class Deaf(_SocketThread):
     """A laptop gone to sleep with a page open: the handshake with the session cookie, a hello,
     then it reads everything and never answers a ping. When the server closes it (after
     pingInterval + pingTimeout) it comes back and does the same again, until closed."""
@@ -309,18 +323,7 @@ class Deaf:
         self.closed_by_server = 0
         self.frames = 0
         self.errors: list[str] = []
-        self._ws: websocket.WebSocket | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="deaf", daemon=True)
-
-    def start(self) -> Deaf:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        _shut(self._ws)
-        self._thread.join(10)
+        self._serve("deaf")
 
     def _run(self) -> None:
         while not self._stop.is_set():
