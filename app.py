@@ -1,7 +1,7 @@
 """Entry point: `server` is the WSGI app; `python app.py` serves the dashboard."""
 
 from dashboard.config import Settings
-from dashboard.server import create_app
+from onemap.app import create_app
 
 onemap = create_app(Settings.from_env())
 server = onemap.server

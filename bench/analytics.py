@@ -188,7 +188,7 @@ def _fresh_rebuild(port: int, path: str) -> dict[str, Any]:
 def rebuild_child(port: int, path: str) -> None:
     import redis
 
-    import dashboard.server  # noqa: F401  (the server's whole import footprint)
+    import onemap.app  # noqa: F401  (the server's whole import footprint)
 
     geo = load_geography()
     bus = Bus(redis.Redis(port=port), prefix="bench")
@@ -259,7 +259,7 @@ def _feed_a_day(geo: Geography, pipe: Any) -> int:
 def rss_child() -> None:
     import psutil
 
-    import dashboard.server  # noqa: F401  (the server's whole import footprint)
+    import onemap.app  # noqa: F401  (the server's whole import footprint)
 
     process = psutil.Process()
     geo = load_geography()

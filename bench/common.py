@@ -75,7 +75,7 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -
 
 @contextmanager
 def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iterator[Server]:
-    """The real dashboard (`python -m dashboard.cli serve`) on a free port, like tests/live."""
+    """The real dashboard (`python -m onemap.cli serve`) on a free port, like tests/live."""
     port = free_port()
     log_path = tmp / f"dashboard-{port}.log"
     environ = dict(
@@ -89,7 +89,7 @@ def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iter
         PYTHONUNBUFFERED="1",
         **env,
     )
-    command = [PY, "-m", "dashboard.cli", "serve"]
+    command = [PY, "-m", "onemap.cli", "serve"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
@@ -104,7 +104,7 @@ def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iter
 
 def kiosk_token(redis_url: str, prefix: str, scope: str) -> str:
     """A wall's sign-in link token for ``scope``, as an administrator would issue one."""
-    from dashboard.users import UserStore
+    from dashboard.access.store import UserStore
 
     _kiosk, token = UserStore(redis.Redis.from_url(redis_url), prefix).add_kiosk(scope, "bench")
     return token

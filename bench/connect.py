@@ -298,7 +298,7 @@ class Fleet:
 def start_simulator(redis_url: str, args: argparse.Namespace, log: Path) -> subprocess.Popen[bytes]:
     """`onemap simulate` with today's backfill, left running at ``--speed``."""
     env = dict(os.environ, ONEMAP_REDIS_URL=redis_url, ONEMAP_PREFIX=PREFIX)
-    command = [PY, "-m", "dashboard.cli", "simulate", "--workers", str(args.workers),
+    command = [PY, "-m", "onemap.cli", "simulate", "--workers", str(args.workers),
                "--events-per-day", str(args.events_per_day), "--seed", str(SIM_SEED),
                "--speed", str(args.speed)]  # fmt: skip
     with open(log, "wb") as out:

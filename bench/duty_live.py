@@ -31,12 +31,12 @@ import socketio
 
 from bench.common import banner, dashboard_server, machine, say, summary, table
 from bench.wall_common import chromium, populate
-from dashboard.users import UserStore
+from dashboard.access.store import UserStore
 from feeds.bus import EVENTS, Bus
 from feeds.geo import load_geography
 from feeds.redis_server import start_redis
 from feeds.schema import EventMessage
-from feeds.sim.config import SimConfig
+from feeds.sim.options import SimConfig
 
 PASSWORD = "correct horse battery"
 HOOK = """() => {

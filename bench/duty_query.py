@@ -24,10 +24,10 @@ from typing import Any
 
 from bench.analytics import DAY
 from bench.common import banner, machine, say, table
-from dashboard.actions import ActionBook
-from dashboard.auth import Principal
-from dashboard.duty import DutyDesk
+from dashboard.access.auth import Principal
+from dashboard.live.actions import ActionBook
 from dashboard.state import State
+from dashboard.views.desk import DutyDesk
 from feeds.geo import load_geography
 from feeds.schema import EventMessage
 from feeds.sim import Model, SimConfig

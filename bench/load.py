@@ -24,8 +24,8 @@ from bench.common import ROOT
 from feeds.bus import Bus
 from feeds.geo import Geography, load_geography
 from feeds.schema import EventMessage, PositionMessage, decode_trusted
-from feeds.sim.config import SimConfig
 from feeds.sim.model import Model
+from feeds.sim.options import SimConfig
 from tests.factories import event_dict, line
 
 TITLE = "LAT-{:06d} 井盖缺失 路口东侧"  # bench.clients.TAG and the page's observer match LAT-nnnnnn
@@ -52,7 +52,7 @@ def start_simulator(
 ) -> subprocess.Popen[bytes]:
     """`onemap simulate` with positions only: no backfill and no incidents of its own."""
     env = dict(os.environ, ONEMAP_REDIS_URL=redis_url, ONEMAP_PREFIX=prefix)
-    command = [sys.executable, "-m", "dashboard.cli", "simulate", "--workers", str(workers),
+    command = [sys.executable, "-m", "onemap.cli", "simulate", "--workers", str(workers),
                "--events-per-day", "0", "--no-backfill", "--seed", str(seed),
                "--speed", str(speed)]  # fmt: skip
     with open(log_path, "wb") as log:

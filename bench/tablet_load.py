@@ -39,7 +39,7 @@ from bench.wall_common import chromium, chromium_version, populate
 from feeds.bus import Bus
 from feeds.geo import load_geography
 from feeds.redis_server import start_redis
-from feeds.sim.config import SimConfig
+from feeds.sim.options import SimConfig
 from tests.live import PASSWORD, sign_in
 
 FAST_3G = {
@@ -247,7 +247,7 @@ def _run(args: argparse.Namespace, redis_server: Any, geo: Any, tmp: Path) -> di
         f"({data.seconds:.0f} s to publish)",
         flush=True,
     )
-    from dashboard.users import UserStore
+    from dashboard.access.store import UserStore
 
     UserStore(bus.client, prefix).add_user("bench-leader", "leader", "330200", PASSWORD)
     with dashboard_server(redis_server.url, prefix, tmp) as server:

@@ -29,10 +29,10 @@ from bench.common import kiosk_token, session_cookie
 from feeds.bus import EVENTS, Bus
 from feeds.geo import Geography
 from feeds.schema import PositionMessage
-from feeds.sim.clock import HOUR, MINUTE, local_midnight, to_datetime, to_ms
-from feeds.sim.config import SimConfig
 from feeds.sim.model import Model
+from feeds.sim.options import SimConfig
 from feeds.sim.run import run as run_simulator
+from feeds.sim.simtime import HOUR, MINUTE, local_midnight, to_datetime, to_ms
 from tests.live import CHROMIUM, CHROMIUM_ARGS
 
 CITY = "330200"

@@ -65,7 +65,7 @@ from bench.wall_common import Populated, Wall, chromium, chromium_version, popul
 from feeds.bus import Bus
 from feeds.geo import load_geography
 from feeds.redis_server import start_redis
-from feeds.sim.config import SimConfig
+from feeds.sim.options import SimConfig
 
 TARGET_MS = 2000.0
 SHARE = 0.99  # of the server's workers that must be on the layer
@@ -417,7 +417,7 @@ def _snapshot_profile(redis_url: str, prefix: str, wall: Wall) -> dict[str, Any]
     """The server's snapshot for the wall's scope, built in this process from the same log:
     its time, its JSON size and, under cProfile, the functions it spends that time in."""
     from dashboard.config import Settings
-    from dashboard.server import create_app
+    from onemap.app import create_app
 
     pusher = create_app(Settings(redis_url=redis_url, prefix=prefix)).pusher
     pusher._rebuild()

@@ -120,7 +120,7 @@ def _start_simulator(redis_url: str, prefix: str, args: argparse.Namespace, log:
     command = [
         sys.executable,
         "-m",
-        "dashboard.cli",
+        "onemap.cli",
         "simulate",
         "--workers",
         str(args.workers),

@@ -16,12 +16,12 @@ import dash_leaflet as dl
 import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from dashboard import ids
-from dashboard.auth import DETAIL_ROLES, within
+from dashboard.access.auth import DETAIL_ROLES, within
 from dashboard.config import Settings
-from dashboard.incident_query import FLAGS, RATES, SETS, Filter
+from dashboard.views.search import FLAGS, RATES, SETS, Filter
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, load_geography
+from layouts import ids
 from layouts.history import history_note
 
 KPI_TILES = [

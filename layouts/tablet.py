@@ -24,12 +24,12 @@ import dash_leaflet as dl
 import flask
 from dash import html
 
-from dashboard import ids
-from dashboard.auth import Access, Principal, within
+from dashboard.access.auth import Access, Principal, within
+from dashboard.access.store import Kiosk
 from dashboard.config import Settings
-from dashboard.geo_api import area_map, focus_of
-from dashboard.users import Kiosk
+from dashboard.views.geo_api import area_map, focus_of
 from feeds.geo import Geography, load_geography
+from layouts import ids
 from layouts.history import history_note
 
 KPI_TILES = [

@@ -14,14 +14,13 @@ import dash_leaflet as dl
 import flask
 from dash import dcc, html
 
-from dashboard import ids
 from dashboard.config import Settings
-from dashboard.geo_api import focus_of
+from dashboard.views.chart_theme import empty_figure
+from dashboard.views.geo_api import focus_of
 from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
-from layouts import vendor
+from layouts import ids, vendor
 from layouts.history import history_note
-from layouts.theme import empty_figure
 
 KPI_TILES = [
     ("reported", "今日上报", ""),

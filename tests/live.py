@@ -1,6 +1,6 @@
 """Real processes for end-to-end tests: the dashboard server as a subprocess, and a browser.
 
-The server runs exactly as in production (`python -m dashboard.cli serve`) on a free port,
+The server runs exactly as in production (`python -m onemap.cli serve`) on a free port,
 against the test's own Redis and key prefix; it is waited for and always terminated. Signing in
 goes through the real doors too: accounts and wall links are made with the real CLI, people sign
 in through the real login form, walls through their kiosk link.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import redis
 
-from dashboard.users import UserStore
+from dashboard.access.store import UserStore
 from feeds.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +168,7 @@ def dashboard(
     )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", "serve"],
+            [sys.executable, "-m", "onemap.cli", "serve"],
             cwd=ROOT,
             env=environ,
             stdout=log,
@@ -205,7 +205,7 @@ def _wait_ready(server: Dashboard, timeout: float = 60) -> None:
 def run_cli(args: list[str], redis_url: str, prefix: str, stdin: bytes = b"", timeout: float = 120):
     env = dict(os.environ, ONEMAP_REDIS_URL=redis_url, ONEMAP_PREFIX=prefix)
     return subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", *args],
+        [sys.executable, "-m", "onemap.cli", *args],
         cwd=ROOT,
         input=stdin,
         env=env,

@@ -131,7 +131,7 @@ def test_empty_archive_answers_with_zeros(tmp_path):
 def test_archive_command_archives_then_prints_the_trend(
     tmp_path, bus: Bus, redis_server, prefix, monkeypatch, capsys, three_days
 ):
-    from dashboard.cli import main
+    from onemap.cli import main
 
     bus.publish_many(three_days[:2000])
     monkeypatch.setenv("ONEMAP_REDIS_URL", redis_server.url)

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from dashboard.auth import within
-from dashboard.users import UserStore
+from dashboard.access.auth import within
+from dashboard.access.store import UserStore
 from tests.live import CITY, PASSWORD, dashboard, fetch, sign_in
 
 YINZHOU, YUYAO = "330212", "330281"

@@ -86,7 +86,7 @@ def in_process(redis_server, prefix):
     """The app built as the server builds it, its bridge not started, and a socket signed in
     through a city wall link (Flask-SocketIO's test client, a real Redis)."""
     from dashboard.config import Settings
-    from dashboard.server import create_app
+    from onemap.app import create_app
 
     app = create_app(Settings(redis_url=redis_server.url, prefix=prefix, cookie_secure=False))
     _kiosk, token = app.access.store.add_kiosk(CITY, "test wall")
@@ -106,7 +106,7 @@ def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_hal
     """A restarted server whose rebuild outlasts a page's hello once answered it from the
     half-built state (a catch-up of nothing, up to "0-0"), and every step the fold then
     applied reached that page neither in the reply nor live."""
-    from dashboard import push
+    from dashboard.live import push
 
     app, socket = in_process
     seen = app.bus.publish(_step(geo, "seen", 0))

@@ -1,7 +1,7 @@
 """Faults against real processes: what every open screen applied must equal the log.
 
 Each test starts its own redis-server (never the session's) and the real server
-(`python -m dashboard.cli serve`) as subprocesses, opens 20 screens (a browser wall through a
+(`python -m onemap.cli serve`) as subprocesses, opens 20 screens (a browser wall through a
 kiosk link and python screens that follow the page's protocol, see tests.screens), publishes
 steps from a thread that retries through errors, breaks something, and then compares every
 screen with the log: 0 lost, 0 duplicated, in order. The tests run beside others on a shared

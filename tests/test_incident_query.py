@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.incident_query import (
+from dashboard.state import State
+from dashboard.views.search import (
     SETS,
     Filter,
     Marks,
@@ -17,7 +18,6 @@ from dashboard.incident_query import (
     row,
     sort,
 )
-from dashboard.state import State
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 

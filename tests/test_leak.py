@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 import socketio
 
-from dashboard.auth import within
+from dashboard.access.auth import within
 from feeds.bus import Bus
 from feeds.schema import decode_trusted
 from tests.factories import a_grid, event_dict, line, position_dict

@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from dashboard.analytics import AnalyticsConfig
-from dashboard.kpis import headline
 from dashboard.state import State
+from dashboard.views.kpis import headline
 from feeds.deadlines import deadline_for
 from feeds.schema import CHINA_TZ, AreaRef, EventMessage, PositionMessage
 from tests.factories import a_grid

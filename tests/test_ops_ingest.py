@@ -53,7 +53,7 @@ def _ingest(redis_url: str, prefix: str, log: Path) -> Iterator[subprocess.Popen
     env = dict(os.environ, ONEMAP_REDIS_URL=redis_url, ONEMAP_PREFIX=prefix)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", "ingest"],
+            [sys.executable, "-m", "onemap.cli", "ingest"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.demo import RESTART_LIMIT, RESTART_WINDOW_S, _Child
+from dashboard.ops.demo import RESTART_LIMIT, RESTART_WINDOW_S, _Child
 
 
 def test_a_child_is_restarted_up_to_the_limit_within_the_window_then_not():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dashboard import panels
 from dashboard.state import State
+from dashboard.views import panels
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 

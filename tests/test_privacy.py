@@ -8,9 +8,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.privacy import incident_detail, mask_text
+from dashboard.access.privacy import incident_detail, mask_text
+from dashboard.live.outbound import step_payload
 from dashboard.state import State
-from dashboard.wire import step_payload
 from feeds.catalogue import CATEGORIES
 from feeds.schema import decode_trusted
 from feeds.sim import texts

@@ -16,10 +16,10 @@ import dash
 import pytest
 import socketio
 
+from dashboard.access.privacy import mask_text
 from dashboard.config import Settings
-from dashboard.privacy import mask_text
-from dashboard.security import content_security_policy
-from dashboard.server import create_app
+from dashboard.web.security import content_security_policy
+from onemap.app import create_app
 from tests.factories import event_dict, line
 from tests.live import CITY, PASSWORD, dashboard, fetch, run_cli, sign_in
 

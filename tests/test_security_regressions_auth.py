@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.auth import _safe_next
+from dashboard.access.auth import _safe_next
 from dashboard.config import Settings
-from dashboard.server import OneMap, create_app
+from onemap.app import OneMap, create_app
 from tests.live import CITY, PASSWORD
 
 YINZHOU = "330212"
@@ -203,7 +203,7 @@ def test_anonymous_refusals_cannot_push_real_actions_out_of_the_audit_trail(
     make_app, monkeypatch
 ):
     # Counted per hour rather than per minute, so the test does not straddle two windows.
-    monkeypatch.setattr("dashboard.users.ANONYMOUS_WINDOW_S", 3600, raising=False)
+    monkeypatch.setattr("dashboard.access.store.ANONYMOUS_WINDOW_S", 3600, raising=False)
     app = make_app(audit_maxlen=50)
     app.access.store.add_user(OFFICER, "duty", CITY, PASSWORD)
     assert _sign_in(_client(app, "10.0.0.5")).status_code == 302

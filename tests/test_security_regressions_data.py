@@ -54,7 +54,7 @@ def desk(redis_server, prefix):
     """The app (bridge not started), an HTTP client and a socket signed in as a city duty
     officer through the real login form."""
     from dashboard.config import Settings
-    from dashboard.server import create_app
+    from onemap.app import create_app
 
     app = create_app(Settings(redis_url=redis_server.url, prefix=prefix, cookie_secure=False))
     app.access.store.add_user("duty1", "duty", CITY, PASSWORD, "值班员")
@@ -152,8 +152,8 @@ def test_exports_and_duty_rows_answer_with_an_incident_whose_times_cannot_be_con
 
 
 def test_one_row_that_cannot_be_rendered_is_given_as_text_not_the_block_lost(geo):
-    from dashboard.incident_query import Marks, rows
     from dashboard.state import State
+    from dashboard.views.search import Marks, rows
 
     state = State(geo)
     for n, e in enumerate([event_dict(geo, 1, id="GOOD"), event_dict(geo, 2, id="BROKEN")]):
@@ -169,7 +169,7 @@ def test_one_row_that_cannot_be_rendered_is_given_as_text_not_the_block_lost(geo
 def test_audit_prints_a_login_name_anyone_typed_with_its_controls_escaped(
     desk, redis_server, prefix, monkeypatch, capsys
 ):
-    from dashboard.cli import main
+    from onemap.cli import main
 
     app, _http, _socket = desk
     stranger = app.server.test_client()
@@ -191,7 +191,7 @@ def test_audit_prints_a_login_name_anyone_typed_with_its_controls_escaped(
 def test_deadletter_prints_a_rejected_message_with_its_controls_escaped(
     bus, geo, redis_server, prefix, monkeypatch, capsys
 ):
-    from dashboard.cli import main
+    from onemap.cli import main
 
     # Raw bytes, as anyone with the inbox can add them: not JSON (controls inside a string)
     raw = b'{"kind": "event", "id": "' + HOSTILE.encode() + b'"}'
@@ -207,7 +207,7 @@ def test_deadletter_prints_a_rejected_message_with_its_controls_escaped(
 
 
 def test_printable_escapes_every_control_and_leaves_chinese_alone():
-    from dashboard.printable import printable
+    from dashboard.ops.printable import printable
 
     hostile = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) + "\u202e\u2066\u200f\u2028"
     shown = printable(hostile + "井盖缺失 ok")

@@ -35,8 +35,8 @@ from feeds.schema import (
     validate,
 )
 from feeds.sim import Model, SimConfig
-from feeds.sim.clock import HOUR, MINUTE, local_midnight, to_ms
 from feeds.sim.run import add_arguments, config_from_args, run
+from feeds.sim.simtime import HOUR, MINUTE, local_midnight, to_ms
 from feeds.sim.texts import MAX_DETAIL, MIN_DETAIL
 
 DAY_START = datetime(2026, 3, 10, tzinfo=CHINA_TZ)

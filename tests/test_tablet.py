@@ -21,8 +21,8 @@ import pytest
 import socketio
 
 from dashboard.state import State
-from dashboard.trends import DailyCounts, Trends, local_day
-from dashboard.webapp import GzipStatic, manifest
+from dashboard.views.trends import DailyCounts, Trends, local_day
+from dashboard.web.webapp import GzipStatic, manifest
 from feeds.archive import Archive
 from feeds.bus import EVENTS, Entry
 from feeds.schema import CHINA_TZ, EventMessage, decode_trusted

@@ -148,7 +148,7 @@ def test_tablet_follow_instruction_and_a_view_sent_by_duty(tablet, tablet_server
     import redis
     import socketio
 
-    from dashboard.wire import sid_key
+    from dashboard.live.outbound import sid_key
     from feeds.bus import Bus
     from tests.live import sign_in
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dashboard.actions import ActionBook
 from dashboard.analytics.hourly import SLOT_S
-from dashboard.kpis import yesterday
-from dashboard.rebuild import rebuild
+from dashboard.live.actions import ActionBook
+from dashboard.live.rebuild import rebuild
 from dashboard.state import State
+from dashboard.views.kpis import yesterday
 from feeds.bus import EVENTS, POSITIONS, Bus
 from feeds.schema import CHINA_TZ
 from tests.factories import a_grid

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dashboard.analytics.clock import DAY_S, OFFSET_S
+from dashboard.analytics.epoch import DAY_S, OFFSET_S
 
 SLOT_S = 600  # divides the 8-hour offset: slots start on local 10-minute marks
 # counted within the day of their slot

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from dashboard.analytics import hourly as h
 from dashboard.analytics import tally as t
-from dashboard.analytics.clock import DAY_S, local_day
 from dashboard.analytics.cluster import Clusters
-from dashboard.analytics.config import AnalyticsConfig
 from dashboard.analytics.cutoff import Chain, Cutoff, bump
+from dashboard.analytics.epoch import DAY_S, local_day
 from dashboard.analytics.hourly import SLOT_S, Entry, Hourly, day_start_slot, incident_entries
+from dashboard.analytics.knobs import AnalyticsConfig
 from dashboard.analytics.outbox import Outbox
 from dashboard.analytics.patrol import GRIDS_VISITED, VISITS, Patrol
 from dashboard.analytics.settle import REACH_MASK, Head, settle_bulk

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dashboard.analytics.clock import local_day
 from dashboard.analytics.cutoff import Chain, Cutoff
+from dashboard.analytics.epoch import local_day
 from dashboard.analytics.hourly import VISITS as VISITS_SLOT
 from dashboard.analytics.hourly import Hourly, slot_of
 from feeds.geo import Geography

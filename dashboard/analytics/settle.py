@@ -23,8 +23,8 @@ import numpy as np
 
 from dashboard.analytics import hourly as h
 from dashboard.analytics import tally as t
-from dashboard.analytics.clock import DAY_S, OFFSET_S
 from dashboard.analytics.cutoff import Chain
+from dashboard.analytics.epoch import DAY_S, OFFSET_S
 
 if TYPE_CHECKING:
     from dashboard.analytics.metrics import Metrics

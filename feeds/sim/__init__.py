@@ -8,7 +8,7 @@ against the wall clock and a ``Bus``. docs/simulator.md describes what is modell
 it produces. (``run`` is not re-exported here: it would shadow the ``feeds.sim.run`` module.)
 """
 
-from feeds.sim.config import SimConfig
 from feeds.sim.model import Model
+from feeds.sim.options import SimConfig
 
 __all__ = ["Model", "SimConfig"]

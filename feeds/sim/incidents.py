@@ -10,8 +10,8 @@ from feeds.deadlines import deadline_for
 from feeds.geo import Geography
 from feeds.schema import AreaRef, EventMessage
 from feeds.sim import lifecycle, mix, texts
-from feeds.sim.clock import to_datetime, to_ms
 from feeds.sim.places import Places
+from feeds.sim.simtime import to_datetime, to_ms
 from feeds.sim.workers import Roster, Worker
 
 

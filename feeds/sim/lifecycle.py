@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 
 from feeds.catalogue import CATEGORIES
-from feeds.sim.clock import DAY, HOUR, MINUTE, local_midnight, local_minute
+from feeds.sim.simtime import DAY, HOUR, MINUTE, local_midnight, local_minute
 
 ON_SPOT_SHARE = 0.65  # of level-1 incidents a grid worker reported: fixed there and then
 OVERDUE_SHARE = 0.005

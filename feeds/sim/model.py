@@ -21,11 +21,11 @@ from typing import Any
 
 from feeds.geo import Geography
 from feeds.schema import Message
-from feeds.sim.clock import DAY, SECOND, local_midnight, local_minute, to_datetime, to_ms
-from feeds.sim.config import SimConfig
 from feeds.sim.diurnal import FACTOR, PEAK
 from feeds.sim.incidents import Factory, Incident
+from feeds.sim.options import SimConfig
 from feeds.sim.places import Places
+from feeds.sim.simtime import DAY, SECOND, local_midnight, local_minute, to_datetime, to_ms
 from feeds.sim.workers import Roster
 
 ARRIVAL, BURST, STEP, BEGIN, WORKER, COPY = range(6)  # heap entry kinds

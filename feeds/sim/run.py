@@ -19,9 +19,9 @@ from feeds.bus import Bus
 from feeds.geo import Geography
 from feeds.outage import REDIS_ERRORS, Outage
 from feeds.schema import EventMessage, Message
-from feeds.sim.clock import local_midnight, to_datetime, to_ms
-from feeds.sim.config import SimConfig
 from feeds.sim.model import Model
+from feeds.sim.options import SimConfig
+from feeds.sim.simtime import local_midnight, to_datetime, to_ms
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from feeds.catalogue import CATEGORIES
-from feeds.sim.clock import to_datetime
+from feeds.sim.simtime import to_datetime
 
 MIN_DETAIL, MAX_DETAIL = 20, 150
 PHONE_SHARE = 0.04  # of hotline/app/WeChat reports that quote a contact number

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from feeds.geo import Geography
 from feeds.schema import PositionMessage
-from feeds.sim.clock import DAY, HOUR, MINUTE, SECOND, local_midnight, to_datetime
+from feeds.sim.simtime import DAY, HOUR, MINUTE, SECOND, local_midnight, to_datetime
 
 NIGHT_SHARE = 0.15  # on night duty, so the map is never empty
 _DAY_START, _NIGHT_START, _START_SPREAD = 7 * 60 + 30, 17 * 60 + 30, 90  # minutes after midnight

@@ -15,9 +15,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from dashboard.access.store import ROLES, UserStore, generate_password
 from dashboard.config import Settings
-from dashboard.printable import printable
-from dashboard.users import ROLES, UserStore, generate_password
+from dashboard.ops.printable import printable
 from feeds.geo import load_geography
 from feeds.outage import connect
 from feeds.redis_server import missing_url_message

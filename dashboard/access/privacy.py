@@ -2,7 +2,7 @@
 
 Walls and tablets are seen by anyone in the room, so everything they receive is masked; an
 incident's full text goes only to a duty officer in scope, through the incident-detail request,
-and every such request is audited (see ``dashboard/auth.py`` and ``docs/security.md``).
+and every such request is audited (see ``dashboard/access/auth.py`` and ``docs/security.md``).
 
 Names are found by context, not by a dictionary of people: a common surname right after a
 word that introduces a person (居民, 联系人, 姓名: ...) or right before a reporting verb (反映,

@@ -1,7 +1,7 @@
 """Pinyin initials of Chinese text (``井盖缺失`` → ``jgqs``), for searching as users type.
 
 Looked up in a 21 KB table of the first letter of each CJK Unified Ideograph's first reading
-(U+4E00–U+9FFF), made from pypinyin's dictionary by ``python -m dashboard.initials``. The
+(U+4E00–U+9FFF), made from pypinyin's dictionary by ``python -m dashboard.views.initials``. The
 dictionary itself costs ~60 MB of server memory; the table costs nothing.
 """
 

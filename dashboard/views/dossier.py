@@ -10,10 +10,10 @@ import math
 from datetime import datetime
 from typing import Any
 
-from dashboard.actions import ActionBook, action_payload
-from dashboard.incident_query import reported_at
-from dashboard.privacy import incident_detail, mask_text
+from dashboard.access.privacy import incident_detail, mask_text
+from dashboard.live.actions import ActionBook, action_payload
 from dashboard.state import Incident, State
+from dashboard.views.search import reported_at
 from feeds.catalogue import CATEGORIES, LEVELS, SOURCES
 
 NEARBY = 5

@@ -34,7 +34,7 @@ import dash
 from dash import html
 from flask import Flask, jsonify, request, send_from_directory
 
-ICONS = Path(__file__).resolve().parent.parent / "assets" / "icons"
+ICONS = Path(__file__).resolve().parents[2] / "assets" / "icons"
 ICON_SIZES = (192, 512)
 PUBLIC = (
     "/manifest.webmanifest",

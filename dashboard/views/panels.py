@@ -16,9 +16,9 @@ from typing import Any
 
 from dashboard.analytics import explain, index_for
 from dashboard.state import CLOSED, Incident, State
+from dashboard.views.chart_theme import MUTED, PLATFORM_COLOURS, WALL_TEMPLATE
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS
 from feeds.schema import CHINA_TZ
-from layouts.theme import MUTED, PLATFORM_COLOURS, WALL_TEMPLATE
 
 
 def in_scope(incident: Incident, scope: str, city: str) -> bool:

@@ -17,9 +17,10 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from flask_socketio import SocketIO
 
-from dashboard.actions import as_int
-from dashboard.auth import DETAIL_ROLES, Access, Principal, SocketGuard
-from dashboard.incident_query import (
+from dashboard.access.auth import DETAIL_ROLES, Access, Principal, SocketGuard
+from dashboard.live.actions import as_int
+from dashboard.live.push import Pusher
+from dashboard.views.search import (
     MAX_BLOCK,
     SETS,
     SORTABLE,
@@ -32,7 +33,6 @@ from dashboard.incident_query import (
     rows,
     sort,
 )
-from dashboard.push import Pusher
 
 EXPORT_MAX = 100_000
 EXPORT_COLUMNS = [

@@ -23,9 +23,9 @@ from typing import Any
 from flask import request
 from flask_socketio import SocketIO
 
-from dashboard.actions import as_int
-from dashboard.auth import SocketGuard
-from dashboard.push import Pusher
+from dashboard.access.auth import SocketGuard
+from dashboard.live.actions import as_int
+from dashboard.live.push import Pusher
 from feeds.archive import Archive, trend
 from feeds.schema import CHINA_TZ
 

@@ -12,17 +12,18 @@ from flask import Flask, jsonify, redirect
 from flask_socketio import SocketIO
 from werkzeug.serving import BaseWSGIServer
 
-from dashboard import geo_api, risks, webapp
-from dashboard.actions import Actions
-from dashboard.auth import Access, SocketGuard
+from dashboard.access.auth import Access, SocketGuard
+from dashboard.access.store import UserStore
 from dashboard.config import Settings
-from dashboard.detail import Details
-from dashboard.duty import DutyDesk
-from dashboard.push import Pusher
-from dashboard.security import DashScriptHashes, SecurityHeaders
+from dashboard.live.actions import Actions
+from dashboard.live.push import Pusher
 from dashboard.state import State
-from dashboard.trends import Trends, archive_at
-from dashboard.users import UserStore
+from dashboard.views import geo_api, risks
+from dashboard.views.desk import DutyDesk
+from dashboard.views.detail import Details
+from dashboard.views.trends import Trends, archive_at
+from dashboard.web import webapp
+from dashboard.web.security import DashScriptHashes, SecurityHeaders
 from feeds.bus import Bus
 from feeds.geo import Geography, load_geography
 from feeds.outage import connect, until_ok

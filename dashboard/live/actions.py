@@ -20,8 +20,8 @@ from typing import Any
 import redis
 from flask import request
 
-from dashboard.auth import Access, Principal, SocketGuard, within
-from dashboard.privacy import mask_text
+from dashboard.access.auth import Access, Principal, SocketGuard, within
+from dashboard.access.privacy import mask_text
 from dashboard.state import State
 from feeds.bus import Bus
 from feeds.catalogue import CATEGORIES, LEVELS

@@ -1,6 +1,6 @@
 """Render the tablet's icons (assets/icons/tablet-{32,192,512}.png) from tablet.svg.
 
-    .venv/bin/python -m dashboard.icons
+    .venv/bin/python -m dashboard.web.icons
 
 Debian's Chromium rasterises the SVG (no image library needed); the PNGs are committed, so
 this runs only when the drawing changes.
@@ -8,7 +8,7 @@ this runs only when the drawing changes.
 
 from __future__ import annotations
 
-from dashboard.webapp import ICON_SIZES, ICONS
+from dashboard.web.webapp import ICON_SIZES, ICONS
 
 
 def render() -> list[str]:

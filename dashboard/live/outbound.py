@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dashboard.privacy import mask_text
+from dashboard.access.privacy import mask_text
 from dashboard.state import Applied, Incident
 from feeds.catalogue import CATEGORIES, LEVELS, STEP_TYPES
 from feeds.geo import Geography

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboard import panels
+from dashboard.live.outbound import incident_marker, position_row, sid_key, step_payload
 from dashboard.state import OPEN, Applied, Incident, State
-from dashboard.wire import incident_marker, position_row, sid_key, step_payload
+from dashboard.views import panels
 from feeds.bus import EVENTS, Bus, Entry, decode_entry
 from feeds.schema import EventMessage
 

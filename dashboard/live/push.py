@@ -13,7 +13,7 @@ the last id it applied) and emits:
 
 A second task beats every two seconds (``beat``: the time, the newest data, and whether the
 bridge is healthy, so a wall turns red when its server lost the feed) and drops screens too
-slow to keep up (dashboard.backlog).
+slow to keep up (dashboard.live.backlog).
 
 The state is guarded by ``lock``; payloads are built under it, and sent after it is released:
 engine.io may run a socket's disconnect handler inside a send, on the sending thread. An
@@ -22,7 +22,7 @@ failure of the loop itself restarts it from the last applied id.
 
 Emits are local to this process (``ignore_queue``): every server process runs its own bridge
 for its own sockets, so a Socket.IO message queue, when configured for emits from other
-processes, must not multiply these. Hellos: dashboard.hello.
+processes, must not multiply these. Hellos: dashboard.live.hello.
 """
 
 from __future__ import annotations
@@ -39,19 +39,19 @@ import redis
 from flask import request
 from flask_socketio import SocketIO
 
-from dashboard import panels
-from dashboard.actions import ActionBook, action_payload, command_payload, command_rooms
+from dashboard.access.auth import SocketGuard
 from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.analytics.outbox import rooms_of
-from dashboard.auth import SocketGuard
-from dashboard.backlog import Backlog
 from dashboard.config import Settings
-from dashboard.hello import Greeter
-from dashboard.kpis import headline, yesterday
-from dashboard.rebuild import rebuild
-from dashboard.rooms import Rooms, area_room, user_room
+from dashboard.live.actions import ActionBook, action_payload, command_payload, command_rooms
+from dashboard.live.backlog import Backlog
+from dashboard.live.hello import Greeter
+from dashboard.live.outbound import position_row, step_payload
+from dashboard.live.rebuild import rebuild
+from dashboard.live.rooms import Rooms, area_room, user_room
 from dashboard.state import Applied, State
-from dashboard.wire import position_row, step_payload
+from dashboard.views import panels
+from dashboard.views.kpis import headline, yesterday
 from feeds.bus import ACTIONS, Bus, decode_entry
 from feeds.outage import RETRYABLE, Outage
 from feeds.schema import ActionMessage, EventMessage, PositionMessage, Rejection

@@ -28,10 +28,10 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_socketio import SocketIO
 from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
 
+from dashboard.access import login_page as login_page
+from dashboard.access.store import Account, Kiosk, LoginThrottle, UserStore
 from dashboard.config import Settings
-from dashboard.users import Account, Kiosk, LoginThrottle, UserStore
-from dashboard.webapp import PUBLIC
-from layouts import login as login_page
+from dashboard.web.webapp import PUBLIC
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an inciden
 # Paths that need one of a few roles; everything else is open to every signed-in role.
 ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty": DETAIL_ROLES}
 # + the web app manifest, its icons and the favicon: browsers fetch them without the session
-# cookie (dashboard.webapp.PUBLIC).
+# cookie (dashboard.web.webapp.PUBLIC).
 PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
 SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
 DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here

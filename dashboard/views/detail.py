@@ -14,9 +14,9 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask_socketio import SocketIO
 
-from dashboard.auth import DETAIL_ROLES, Access, Principal, SocketGuard, within
-from dashboard.dossier import dossier_finish, dossier_locked
-from dashboard.push import Pusher
+from dashboard.access.auth import DETAIL_ROLES, Access, Principal, SocketGuard, within
+from dashboard.live.push import Pusher
+from dashboard.views.dossier import dossier_finish, dossier_locked
 
 
 class Details:

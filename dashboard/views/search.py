@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from dashboard.auth import within
-from dashboard.initials import initials
-from dashboard.privacy import mask_text
+from dashboard.access.auth import within
+from dashboard.access.privacy import mask_text
 from dashboard.state import CLOSED, OPEN, Incident
+from dashboard.views.initials import initials
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography
 from feeds.schema import CHINA_TZ

@@ -11,7 +11,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from dashboard.actions import ActionBook
+from dashboard.live.actions import ActionBook
 from dashboard.state import State
 from feeds.bus import ACTIONS, EVENTS, POSITIONS, Bus
 from feeds.outage import until_ok

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import redis
 
 from dashboard.config import Settings
-from dashboard.printable import printable
+from dashboard.ops.printable import printable
 from feeds.bus import Bus
 from feeds.geo import load_geography
 from feeds.outage import REDIS_ERRORS, Outage, connect
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("--trend", type=int, metavar="DAYS", help="print daily totals, then exit")
     archive.set_defaults(func=_archive)
 
-    from dashboard.accounts import add_commands
+    from dashboard.ops.accounts import add_commands
 
     add_commands(sub)  # user, kiosk, audit
     return parser
@@ -133,7 +133,7 @@ def _stop_on_signals(hangup: bool = False) -> threading.Event:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dashboard.server import create_app
+    from onemap.app import create_app
 
     # Werkzeug's loop ends quietly on KeyboardInterrupt; SIGTERM should end it the same way.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -265,7 +265,7 @@ def _interrupt(*_: object) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from dashboard.demo import run_demo
+    from dashboard.ops.demo import run_demo
 
     return run_demo(args, _stop_on_signals(hangup=True))
 

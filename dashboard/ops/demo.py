@@ -122,7 +122,7 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
             f"for onemap user/kiosk/... in another terminal:\n  export ONEMAP_REDIS_URL={url}",
             flush=True,
         )
-        from dashboard.accounts import demo_access
+        from dashboard.ops.accounts import demo_access
 
         kiosk_id = demo_access(settings, url)
         env = dict(os.environ, ONEMAP_REDIS_URL=url, ONEMAP_DATA_DIR=settings.data_dir)
@@ -135,7 +135,7 @@ def run_demo(args: argparse.Namespace, stop: threading.Event) -> int:
         try:
             _stop_children(children)
             if kiosk_id is not None:
-                from dashboard.accounts import revoke_demo_link
+                from dashboard.ops.accounts import revoke_demo_link
 
                 revoke_demo_link(settings, url, kiosk_id)  # before its Redis stops
         finally:  # whatever failed above, the demo's Redis must not outlive it
@@ -160,7 +160,7 @@ def _demo_children(
         "--seed", seed_file.read_text().strip(),
         "--history-days", "1",  # yesterday too, so the wall can compare with the same hour
     ]  # fmt: skip
-    command = [sys.executable, "-m", "dashboard.cli"]
+    command = [sys.executable, "-m", "onemap.cli"]
     return [
         _Child("simulate", [*command, *simulate], env),
         _Child("ingest", [*command, "ingest"], env),

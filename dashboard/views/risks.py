@@ -14,10 +14,10 @@ from typing import Any
 from flask import request
 from flask_socketio import SocketIO
 
+from dashboard.access.auth import SocketGuard, within
+from dashboard.access.privacy import mask_text
 from dashboard.analytics.outbox import payload as warning_payload
-from dashboard.auth import SocketGuard, within
-from dashboard.privacy import mask_text
-from dashboard.push import Pusher
+from dashboard.live.push import Pusher
 from dashboard.state import OPEN, State
 from feeds.catalogue import CATEGORIES, LEVELS
 
