@@ -16,11 +16,11 @@ import dash_leaflet as dl
 import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from dashboard.access.auth import DETAIL_ROLES, within
+from dashboard.access.auth import DETAIL_ROLES
 from dashboard.config import Settings
 from dashboard.views.search import FLAGS, RATES, SETS, Filter
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
-from feeds.geo import Geography, load_geography
+from feeds.geo import Geography, contains, load_geography
 from layouts import ids
 from layouts.history import history_note
 
@@ -60,7 +60,7 @@ def layout(**query: str) -> html.Div:
         return html.Div("值班台仅限值班员和领导使用", className="access-refused")
     geo = load_geography()
     f = Filter.parse(query)
-    if f.area and not within(who.scope, f.area, geo.city.code):
+    if f.area and not contains(who.scope, f.area):
         return html.Div("无权查看该区域", className="access-refused", **{"data-refused": "scope"})
     scope_name = geo.area(who.scope).name  # type: ignore[union-attr]
     return html.Div(
@@ -130,12 +130,11 @@ def _options(items: dict[str, str]) -> list[dict[str, str]]:
 
 
 def _area_options(geo: Geography, scope: str) -> list[dict[str, str]]:
-    city = geo.city.code
     areas = [a for a in (*geo.counties.values(), *geo.towns.values(), *geo.villages.values())]
     return [
         {"label": geo.label(a.code), "value": a.code}
         for a in sorted(areas, key=lambda a: a.code)
-        if within(scope, a.code, city) and a.code != scope
+        if contains(scope, a.code) and a.code != scope
     ]
 
 

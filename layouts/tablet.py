@@ -24,11 +24,11 @@ import dash_leaflet as dl
 import flask
 from dash import html
 
-from dashboard.access.auth import Access, Principal, within
+from dashboard.access.auth import Access, Principal
 from dashboard.access.store import Kiosk
 from dashboard.config import Settings
 from dashboard.views.geo_api import area_map, focus_of
-from feeds.geo import Geography, load_geography
+from feeds.geo import Geography, contains, load_geography
 from layouts import ids
 from layouts.history import history_note
 
@@ -344,7 +344,7 @@ def _follow_sheet(geo: Geography, who: Principal, kiosks: list[Kiosk]) -> html.D
         if (
             area is not None
             and area.level in ("city", "county", "town")
-            and within(who.scope, kiosk.scope, geo.city.code)
+            and contains(who.scope, kiosk.scope)
             and not kiosk.expired()
         ):
             names.setdefault(kiosk.scope, []).append(kiosk.name)

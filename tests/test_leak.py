@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 import socketio
 
-from dashboard.access.auth import within
 from feeds.bus import Bus
+from feeds.geo import contains
 from feeds.schema import decode_trusted
 from tests.factories import a_grid, event_dict, line, position_dict
 from tests.live import CITY, dashboard, fetch, sign_in
@@ -133,7 +133,6 @@ def _watchers(server, geo) -> list[Watcher]:
 
 
 def test_live_sockets_get_every_in_scope_message_and_nothing_else(city_server, bus, geo):
-    city = geo.city.code
     watchers = _watchers(city_server, geo)
     towns = [w.scope for w in watchers if len(w.scope) == 9]
     before = [event_dict(geo, i, id=f"pre-{i}") for i in range(0, 600, 7)]
@@ -160,7 +159,7 @@ def test_live_sockets_get_every_in_scope_message_and_nothing_else(city_server, b
         published = {d["id"]: d["area"]["town"] for d in before + burst}
         grids = {d["worker"]: d["grid"] for d in moves}
         expected = {
-            w.name: {i for i, town in published.items() if within(w.scope, town, city)}
+            w.name: {i for i, town in published.items() if contains(w.scope, town)}
             for w in watchers
         }
         deadline = time.monotonic() + 30
@@ -174,15 +173,15 @@ def test_live_sockets_get_every_in_scope_message_and_nothing_else(city_server, b
             assert got - expected[w.name] == set(), f"{w.name} saw another scope's incidents"
             assert expected[w.name] - got == set(), f"{w.name} missed incidents of its own scope"
             assert expected[w.name], f"{w.name} had nothing in scope: the test proves nothing"
-            foreign = {k for k in w.workers if k in grids and not within(w.scope, grids[k], city)}
+            foreign = {k for k in w.workers if k in grids and not contains(w.scope, grids[k])}
             assert foreign == set(), f"{w.name} saw another scope's workers"
-            mine = {wk for wk, grid in grids.items() if within(w.scope, grid, city)}
+            mine = {wk for wk, grid in grids.items() if contains(w.scope, grid)}
             assert mine <= w.workers, f"{w.name} missed workers of its own scope"
             areas, seen = _areas_and_incidents([w.hello, w.received], set(published))
             # Its own area and the areas above it (a town's county) are fine; no sibling is.
-            foreign_areas = {a for a in areas if not within(w.scope, a, city)}
-            assert {a for a in foreign_areas if not within(a, w.scope, city)} == set(), w.name
-            assert {i for i in seen if not within(w.scope, published[i], city)} == set(), w.name
+            foreign_areas = {a for a in areas if not contains(w.scope, a)}
+            assert {a for a in foreign_areas if not contains(a, w.scope)} == set(), w.name
+            assert {i for i in seen if not contains(w.scope, published[i])} == set(), w.name
             assert {event for event, _ in w.received} >= {"steps", "positions"}
         assert len(expected["city-leader"]) == len(published)
     finally:

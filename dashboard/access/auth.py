@@ -2,8 +2,8 @@
 
 Every entry point asks here. HTTP: one ``before_request`` gate lets nothing but the sign-in page
 (and ``/healthz``) through without a valid session, so Dash's layout, dependencies, callbacks and
-assets are all behind it. Scope: ``within`` is the single rule (a city sees everything, a county
-its towns, a town itself); pages call ``page_scope``, the push bridge calls ``SocketGuard``.
+assets are all behind it. Scope: ``feeds.geo.contains`` is the single rule (a city sees all, a
+county its towns, a town itself); pages call ``page_scope``, the push bridge calls ``SocketGuard``.
 Sessions are signed cookies naming a principal id that is checked against the store on every
 request and, for live sockets, once a second, so removing an account or revoking a kiosk token
 ends its sessions everywhere.
@@ -32,6 +32,7 @@ from dashboard.access import login_page as login_page
 from dashboard.access.store import Account, Kiosk, LoginThrottle, UserStore
 from dashboard.config import Settings
 from dashboard.web.webapp import PUBLIC
+from feeds.geo import contains
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,6 @@ PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
 SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
 DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here
 MAX_NEXT = 2048
-
-
-def within(scope: str, code: str, city: str) -> bool:
-    """Whether area ``code`` lies inside jurisdiction ``scope`` (codes nest by prefix)."""
-    if not code:
-        return False
-    return scope == city or code == scope or (len(code) > len(scope) and code.startswith(scope))
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,7 +273,7 @@ class Access:
     # -- scope, for pages, callbacks and data endpoints ----------------------------------
     def allows(self, code: str) -> bool:
         principal = self.current()
-        return principal is not None and within(principal.scope, code, self.city)
+        return principal is not None and contains(principal.scope, code)
 
     def page_scope(self, area: str | None) -> str | None:
         """The area a page should show: the asked one if in scope, the user's own if none asked,
@@ -289,7 +283,7 @@ class Access:
             return None
         if not area:
             return principal.scope
-        return area if within(principal.scope, area, self.city) else None
+        return area if contains(principal.scope, area) else None
 
     def origin_allowed(self, origin: str, host_url: str) -> bool:
         origin = origin.rstrip("/")
@@ -355,7 +349,7 @@ class SocketGuard:
 
     def allows(self, sid: str, code: str) -> bool:
         principal = self.principal(sid)
-        return principal is not None and within(principal.scope, code, self.access.city)
+        return principal is not None and contains(principal.scope, code)
 
     def start(self) -> None:
         self.socketio.start_background_task(self._watch)

@@ -20,11 +20,12 @@ from typing import Any
 import redis
 from flask import request
 
-from dashboard.access.auth import Access, Principal, SocketGuard, within
+from dashboard.access.auth import Access, Principal, SocketGuard
 from dashboard.access.privacy import mask_text
 from dashboard.state import State
 from feeds.bus import Bus
 from feeds.catalogue import CATEGORIES, LEVELS
+from feeds.geo import contains
 from feeds.schema import MAX_ACTION_TEXT, ActionMessage
 
 log = logging.getLogger(__name__)
@@ -182,13 +183,12 @@ class Actions:
         if who is None or who.role not in VERB_ROLES["send_view"]:
             return {"ok": False, "error": "not allowed"}
         area = str(data.get("area") or who.scope) if isinstance(data, dict) else who.scope
-        city = self.state.geo.city.code
-        if not within(who.scope, area, city):
+        if not contains(who.scope, area):
             area = who.scope
         leaders = [
             {"name": a.name, "display": a.display or a.name, "scope": a.scope}
             for a in self.access.store.list_users()
-            if a.role == "leader" and within(a.scope, area, city)
+            if a.role == "leader" and contains(a.scope, area)
         ]
         return {"ok": True, "leaders": leaders}
 
@@ -228,14 +228,13 @@ class Actions:
             return Refusal("text required")
         if len(text) > MAX_ACTION_TEXT:
             return Refusal(f"text longer than {MAX_ACTION_TEXT} characters")
-        city = self.state.geo.city.code
         incident_id = str(data.get("incident") or "")[:64] or None
         area = str(data.get("area") or "")
         if incident_id:
             with self.lock:
                 incident = self.state.incidents.get(incident_id)
                 town = incident.area.town if incident else ""
-            if not town or not within(who.scope, town, city):
+            if not town or not contains(who.scope, town):
                 return Refusal("incident not found")  # the same answer outside the scope
             area = area if verb in ("follow", "send_view") and area else town
         elif verb in NEEDS_INCIDENT:
@@ -244,13 +243,13 @@ class Actions:
         if isinstance(target, Refusal):
             return target
         area = area or (target if verb == "release" else "")
-        if not self.state.geo.area(area) or not within(who.scope, area, city):
+        if not self.state.geo.area(area) or not contains(who.scope, area):
             return Refusal("area not allowed")
-        if verb == "follow" and not within(target or "", area, city):
+        if verb == "follow" and not contains(target or "", area):
             return Refusal("area outside that wall")
         if verb == "send_view":
             leader = self.access.store.get_user(target or "")
-            if leader is None or not within(leader.scope, area, city):
+            if leader is None or not contains(leader.scope, area):
                 return Refusal("that leader cannot see this area")
         seconds = None
         if verb == "cast":
@@ -272,9 +271,8 @@ class Actions:
     def _target(self, who: Principal, verb: str, data: dict[str, Any]) -> str | None | Refusal:
         target = str(data.get("target") or "")
         if verb in ("follow", "release"):
-            city = self.state.geo.city.code
             level = self.state.geo.area(target).level if self.state.geo.area(target) else ""
-            if level not in ("city", "county", "town") or not within(who.scope, target, city):
+            if level not in ("city", "county", "town") or not contains(who.scope, target):
                 return Refusal("wall not allowed")
             return target
         if verb == "send_view":

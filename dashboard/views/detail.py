@@ -14,9 +14,10 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask_socketio import SocketIO
 
-from dashboard.access.auth import DETAIL_ROLES, Access, Principal, SocketGuard, within
+from dashboard.access.auth import DETAIL_ROLES, Access, Principal, SocketGuard
 from dashboard.live.push import Pusher
 from dashboard.views.dossier import dossier_finish, dossier_locked
+from feeds.geo import contains
 
 
 class Details:
@@ -31,8 +32,7 @@ class Details:
             now = datetime.now(UTC)
             with self.pusher.lock:  # the bridge mutates incidents under this lock
                 incident = state.incidents.get(incident_id)
-                city = state.geo.city.code
-                if incident is not None and within(who.scope, incident.area.town, city):
+                if incident is not None and contains(who.scope, incident.area.town):
                     book = self.pusher.actions
                     parts = dossier_locked(state, incident, book, who.sees_pii, now)
             if incident is not None and parts is not None:

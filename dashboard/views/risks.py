@@ -14,12 +14,13 @@ from typing import Any
 from flask import request
 from flask_socketio import SocketIO
 
-from dashboard.access.auth import SocketGuard, within
+from dashboard.access.auth import SocketGuard
 from dashboard.access.privacy import mask_text
 from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.live.push import Pusher
 from dashboard.state import OPEN, State
 from feeds.catalogue import CATEGORIES, LEVELS
+from feeds.geo import contains
 
 TOP_OVERDUE = 15
 TOP_WARNINGS = 10
@@ -57,7 +58,7 @@ def warnings(state: State, scope: str, now: datetime) -> list[dict[str, Any]]:
     found = [
         w
         for w in state.metrics.recent_warnings
-        if now - w.ts <= WARNINGS_WITHIN and (scope == city or within(scope, w.area, city))
+        if now - w.ts <= WARNINGS_WITHIN and (scope == city or contains(scope, w.area))
     ]
     found.sort(key=lambda w: w.ts, reverse=True)
     return [warning_payload(w, state.geo.label(w.area)) for w in found[:TOP_WARNINGS]]

@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from dashboard.access.auth import within
 from dashboard.access.privacy import mask_text
 from dashboard.state import CLOSED, OPEN, Incident
 from dashboard.views.initials import initials
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
-from feeds.geo import Geography
+from feeds.geo import Geography, contains
 from feeds.schema import CHINA_TZ
 
 log = logging.getLogger(__name__)
@@ -206,7 +205,7 @@ def matching(
     # One pass per active test, most selective first: an empty filter costs one list copy,
     # and each later pass only sees what the earlier ones kept.
     midnight = _midnight(now)
-    area = f.area if f.area and within(scope, f.area, city) else scope
+    area = f.area if f.area and contains(scope, f.area) else scope
     found = list(incidents)
     if area != city:
         attr = AREA_FIELD.get(len(area), "town")

@@ -28,9 +28,13 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.polygon import orient
 
-__all__ = ["Area", "Geography", "load_geography", "CITY_CODE", "LEVELS"]
+from feeds.geo.codes import CITY_CODE, SCOPE_LEVELS, chain, contains, prefix, scopes_of
 
-CITY_CODE = "330200"
+__all__ = [
+    "Area", "Geography", "load_geography", "CITY_CODE", "LEVELS", "chain", "contains",
+    "scopes_of",
+]
+
 LEVELS = ("city", "county", "town", "village", "grid")
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 # Distances are measured in a local plane: x = lon * KX, y = lat, in degrees of latitude.
@@ -191,19 +195,22 @@ class Geography:
                 out.append(a)
         return out[::-1]
 
-    def _prefix_of(self, code: str, length: int) -> str | None:
-        if code not in self._all or len(code) < length or code == CITY_CODE:
-            return None
-        return code[:length]
+    def _prefix_of(self, code: str, level: str) -> str | None:
+        return prefix(code, level) if code in self._all else None
 
     def county_of(self, code: str) -> str | None:
-        return self._prefix_of(code, 6)
+        return self._prefix_of(code, "county")
 
     def town_of(self, code: str) -> str | None:
-        return self._prefix_of(code, 9)
+        return self._prefix_of(code, "town")
 
     def village_of(self, code: str) -> str | None:
-        return self._prefix_of(code, 12)
+        return self._prefix_of(code, "village")
+
+    def is_scope(self, code: str) -> bool:
+        """A known area a page can watch: the city, a county or a town."""
+        a = self._all.get(code)
+        return a is not None and a.level in SCOPE_LEVELS
 
     def label(self, code: str) -> str:
         """'宁波市', '鄞州区', '奉化 岳林街道', '奉化 岳林街道 xx村', '奉化 岳林街道 xx村 网格007'.
@@ -214,9 +221,10 @@ class Geography:
             return code
         if a.level in ("city", "county"):
             return a.name
-        parts = [self.counties[code[:6]].short, self.towns[code[:9]].name]
-        if a.level in ("village", "grid"):
-            parts.append(self.villages[code[:12]].short)
+        _, county, town, *below = chain(code)
+        parts = [self.counties[county].short, self.towns[town].name]
+        if below:
+            parts.append(self.villages[below[0]].short)
         if a.level == "grid":
             parts.append(a.short)
         return " ".join(parts)
