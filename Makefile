@@ -35,6 +35,7 @@ FAULT_WORKERS ?= 4
 
 test: install browser-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -m "not fault"
 	$(PY) -m pytest -q -m fault -n $(FAULT_WORKERS)
 
@@ -44,6 +45,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

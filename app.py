@@ -9,4 +9,4 @@ server = onemap.server
 if __name__ == "__main__":
     onemap.run()
 else:  # under a WSGI server the push bridge still has to run
-    onemap.pusher.start()
+    onemap.hub.start()

@@ -66,7 +66,8 @@
 
   // ---------------------------------------------------------------------------------------
   // Live: one socket, one scope at a time. The view gets onSnapshot/onSteps/onPositions/
-  // onKpis/onPanels/onBeat calls; only steps newer than the last applied one reach it.
+  // onKpis/onPanels/onLive calls (and onActions/onCommand/onWarnings if it has them); only
+  // steps newer than the last applied one reach it.
   function Live(view, scope) {
     this.view = view;
     this.scope = scope;
@@ -125,6 +126,9 @@
     // Operators' actions (notes, 督办, 批示 ...) and commands (cast, follow, a view sent):
     // optional parts of the view interface.
     socket.on("actions", function (data) { if (self.view.onActions) self.view.onActions(data.actions); });
+    // Early warnings of the watched area (dashboard/analytics), each once, as the server finds
+    // them: not steps, so never buffered behind a hello nor dropped by id.
+    socket.on("warnings", function (data) { if (self.view.onWarnings) self.view.onWarnings(data.warnings || []); });
     socket.on("command", function (data) { if (self.view.onCommand) self.view.onCommand(data); });
   };
 

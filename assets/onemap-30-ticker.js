@@ -2,8 +2,11 @@
  *
  * Items slide in at the top one at a time. When the queue grows, the pace quickens (down to a
  * floor a reader can still follow); beyond that, the oldest ordinary items are folded into a
- * "+N" count rather than shown late. Red items (overdue, urgent, early warnings) are pinned
- * above the list until their incident closes, however busy the feed is.
+ * "+N" count rather than shown late. Red incidents (overdue, urgent) are pinned above the list
+ * until they close, however busy the feed is. Early warnings (the server's ``warnings`` event,
+ * dashboard/analytics) are pinned above those, newest first, for ``warningPinMs`` after they
+ * arrive; a change of area or a fresh snapshot keeps them (they are not steps of the area's
+ * feed, and nothing else would bring them back).
  */
 (function () {
   "use strict";
@@ -14,29 +17,39 @@
   var QUEUE_MAX = 150;
   var SLOWEST_MS = 1200;
   var FASTEST_MS = 140;
-  var PINNED_MAX = 3;
+  var PINNED_MAX = 3; // pinned items on show (wall.css hides the rest), 2 beside a warning
   var SLIDE_MS = 450;
+  var WARNING_PIN_MS = 10 * 60 * 1000;
+  var WARNING_TYPES = {
+    spike: "数量突增", cluster: "多渠道聚集", index_drop: "指数转色", worker_offline: "网格员失联",
+  };
+  var SEVERITY_NAMES = { urgent: "紧急", major: "重大" };
 
   function Ticker(list, pinned) {
     this.list = list;
     this.pinned = pinned;
     this.queue = [];
     this.folded = 0;
-    this.pins = {};
+    this.pins = Object.create(null); // incident id -> its pinned item
     this.pinCount = 0;
+    this.warnings = Object.create(null); // warning id -> {item, timer}
+    this.warningCount = 0;
+    this.warningPinMs = WARNING_PIN_MS;
     this.timer = null;
     this.sliding = null;
     this.slideFrom = 0;
     this.foldNote = el("li", "ticker-fold");
   }
 
+  // The incidents go; early warnings stay pinned until their time is up.
   Ticker.prototype.clear = function () {
     this.queue = [];
     this.folded = 0;
-    this.pins = {};
+    for (var id in this.pins) this.pins[id].remove();
+    this.pins = Object.create(null); // incident id -> its pinned item
     this.pinCount = 0;
     this.list.textContent = "";
-    this.pinned.textContent = "";
+    this.countPins();
   };
 
   // steps arrive oldest first; a snapshot fills the list at once, live steps are queued
@@ -52,7 +65,7 @@
   };
 
   Ticker.prototype.isRed = function (s) {
-    return s.overdue || s.severity === "urgent" || s.kind === "warning";
+    return s.overdue || s.severity === "urgent";
   };
 
   Ticker.prototype.updatePin = function (s) {
@@ -64,14 +77,70 @@
     if (!this.isRed(s)) return;
     var item = this.item(s, "pinned-item");
     if (pin) pin.replaceWith(item);
-    else { this.pinned.insertBefore(item, this.pinned.firstChild); this.pinCount += 1; }
+    else { this.pinned.insertBefore(item, this.firstIncidentPin()); this.pinCount += 1; }
     this.pins[s.id] = item;
     this.countPins();
   };
 
+  // Incident pins go under the warnings (null: after them all).
+  Ticker.prototype.firstIncidentPin = function () {
+    return this.pinned.querySelector(".pinned-item:not(.warning-item)");
+  };
+
   Ticker.prototype.countPins = function () {
-    var more = this.pinCount > PINNED_MAX ? "+" + (this.pinCount - PINNED_MAX) : "";
+    var total = this.pinCount + this.warningCount;
+    var shown = this.warningCount ? PINNED_MAX - 1 : PINNED_MAX; // a warning takes two lines
+    var more = total > shown ? String(total - shown) : "";
     if (this.pinned.getAttribute("data-more") !== more) this.pinned.setAttribute("data-more", more);
+  };
+
+  // Early warnings (dashboard/analytics/outbox.py payload): each new one pinned at the top.
+  Ticker.prototype.warn = function (warnings) {
+    var self = this;
+    for (var i = 0; i < warnings.length; i++) {
+      var w = warnings[i];
+      if (!w || !w.id || this.warnings[w.id]) continue; // said once; a repeat changes nothing
+      var item = this.warningItem(w);
+      this.pinned.insertBefore(item, this.pinned.firstChild);
+      this.warnings[w.id] = {
+        item: item,
+        timer: setTimeout(function (id) { self.unpinWarning(id); }, this.warningPinMs, w.id),
+      };
+      this.warningCount += 1;
+    }
+    this.countPins();
+  };
+
+  Ticker.prototype.unpinWarning = function (id) {
+    var pin = this.warnings[id];
+    if (!pin) return;
+    clearTimeout(pin.timer);
+    pin.item.remove();
+    delete this.warnings[id];
+    this.warningCount -= 1;
+    this.countPins();
+  };
+
+  function named(names, key) {
+    return Object.prototype.hasOwnProperty.call(names, key) ? names[key] : "";
+  }
+
+  Ticker.prototype.warningItem = function (w) {
+    var severity = named(SEVERITY_NAMES, w.severity) ? w.severity : "normal";
+    var kind = named(WARNING_TYPES, w.type);
+    var li = el("li", "pinned-item warning-item warning-" + severity);
+    li.setAttribute("data-warning", w.id);
+    li.setAttribute("data-type", kind ? w.type : "");
+    var head = el("div", "warning-head");
+    head.appendChild(el("span", "warning-badge", "预警" + (kind ? " · " + kind : "")));
+    if (severity !== "normal") head.appendChild(el("span", "warning-severity", SEVERITY_NAMES[severity]));
+    // the analytics' titles mostly begin with the place: not said twice
+    var place = w.place ? String(w.place) : "";
+    if (place && String(w.title || "").indexOf(place) !== 0) head.appendChild(el("span", "warning-place", place));
+    head.appendChild(el("span", "warning-time", onemap.clock(w.ts)));
+    li.appendChild(head);
+    li.appendChild(el("div", "warning-title", w.title));
+    return li;
   };
 
   Ticker.prototype.fold = function () {

@@ -91,7 +91,6 @@
     this.live.connect(asked && asked.socket, asked && function (use) { asked.take("hello", use); },
       asked && asked.drain());
     var socket = this.live.socket;
-    socket.on("warnings", function (data) { self.onWarnings(data.warnings || []); });
     socket.on("disconnect", function () { self.tick(); });
     function ask() {
       if (asked) {  // the first connect's risks: asked early

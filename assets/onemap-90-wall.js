@@ -88,6 +88,7 @@
   };
 
   Wall.prototype.onPositions = function (rows) { if (this.map) this.map.moveWorkers(rows); };
+  Wall.prototype.onWarnings = function (warnings) { this.ticker.warn(warnings); };
   Wall.prototype.onKpis = function (data) { this.panels.kpis(data.kpis || {}, data.yesterday); };
 
   Wall.prototype.onPanels = function (data) {

@@ -218,7 +218,7 @@ def _replayed(state: State, bus: Bus) -> State:
 
 
 def _rebuilt(state: State, bus: Bus) -> State:
-    """The rebuild as ``Pusher.rebuild`` runs it: ``Bus.log_batches`` + ``State.fold_log``."""
+    """The rebuild as ``Bridge.rebuild`` runs it: ``Bus.log_batches`` + ``State.fold_log``."""
     state.fold_log(bus.log_batches(EVENTS))
     return state
 

@@ -419,16 +419,16 @@ def _snapshot_profile(redis_url: str, prefix: str, wall: Wall) -> dict[str, Any]
     from dashboard.config import Settings
     from onemap.app import create_app
 
-    pusher = create_app(Settings(redis_url=redis_url, prefix=prefix)).pusher
-    pusher._rebuild()
+    hub = create_app(Settings(redis_url=redis_url, prefix=prefix)).hub
+    hub.bridge.rebuild()
     times, reply = [], {}
     for _ in range(5):
         started = time.perf_counter()
-        reply = pusher.greeter.snapshot(wall.scope)  # what answers a page's first hello
+        reply = hub.greeter.snapshot(wall.scope)  # what answers a page's first hello
         times.append(1000 * (time.perf_counter() - started))
     sizes = {key: len(json.dumps(value)) for key, value in reply.items()}
     profiler = cProfile.Profile()
-    profiler.runcall(pusher.greeter.snapshot, wall.scope)
+    profiler.runcall(hub.greeter.snapshot, wall.scope)
     stats = pstats.Stats(profiler).sort_stats("tottime")
     top = [
         (f"{Path(file).name}:{line} {name}", 1000 * tt, 1000 * ct)

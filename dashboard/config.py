@@ -41,7 +41,6 @@ class Settings:
         6380, "Port of the embedded redis-server (`onemap demo`, `onemap redis`)."
     )
     ticker_size: int = _setting(200, "How many latest event steps a newly opened page receives.")
-    push_interval_ms: int = _setting(100, "Longest wait before a batch of event steps goes out.")
     stale_after_s: int = _setting(60, "A wall shows amber when its newest data is older than this.")
     tour_dwell_s: int = _setting(45, "Seconds a touring wall (`/wall?tour=1`) stays on each area.")
     max_heap_mb: int = _setting(1024, "A wall reloads itself when its JS heap grows past this.")

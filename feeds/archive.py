@@ -38,12 +38,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feeds.bus import EVENTS, Bus, Entry
-from feeds.geo import CITY_CODE
+from feeds.geo.codes import CITY_CODE, level_of
+from feeds.rollup import KINDS, merge_month, rollup
 from feeds.schema import CHINA_TZ, EventMessage
+
+__all__ = [
+    "KINDS", "LEVELS", "SCHEMA", "Archive", "ArchiveRun", "archive_log", "area_category_day",
+    "area_category_day_table", "rollup", "trend",
+]
 
 _TS = pa.timestamp("ms", tz="Asia/Shanghai")
 SCHEMA = pa.schema(
@@ -70,7 +75,6 @@ SCHEMA = pa.schema(
     ]
 )
 LEVELS = ("county", "town", "village", "grid")
-KINDS = ("reported", "closed", "escalated", "reopened")  # step types the rollup counts
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,9 @@ class Archive:
         """Store one day's steps (skipping any the day has already); (written, repeats)."""
         folder = self.events / f"day={day.isoformat()}"
         target = folder / f"part-{entries[0].sid}.parquet"
-        known = self._keys(folder, besides=target)
-        fresh, seen = [], set(known)
+        fresh, seen = [], self._keys(folder, besides=target)
         for entry in entries:
+            assert isinstance(entry.message, EventMessage)  # the archive keeps events only
             key = (entry.message.id, entry.message.seq)
             if key not in seen:
                 seen.add(key)
@@ -131,7 +135,7 @@ class Archive:
         for month, (parts, newest) in sorted(self._rollup_parts().items()):
             target = self.months / f"month={month}" / "rollup.parquet"
             if not target.exists() or target.stat().st_mtime_ns < newest:
-                _write(target, _merge(parts))
+                _write(target, merge_month(parts))
                 merged.append(month)
         return merged
 
@@ -263,7 +267,7 @@ def trend(
     start = end - timedelta(days=days - 1)
     frame = pd.DataFrame({"day": pd.date_range(start, end, freq="D").date})
     prefix = None if area is None or area == CITY_CODE else area
-    fine = prefix is not None and len(prefix) > 9  # a village or grid: the steps
+    fine = prefix is not None and level_of(prefix) in ("village", "grid")  # read the steps
     if fine and archive.days():
         relation: str | None = "SELECT * FROM read_parquet(?, hive_partitioning = true)"
         params: list[object] = [archive.files("events")]
@@ -300,7 +304,8 @@ def _rollups(archive: Archive, start: date, end: date) -> tuple[str | None, list
     merged."""
     months, days = archive.rollup_files(start, end)
     columns = f"day, county, town, category, {', '.join(KINDS)}"
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[object] = []
     if months:
         parts.append(f"SELECT {columns} FROM read_parquet(?)")
         params.append(months)
@@ -314,31 +319,6 @@ def _arrow(sql: str, params: list[object]) -> pa.Table:
     with duckdb.connect() as con:
         table = con.sql(sql, params=params).to_arrow_table()
     return table.cast(_RESULT) if table.num_rows else _EMPTY
-
-
-def _merge(parts: list[tuple[date, Path]]) -> pa.Table:
-    """One month's daily rollup parts as one table: summed per day × county × town × category
-    (a day archived in several runs has several parts), sorted by day, town, category."""
-    tables = []
-    for day, path in parts:
-        table = pq.read_table(path)
-        tables.append(table.add_column(0, "day", pa.array([day] * table.num_rows, pa.date32())))
-    keys = ["day", "county", "town", "category"]
-    grouped = pa.concat_tables(tables).group_by(keys).aggregate([(k, "sum") for k in KINDS])
-    grouped = grouped.select([*keys, *(f"{k}_sum" for k in KINDS)]).rename_columns([*keys, *KINDS])
-    return grouped.sort_by([("day", "ascending"), ("town", "ascending"), ("category", "ascending")])
-
-
-def rollup(steps: pa.Table) -> pa.Table:
-    """Steps of each kind per county, town and category (one day's part)."""
-    counted = steps.select(["county", "town", "category"])
-    for kind in KINDS:
-        counted = counted.append_column(kind, pc.cast(pc.equal(steps["type"], kind), pa.int32()))
-    grouped = counted.group_by(["county", "town", "category"]).aggregate(
-        [(kind, "sum") for kind in KINDS]
-    )
-    names = ["county", "town", "category", *(f"{kind}_sum" for kind in KINDS)]
-    return grouped.select(names).rename_columns(["county", "town", "category", *KINDS])
 
 
 def _write(path: Path, table: pa.Table) -> None:

@@ -4,20 +4,35 @@ Every accepted message is appended to a Stream (the durable, capped log) and ann
 pub/sub channel by one Lua script, so the two can never disagree: no subscriber sees an
 announcement whose log entry is missing, and no log entry goes unannounced. Worker positions
 also overwrite a hash of latest positions so a newcomer can draw every worker at once.
+
+``Bus`` writes and takes in here; reading the log back (``feeds.log_reader``) and keeping
+refused messages (``feeds.deadletter``) are mixins of their own modules, re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from datetime import date
 
-import msgspec
 import redis
 
+from feeds.deadletter import DeadLetters
 from feeds.geo import Geography
-from feeds.outage import RETRYABLE, Outage
+from feeds.log_reader import (
+    ACTIONS,
+    COUNT_RANGE,
+    EVENTS,
+    POSITIONS,
+    WARNINGS,
+    Entry,
+    LogReader,
+    as_bytes,
+    as_text,
+    decode_entry,
+    entries_of,
+    stream_replies,
+)
 from feeds.schema import (
     CHINA_TZ,
     DEFAULT_LIMITS,
@@ -28,14 +43,21 @@ from feeds.schema import (
     PositionMessage,
     Rejection,
     WarningMessage,
-    decode_action,
     decode_trusted,
-    decode_warning,
     encode,
     validate,
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "ACTIONS", "ACTIONS_MAXLEN", "EVENTS", "POSITIONS", "VISITS_TTL_S", "WARNINGS",
+    "WARNINGS_MAXLEN", "WARNING_MEMORY_S", "Bus", "DeadLetters", "Entry", "LogReader",
+    "decode_entry",
+]
+
+# What a script takes as an argument (redis-py's EncodableT, less the buffer types we never use).
+_Arg = bytes | str | int | float
 
 # KEYS: stream, channel, stats[, latest-hash[, visits-hash]]
 # ARGV: maxlen, payload, stats-field, stream-name[, hash-field[, visit, ts ms, visits ttl]]
@@ -69,41 +91,13 @@ redis.call('PUBLISH', KEYS[2], '{"stream":"warnings","sid":"' .. id .. '","m":' 
 return id
 """
 
-# KEYS: stream; ARGV: start, end, limit. How many entries lie in a range, up to ``limit``,
-# counted inside Redis: nothing travels, so asking costs the same whatever the range holds.
-_COUNT_RANGE = """
-return #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
-"""
-
-EVENTS = "events"
-POSITIONS = "positions"
-WARNINGS = "warnings"
-ACTIONS = "actions"
 ACTIONS_MAXLEN = 1_000_000  # the audit of operators' work: months at any plausible rate
 WARNINGS_MAXLEN = 100_000
 WARNING_MEMORY_S = 8 * 86_400  # a warning id is remembered this long (the log holds days)
 VISITS_TTL_S = 3 * 86_400  # a day's patrol visits: today's and yesterday's figures need them
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One message read back from the log, with the stream it came from and its stream id."""
-
-    stream: str  # EVENTS, POSITIONS or ACTIONS
-    sid: str
-    message: Message | ActionMessage
-
-
-class _Announcement(msgspec.Struct):
-    stream: str
-    sid: str
-    m: msgspec.Raw
-
-
-_announcement = msgspec.json.Decoder(_Announcement)
-
-
-class Bus:
+class Bus(LogReader, DeadLetters):
     def __init__(
         self,
         client: redis.Redis,
@@ -130,7 +124,7 @@ class Bus:
         self.deadletter_maxlen = deadletter_maxlen
         self._append = client.register_script(_APPEND_AND_ANNOUNCE)
         self._warn = client.register_script(_PUBLISH_WARNING)
-        self._count = client.register_script(_COUNT_RANGE)
+        self._count = client.register_script(COUNT_RANGE)
 
     # -- writing ---------------------------------------------------------------------------
     def publish(self, message: Message) -> str:
@@ -146,9 +140,9 @@ class Bus:
             count += 1
         if not count:
             return []
-        return [_text(sid) for sid in pipe.execute()]
+        return [as_text(sid) for sid in pipe.execute()]
 
-    def _script_args(self, message: Message) -> tuple[list[str], list[object]]:
+    def _script_args(self, message: Message) -> tuple[list[str], list[_Arg]]:
         payload = encode(message)
         if isinstance(message, EventMessage):
             keys = [self.keys[EVENTS], self.keys["channel"], self.keys["stats"]]
@@ -159,7 +153,9 @@ class Bus:
             self.keys["stats"],
             self.keys["workers"],
         ]
-        args = [self.maxlen[POSITIONS], payload, "accepted:position", POSITIONS, message.worker]
+        args: list[_Arg] = [
+            self.maxlen[POSITIONS], payload, "accepted:position", POSITIONS, message.worker
+        ]
         if message.status != "offline":  # on duty: a patrol visit (docs/metrics.md)
             keys.append(self._visits_key(message.ts.astimezone(CHINA_TZ).date()))
             visit = f"{message.worker} {message.grid}"  # identifiers have no spaces
@@ -184,42 +180,17 @@ class Bus:
                 self.keys["warnings_channel"],
                 f"{self.prefix}:warned:{warning.id}",
             ]
-            args = [WARNINGS_MAXLEN, encode(warning), WARNING_MEMORY_S]
+            args: list[_Arg] = [WARNINGS_MAXLEN, encode(warning), WARNING_MEMORY_S]
             self._warn(keys=keys, args=args, client=pipe)
-        return [_text(sid) if sid else None for sid in pipe.execute()]
+        return [as_text(sid) if sid else None for sid in pipe.execute()]
 
     def publish_action(self, action: ActionMessage) -> str:
         """Append an operator's action to the audited actions stream and announce it."""
         keys = [self.keys[ACTIONS], self.keys["channel"], self.keys["stats"]]
-        args: list[object] = [ACTIONS_MAXLEN, encode(action), f"actions:{action.verb}", ACTIONS]
-        return _text(self._append(keys=keys, args=args))
+        args: list[_Arg] = [ACTIONS_MAXLEN, encode(action), f"actions:{action.verb}", ACTIONS]
+        return as_text(self._append(keys=keys, args=args))
 
-    def actions(self, after: str = "-", count: int = 100) -> list[tuple[str, ActionMessage]]:
-        """(stream id, action) in order, after ``after`` (exclusive; "-" from the start)."""
-        start = "-" if after in ("-", "0", "0-0") else f"({after}"
-        rows = self.client.xrange(self.keys[ACTIONS], min=start, max="+", count=count)
-        return [(_text(sid), decode_action(fields[b"m"])) for sid, fields in rows]
-
-    def dead_letter(self, raw: bytes, rejection: Rejection) -> str:
-        """Keep a refused message with its reason, and count it."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(
-            self.keys["deadletter"],
-            {
-                "reason": rejection.reason,
-                "detail": rejection.detail[:500],
-                "raw": raw[:16384],
-                "at": datetime.now(UTC).isoformat(),
-            },
-            maxlen=self.deadletter_maxlen,
-            approximate=True,
-        )
-        pipe.hincrby(self.keys["stats"], f"rejected:{rejection.reason}", 1)
-        sid = pipe.execute()[0]
-        # repr: a detail quoting the message must not put raw escapes on an operator's terminal
-        log.warning("rejected message: %s (%r)", rejection.reason, rejection.detail[:200])
-        return _text(sid)
-
+    # -- intake: validate, then publish or dead-letter ---------------------------------------
     def ingest(
         self, raw: bytes, geo: Geography, limits: Limits = DEFAULT_LIMITS
     ) -> str | Rejection:
@@ -267,15 +238,15 @@ class Bus:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        reply = self.client.xreadgroup(group, consumer, {inbox: "0"}, count=count)
-        if not reply or not reply[0][1]:
-            reply = self.client.xreadgroup(
-                group, consumer, {inbox: ">"}, count=count, block=block_ms
+        streams = stream_replies(self.client.xreadgroup(group, consumer, {inbox: "0"}, count=count))
+        if not streams or not streams[0][1]:
+            streams = stream_replies(
+                self.client.xreadgroup(group, consumer, {inbox: ">"}, count=count, block=block_ms)
             )
         accepted = rejected = 0
-        for _stream, entries in reply or []:
-            for sid, fields in entries:
-                raw = fields.get(b"m", b"")
+        for _stream, entries in streams:
+            for sid, fields in entries_of(entries):
+                raw = as_bytes(fields.get(b"m", b""))
                 if isinstance(self.ingest(raw, geo, limits), Rejection):
                     rejected += 1
                 else:
@@ -286,190 +257,24 @@ class Bus:
                 done.execute()
         return accepted, rejected
 
-    # -- reading ---------------------------------------------------------------------------
-    def read(
-        self, after: dict[str, str], block_ms: int | None = None, count: int = 1000
-    ) -> list[Entry]:
-        """Entries after the given stream ids (``{"events": "0-0", "positions": "$"}``)."""
-        return [
-            Entry(name, sid, decode_entry(name, raw))
-            for name, sid, raw in self.read_raw(after, block_ms, count)
-        ]
-
-    def read_raw(
-        self, after: dict[str, str], block_ms: int | None = None, count: int = 1000
-    ) -> list[tuple[str, str, bytes]]:
-        """(stream, id, payload) after the given ids, undecoded: a follower that must get past
-        an entry it cannot decode decodes each itself."""
-        streams = {self.keys[name]: sid for name, sid in after.items()}
-        reply = self.client.xread(streams, count=count, block=block_ms)
-        names = {self.keys[name]: name for name in after}
-        return [
-            (name, _text(sid), fields.get(b"m", b""))
-            for key, entries in reply or []
-            for name in (names[_text(key)],)
-            for sid, fields in entries
-        ]
-
-    def replay(
-        self, stream: str = EVENTS, after: str = "0-0", batch: int = 5000
-    ) -> Iterator[Entry]:
-        """Every entry of one stream after ``after``, oldest first, in batches."""
-        start = f"({after}" if after not in ("0", "0-0", "-") else "-"
-        while True:
-            rows = self.client.xrange(self.keys[stream], min=start, max="+", count=batch)
-            for sid, fields in rows:
-                yield Entry(stream, _text(sid), decode_entry(stream, fields[b"m"]))
-            if len(rows) < batch:
-                return
-            start = f"({_text(rows[-1][0])}"
-
-    def range_raw(self, stream: str, after: str, upto: str, count: int) -> list[tuple[str, bytes]]:
-        """At most ``count`` (id, payload) of a stream after ``after`` up to ``upto``, inclusive,
-        undecoded and as hiredis parses them (no dict per entry): a caller that may find too
-        many learns it before paying to decode any (see ``log_batches``)."""
-        pool, key = self.client.connection_pool, self.keys[stream]
-        start = "-" if after in ("0", "0-0", "-") else f"({after}"
-        connection = pool.get_connection()
-        try:
-            connection.send_command("XRANGE", key, start, upto, "COUNT", count)
-            rows = connection.read_response(disable_decoding=True)
-        except BaseException:
-            connection.disconnect()  # an unread reply must not reach the pool's next user
-            raise
-        finally:
-            pool.release(connection)
-        return [(_text(sid), fields[1]) for sid, fields in rows]
-
-    def count_range(self, stream: str, after: str, upto: str, limit: int) -> int:
-        """How many entries of a stream lie after ``after`` up to ``upto`` (at most ``limit``)."""
-        start = "-" if after in ("0", "0-0", "-") else f"({after}"
-        return int(self._count(keys=[self.keys[stream]], args=[start, upto, limit]))
-
-    def first_id(self, stream: str) -> str | None:
-        """The oldest id a stream still holds (``None`` when it is empty)."""
-        rows = self.client.xrange(self.keys[stream], count=1)
-        return _text(rows[0][0]) if rows else None
-
-    def log_batches(
-        self, stream: str = EVENTS, after: str = "0-0", batch: int = 20_000
-    ) -> Iterator[list[tuple[bytes, bytes]]]:
-        """Every entry of a stream after ``after`` as raw (id, payload) batches, oldest first.
-
-        For rebuilding from the log (``State.fold_log``), where reading cost more than folding:
-        redis-py's XRANGE reply parsing builds a dict per entry in Python, so this reads the
-        reply as hiredis parses it. The request for the next batch goes out before this one
-        is handed over, so Redis prepares it on the other core while the caller folds (a
-        reader thread did the same, but fought the fold for the interpreter lock: slower).
-        """
-        pool, key = self.client.connection_pool, self.keys[stream]
-        start: str | bytes = "-" if after in ("0", "0-0", "-") else f"({after}"
-        connection = pool.get_connection()
-        asked = False  # a request whose reply is not read yet
-        try:
-            connection.send_command("XRANGE", key, start, "+", "COUNT", batch)
-            asked = True
-            while asked:
-                rows = connection.read_response(disable_decoding=True)
-                asked = False
-                if len(rows) == batch:
-                    connection.send_command("XRANGE", key, b"(" + rows[-1][0], "+", "COUNT", batch)
-                    asked = True
-                if rows:  # each entry is [id, [b"m", payload]]: the bus writes that one field
-                    yield [(sid, fields[1]) for sid, fields in rows]
-        finally:
-            if asked:  # left early or failed: an unread reply must not reach the pool's next user
-                connection.disconnect()
-            pool.release(connection)
-
-    def follow(
-        self,
-        after: dict[str, str],
-        block_ms: int = 1000,
-        count: int = 1000,
-        max_backoff: float = 5.0,
-    ) -> Iterator[list[Entry]]:
-        """Batches of new entries forever, surviving Redis restarts and killed connections.
-
-        Resumes from the last id it yielded, so a reconnect loses nothing and repeats nothing.
-        Yields an empty list when a block times out, so callers can do housekeeping.
-        """
-        position = dict(after)
-        outage = Outage(log, "follow", max_delay=max_backoff)
-        while True:
-            try:
-                batch = self.read(position, block_ms=block_ms, count=count)
-            except RETRYABLE as exc:
-                outage.failed(exc)
-                continue
-            outage.ok()
-            for entry in batch:
-                position[entry.stream] = entry.sid
-            yield batch
-
-    def last_ids(self) -> dict[str, str]:
-        """The newest id of each stream ("0-0" when empty): where a live follower starts."""
-        ids = {}
-        for name in (EVENTS, POSITIONS, ACTIONS):
-            rows = self.client.xrevrange(self.keys[name], count=1)
-            ids[name] = _text(rows[0][0]) if rows else "0-0"
-        return ids
-
-    def subscribe(self) -> Iterator[Entry]:
-        """Live announcements from pub/sub (lossy by nature: use ``follow`` to never miss one)."""
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.keys["channel"])
-        try:
-            for item in pubsub.listen():
-                note = _announcement.decode(item["data"])
-                yield Entry(note.stream, note.sid, decode_entry(note.stream, bytes(note.m)))
-        finally:
-            pubsub.close()
-
+    # -- lookups ---------------------------------------------------------------------------
     def visits(self, day: date) -> dict[tuple[str, str], float]:
         """(worker, grid) → epoch seconds of the pair's first on-duty fix of ``day`` (China)."""
         raw = self.client.hgetall(self._visits_key(day))
-        visits = {}
+        visits: dict[tuple[str, str], float] = {}
         for pair, ms in raw.items():
-            worker, grid = _text(pair).split(" ")
+            worker, grid = as_text(pair).split(" ")
             visits[(worker, grid)] = int(ms) / 1000
         return visits
 
     def latest_positions(self) -> dict[str, PositionMessage]:
         raw = self.client.hgetall(self.keys["workers"])
-        positions = {}
+        positions: dict[str, PositionMessage] = {}
         for worker, payload in raw.items():
             message = decode_trusted(payload)
             assert isinstance(message, PositionMessage)
-            positions[_text(worker)] = message
+            positions[as_text(worker)] = message
         return positions
 
-    def warnings(
-        self, after: str | None = None, count: int = 100, block_ms: int | None = None
-    ) -> list[tuple[str, WarningMessage]]:
-        """(stream id, warning): the newest ``count`` first, or those after ``after`` in order."""
-        if after is None:
-            rows = self.client.xrevrange(self.keys[WARNINGS], count=count)
-        else:
-            reply = self.client.xread({self.keys[WARNINGS]: after}, count=count, block=block_ms)
-            rows = reply[0][1] if reply else []
-        return [(_text(sid), decode_warning(fields[b"m"])) for sid, fields in rows]
-
     def stats(self) -> dict[str, int]:
-        return {_text(k): int(v) for k, v in self.client.hgetall(self.keys["stats"]).items()}
-
-    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
-        rows = self.client.xrevrange(self.keys["deadletter"], count=count)
-        return [
-            {"sid": _text(sid), **{_text(k): _text(v) for k, v in fields.items()}}
-            for sid, fields in rows
-        ]
-
-
-def decode_entry(stream: str, raw: bytes) -> Message | ActionMessage:
-    """A log entry's message (raises for an entry that is not one)."""
-    return decode_action(raw) if stream == ACTIONS else decode_trusted(raw)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return {as_text(k): int(v) for k, v in self.client.hgetall(self.keys["stats"]).items()}

@@ -49,7 +49,7 @@ def connect(url: str, name: str, **options: object) -> redis.Redis:
         "client_name": name,
         **options,
     }
-    return redis.Redis.from_url(url, **settings)  # type: ignore[arg-type]  # redis-py's kwargs
+    return redis.Redis.from_url(url, **settings)
 
 
 class Outage:

@@ -1,14 +1,9 @@
-"""The feed contract in code: message types and validation at the door.
-
-Two kinds of message travel the bus, told apart by ``kind``:
-
-* ``event``: one step of an incident's life (reported, dispatched, ... closed, reopened).
-  ``id`` is the incident id, stable across its steps; ``seq`` numbers the steps from 1.
-* ``position``: a grid worker's location and status.
+"""The feed contract in code: validation at the door, and the message types it lets in.
 
 ``validate`` turns raw bytes into a typed message or a ``Rejection`` with a stable reason code;
-it never raises, so one bad line cannot stop a feed. docs/feeds.md is the human version of this
-module and must change with it.
+it never raises, so one bad line cannot stop a feed. The message types and codecs live in
+``feeds.messages`` and are re-exported here, so ``feeds.schema`` stays the one import for the
+whole contract. docs/feeds.md is the human version of both modules and must change with them.
 """
 
 from __future__ import annotations
@@ -16,15 +11,48 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from feeds.catalogue import CATEGORIES, SEVERITIES, SOURCES, STEP_TYPES, WORKER_STATUSES
+from feeds.catalogue import CATEGORIES
 from feeds.geo import Geography
+from feeds.messages import (
+    CHINA_TZ,
+    MAX_ACTION_TEXT,
+    ActionMessage,
+    ActionVerb,
+    AreaRef,
+    AwareDatetime,
+    EventMessage,
+    Identifier,
+    Latitude,
+    Level,
+    Longitude,
+    Message,
+    PositionMessage,
+    Severity,
+    Source,
+    StepType,
+    WarningMessage,
+    WarningType,
+    WorkerStatus,
+    decode_action,
+    decode_message,
+    decode_trusted,
+    decode_warning,
+    encode,
+)
 
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+__all__ = [
+    "CHINA_TZ", "DEFAULT_LIMITS", "FIRST_YEAR", "LAST_YEAR", "MAX_ACTION_TEXT",
+    "MAX_DEADLINE_AHEAD", "MAX_DETAIL_CHARS", "MAX_MESSAGE_BYTES", "MAX_OVERDUE", "MAX_TITLE_CHARS",
+    "REJECTION_REASONS", "ActionMessage", "ActionVerb", "AreaRef", "AwareDatetime",
+    "EventMessage", "Identifier", "Latitude", "Level", "Limits", "Longitude", "Message",
+    "PositionMessage", "Rejection", "Severity", "Source", "StepType", "WarningMessage",
+    "WarningType", "WorkerStatus", "decode_action", "decode_trusted", "decode_warning", "encode",
+    "validate",
+]
 
 MAX_MESSAGE_BYTES = 8192
 MAX_TITLE_CHARS = 100
@@ -38,153 +66,6 @@ FIRST_YEAR, LAST_YEAR = 2000, 2099
 MAX_DEADLINE_AHEAD = timedelta(days=366)
 # ... and, on a later step, at most this long before it (an incident overdue for ten years).
 MAX_OVERDUE = timedelta(days=3653)
-
-StepType = Literal[
-    "reported", "dispatched", "accepted", "escalated", "handled", "feedback", "closed", "reopened"
-]
-Source = Literal["grid_worker", "hotline_12345", "app", "wechat", "inspection"]
-Severity = Literal["normal", "major", "urgent"]
-WorkerStatus = Literal["patrolling", "handling", "idle", "offline"]
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
-Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
-Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
-
-assert set(StepType.__args__) == set(STEP_TYPES)  # type: ignore[attr-defined]
-assert set(Source.__args__) == set(SOURCES)  # type: ignore[attr-defined]
-assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
-assert set(WorkerStatus.__args__) == set(WORKER_STATUSES)  # type: ignore[attr-defined]
-
-
-class AreaRef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Where an incident is: county and town always, village and grid when known."""
-
-    county: str
-    town: str
-    village: str | None = None
-    grid: str | None = None
-
-    @property
-    def finest(self) -> str:
-        return self.grid or self.village or self.town
-
-
-class EventMessage(
-    msgspec.Struct, tag="event", tag_field="kind", forbid_unknown_fields=True, frozen=True
-):
-    id: Identifier
-    seq: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-    type: StepType
-    ts: AwareDatetime
-    category: str
-    level: Level
-    area: AreaRef
-    lon: Longitude
-    lat: Latitude
-    source: Source
-    title: str
-    deadline: AwareDatetime
-    detail: str = ""
-    reporter: Identifier | None = None
-    severity: Severity | None = None
-
-
-class PositionMessage(
-    msgspec.Struct, tag="position", tag_field="kind", forbid_unknown_fields=True, frozen=True
-):
-    worker: Identifier
-    ts: AwareDatetime
-    lon: Longitude
-    lat: Latitude
-    grid: str
-    status: WorkerStatus
-    battery: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    accuracy: Annotated[float, msgspec.Meta(ge=0, le=10_000)] | None = None
-
-
-Message = EventMessage | PositionMessage
-
-WarningType = Literal["spike", "cluster", "index_drop", "worker_offline"]
-
-
-class WarningMessage(
-    msgspec.Struct, tag="warning", tag_field="kind", forbid_unknown_fields=True, frozen=True
-):
-    """An early warning raised by the analytics (never sent by producers, so not a ``Message``).
-
-    ``id`` is derived from what was detected (area, category, window), so the same warning
-    found twice, by two server processes or after a restart, is published once.
-    """
-
-    id: Identifier
-    ts: AwareDatetime  # when the detected situation was seen (event time, not wall time)
-    type: WarningType
-    area: str  # the finest area concerned: a county, town or grid code
-    title: str  # one line in Chinese, for the wall
-    severity: Severity = "normal"
-    category: str | None = None
-    detail: str = ""
-    related: tuple[str, ...] = ()  # incident ids behind the warning
-    worker: Identifier | None = None  # worker_offline: who went quiet
-
-
-ActionVerb = Literal[
-    "acknowledge", "note", "supervise", "cast", "instruct", "follow", "release", "send_view"
-]
-MAX_ACTION_TEXT = 500
-
-
-class ActionMessage(
-    msgspec.Struct, tag="action", tag_field="kind", forbid_unknown_fields=True, frozen=True
-):
-    """What a person did in OneMap: written by the dashboard itself, never by producers.
-
-    The actions stream is the audit of operators' work (who, when, what); the views read it
-    back like any other feed, so every server process and every screen sees the same actions.
-    ``area`` is where the action applies (the incident's town, or the area a view shows);
-    ``target`` is a wall's home scope (follow, release) or a user name (send_view).
-    """
-
-    id: Identifier
-    ts: AwareDatetime
-    verb: ActionVerb
-    actor: str
-    role: str
-    area: str
-    incident: Identifier | None = None
-    target: str | None = None
-    text: str = ""
-    seconds: int | None = None
-
-
-_action_decoder = msgspec.json.Decoder(ActionMessage)
-
-
-def decode_action(raw: bytes | str) -> ActionMessage:
-    """Decode an action read back from the actions stream."""
-    return _action_decoder.decode(raw)
-
-
-_warning_decoder = msgspec.json.Decoder(WarningMessage)
-
-
-def decode_warning(raw: bytes | str) -> WarningMessage:
-    """Decode a warning read back from the warnings stream."""
-    return _warning_decoder.decode(raw)
-
-
-_decoder = msgspec.json.Decoder(Message)
-_encoder = msgspec.json.Encoder()
-
-
-def encode(message: Message | WarningMessage | ActionMessage) -> bytes:
-    return _encoder.encode(message)
-
-
-def decode_trusted(raw: bytes | str) -> Message:
-    """Decode a message that already passed ``validate`` (read back from our own log)."""
-    return _decoder.decode(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +123,7 @@ def validate(
     if len(raw) > MAX_MESSAGE_BYTES:
         return Rejection("too_large", f"{len(raw)} bytes")
     try:
-        message = _decoder.decode(raw)
+        message = decode_message(raw)
     except msgspec.ValidationError as exc:
         return Rejection("schema", str(exc))
     except msgspec.DecodeError as exc:
@@ -385,7 +266,7 @@ def _repeated_key(raw: bytes) -> str | None:
     """
     repeated: list[str] = []
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
         names = [name for name, _value in items]
         if len(set(names)) < len(names):
             repeated.extend(n for n in names if names.count(n) > 1)

@@ -23,6 +23,7 @@ from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, contains, load_geography
 from layouts import ids
 from layouts.history import history_note
+from layouts.typed import data, register_page
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
@@ -61,8 +62,9 @@ def layout(**query: str) -> html.Div:
     geo = load_geography()
     f = Filter.parse(query)
     if f.area and not contains(who.scope, f.area):
-        return html.Div("无权查看该区域", className="access-refused", **{"data-refused": "scope"})
-    scope_name = geo.area(who.scope).name  # type: ignore[union-attr]
+        return html.Div("无权查看该区域", className="access-refused", **data(refused="scope"))
+    home = geo.area(who.scope)
+    scope_name = home.name if home is not None else who.scope
     return html.Div(
         [
             _header(scope_name, who.display or who.name),
@@ -77,17 +79,17 @@ def layout(**query: str) -> html.Div:
         ],
         id=ids.DUTY_ROOT,
         className="duty",
-        **{
-            "data-scope": who.scope,
-            "data-role": who.role,
-            "data-user": who.name,
-            "data-view": "duty",
-            "data-filter": json.dumps(f.query(), ensure_ascii=False),
-            "data-sort": query.get("sort", ""),
-            "data-open": query.get("open", "")[:64],
-            "data-rates": json.dumps(RATES),
-            "data-sets": json.dumps({k: v[0] for k, v in SETS.items()}, ensure_ascii=False),
-        },
+        **data(
+            scope=who.scope,
+            role=who.role,
+            user=who.name,
+            view="duty",
+            filter=json.dumps(f.query(), ensure_ascii=False),
+            sort=query.get("sort", ""),
+            open=query.get("open", "")[:64],
+            rates=json.dumps(RATES),
+            sets=json.dumps({k: v[0] for k, v in SETS.items()}, ensure_ascii=False),
+        ),
     )
 
 
@@ -101,7 +103,7 @@ def _header(scope_name: str, user: str) -> html.Header:
             className="dkpi",
             type="button",
             title=f"点击查看{label}对应的事件",
-            **{"data-kpi": key},
+            **data(kpi=key),
         )
         for key, label, unit in KPI_TILES
     ]
@@ -117,7 +119,7 @@ def _header(scope_name: str, user: str) -> html.Header:
             html.Div(
                 [html.Span(className="health-dot"), html.Span("连接中", className="duty-age")],
                 className="duty-health",
-                **{"data-state": "down"},
+                **data(state="down"),
             ),
             html.Div(user, className="duty-user"),
         ],
@@ -139,7 +141,11 @@ def _area_options(geo: Geography, scope: str) -> list[dict[str, str]]:
 
 
 def _dropdown(
-    id_: str, placeholder: str, options: list, value: object, multi: bool
+    id_: str,
+    placeholder: str,
+    options: list[dict[str, str]],
+    value: str | list[str] | None,
+    multi: bool,
 ) -> dcc.Dropdown:
     return dcc.Dropdown(
         id=id_,
@@ -200,8 +206,8 @@ def _filters(geo: Geography, scope: str, f: Filter) -> html.Div:
             ),
             html.Button("重置", id=ids.DUTY_RESET, className="duty-button", type="button"),
             html.Span("—", id=ids.DUTY_COUNT, className="duty-count"),
-            html.A("导出CSV", className="duty-button duty-export", **{"data-format": "csv"}),
-            html.A("导出Excel", className="duty-button duty-export", **{"data-format": "xlsx"}),
+            html.A("导出CSV", className="duty-button duty-export", **data(format="csv")),
+            html.A("导出Excel", className="duty-button duty-export", **data(format="xlsx")),
         ],
         className="duty-filters",
     )
@@ -279,4 +285,4 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 
-dash.register_page(__name__, path="/duty", title="OneMap 值班台", name="duty", layout=layout)
+register_page(__name__, path="/duty", title="OneMap 值班台", name="duty", layout=layout)

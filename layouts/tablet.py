@@ -19,7 +19,6 @@ import json
 import math
 from typing import Any
 
-import dash
 import dash_leaflet as dl
 import flask
 from dash import html
@@ -31,6 +30,7 @@ from dashboard.views.geo_api import area_map, focus_of
 from feeds.geo import Geography, contains, load_geography
 from layouts import ids
 from layouts.history import history_note
+from layouts.typed import data, register_page
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
@@ -51,7 +51,7 @@ def layout(area: str | None = None, **_query: str) -> html.Div:
     who = access.current()
     area = access.page_scope(area)
     if area is None or who is None:
-        return html.Div("无权查看该区域", className="access-refused", **{"data-refused": "scope"})
+        return html.Div("无权查看该区域", className="access-refused", **data(refused="scope"))
     scope, _grid = focus_of(geo, area)
     return html.Div(
         [
@@ -70,15 +70,15 @@ def layout(area: str | None = None, **_query: str) -> html.Div:
         ],
         id=ids.TABLET_ROOT,
         className="tablet",
-        **{
-            "data-scope": scope,
-            "data-home": who.scope,
-            "data-role": who.role,
-            "data-user": who.name,
-            "data-tab": "risks",
-            "data-view": "tablet",
-            "data-stale-after": str(settings.stale_after_s),
-        },
+        **data(
+            scope=scope,
+            home=who.scope,
+            role=who.role,
+            user=who.name,
+            tab="risks",
+            view="tablet",
+            stale_after=str(settings.stale_after_s),
+        ),
     )
 
 
@@ -133,6 +133,8 @@ def _button(text: str | list[Any], cls: str, **attrs: Any) -> html.Button:
 
 
 def _header(geo: Geography, scope: str, who: Principal) -> html.Header:
+    area = geo.area(scope)
+    assert area is not None  # focus_of answers a known area (the city if asked for none)
     tools = [_button("全屏", "tablet-fullscreen", id=ids.TABLET_FULLSCREEN)]
     if who.role in LEADS:
         tools.insert(
@@ -144,7 +146,7 @@ def _header(geo: Geography, scope: str, who: Principal) -> html.Header:
             html.Div(
                 [
                     html.Span("宁波 · 一图统览", className="tablet-brand"),
-                    html.H1(geo.area(scope).name, id=ids.TABLET_SCOPE),  # type: ignore[union-attr]
+                    html.H1(area.name, id=ids.TABLET_SCOPE),
                 ],
                 className="tablet-title",
             ),
@@ -155,7 +157,7 @@ def _header(geo: Geography, scope: str, who: Principal) -> html.Header:
                 ],
                 id=ids.TABLET_AGE,
                 className="tablet-age",
-                **{"data-state": "connecting"},
+                **data(state="connecting"),
             ),
             history_note("tablet"),
             html.Div(tools, className="tablet-tools"),
@@ -179,7 +181,7 @@ def _kpis() -> html.Section:
                     ),
                 ],
                 className=f"tkpi tkpi-{key}",
-                **{"data-kpi": key},
+                **data(kpi=key),
             )
             for key, label, unit in KPI_TILES
         ],
@@ -240,7 +242,7 @@ def _panel(key: str, title: str, body: list[Any]) -> html.Section:
     return html.Section(
         [html.H2(title, className="tpanel-title"), *body],
         className=f"tpanel tpanel-{key}",
-        **{"data-panel": key},
+        **data(panel=key),
     )
 
 
@@ -295,8 +297,8 @@ def _feed() -> html.Section:
 
 def _card(who: Principal) -> html.Div:
     acts: list[Any] = [
-        _button("督办", "card-act", **{"data-verb": "supervise"}),
-        _button("投到大屏", "card-act", **{"data-verb": "cast"}),
+        _button("督办", "card-act", **data(verb="supervise")),
+        _button("投到大屏", "card-act", **data(verb="cast")),
     ]
     if who.role in LEADS:
         acts = [
@@ -307,7 +309,7 @@ def _card(who: Principal) -> html.Div:
                 placeholder="批示（500字以内）",
                 rows=2,
             ),
-            _button("发送批示", "card-act card-primary", **{"data-verb": "instruct"}),
+            _button("发送批示", "card-act card-primary", **data(verb="instruct")),
             *acts,
         ]
     return html.Div(
@@ -340,19 +342,13 @@ def _follow_sheet(geo: Geography, who: Principal, kiosks: list[Kiosk]) -> html.D
         return html.Div(id=ids.TABLET_FOLLOW_SHEET, hidden=True)
     names: dict[str, list[str]] = {}
     for kiosk in kiosks:
-        area = geo.area(kiosk.scope)
-        if (
-            area is not None
-            and area.level in ("city", "county", "town")
-            and contains(who.scope, kiosk.scope)
-            and not kiosk.expired()
-        ):
+        if geo.is_scope(kiosk.scope) and contains(who.scope, kiosk.scope) and not kiosk.expired():
             names.setdefault(kiosk.scope, []).append(kiosk.name)
     options: list[Any] = [
         _button(
             [html.Span(f"{geo.label(code)}大屏"), html.Small("、".join(sorted(walls)))],
             "follow-target",
-            **{"data-target": code},
+            **data(target=code),
         )
         for code, walls in sorted(names.items(), key=lambda item: (len(item[0]), item[0]))
     ] or [html.P("辖区内暂无已登记的大屏。", className="follow-none")]
@@ -378,4 +374,4 @@ def _follow_sheet(geo: Geography, who: Principal, kiosks: list[Kiosk]) -> html.D
     )
 
 
-dash.register_page(__name__, path="/tablet", title="OneMap 领导平板", name="tablet", layout=layout)
+register_page(__name__, path="/tablet", title="OneMap 领导平板", name="tablet", layout=layout)

@@ -9,7 +9,6 @@ the counties and back to the city on its own.
 
 from __future__ import annotations
 
-import dash
 import dash_leaflet as dl
 import flask
 from dash import dcc, html
@@ -21,6 +20,7 @@ from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
 from layouts import ids, vendor
 from layouts.history import history_note
+from layouts.typed import Children, data, register_page
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
@@ -33,7 +33,7 @@ KPI_TILES = [
     ("online", "在线网格员", ""),
 ]
 INDEX_COLOURS = [("green", "良好"), ("yellow", "关注"), ("red", "预警")]
-GRAPH_CONFIG = {"staticPlot": True, "displayModeBar": False, "responsive": True}
+GRAPH_CONFIG: dcc.Graph.Config = {"staticPlot": True, "displayModeBar": False, "responsive": True}
 
 
 def use_plotly_basic() -> None:
@@ -47,13 +47,13 @@ def use_plotly_basic() -> None:
     ``assets/onemap-40-panels.js`` points at it (the full bundle stays servable, as a fallback
     should that fail). Idempotent.
     """
-    basic = {
+    basic: dict[str, object] = {  # the type of dcc._js_dist's entries
         "relative_package_path": vendor.PLOTLY_BASIC,
         "namespace": vendor.__name__,
         "async": "eager",  # dynamic: served, not a script tag (as Dash lists the full bundle)
     }
-    if basic not in dcc._js_dist:  # type: ignore[attr-defined]
-        dcc._js_dist.append(basic)  # type: ignore[attr-defined]
+    if basic not in dcc._js_dist:
+        dcc._js_dist.append(basic)
 
 
 use_plotly_basic()
@@ -64,27 +64,29 @@ def layout(area: str | None = None, tour: str | None = None, **_query: str) -> h
     settings: Settings = flask.current_app.config["ONEMAP_SETTINGS"]
     area = flask.current_app.config["ONEMAP_ACCESS"].page_scope(area)  # no area: the user's own
     if area is None:  # outside the signed-in user's jurisdiction: show nothing of it
-        return html.Div("无权查看该区域", className="access-refused", **{"data-refused": "scope"})
+        return html.Div("无权查看该区域", className="access-refused", **data(refused="scope"))
     scope, highlight = focus_of(geo, area)
+    shown = geo.area(scope)
+    assert shown is not None  # focus_of answers a known area (the city if asked for none)
     return html.Div(
         [
-            _header(geo.area(scope).name),  # type: ignore[union-attr]
+            _header(shown.name),
             _kpis(),
             html.Main([_left(), _map(settings.tile_url), _right()], className="wall-body"),
             _outage(),
         ],
         id=ids.WALL_ROOT,
         className="wall",
-        **{
-            "data-scope": scope,
-            "data-highlight": highlight or "",
-            "data-tour": "1" if tour in ("1", "true", "yes") else "",
-            "data-view": "wall",
-            "data-health": "connecting",
-            "data-stale-after": str(settings.stale_after_s),
-            "data-dwell": str(settings.tour_dwell_s),
-            "data-max-heap-mb": str(settings.max_heap_mb),
-        },
+        **data(
+            scope=scope,
+            highlight=highlight or "",
+            tour="1" if tour in ("1", "true", "yes") else "",
+            view="wall",
+            health="connecting",
+            stale_after=str(settings.stale_after_s),
+            dwell=str(settings.tour_dwell_s),
+            max_heap_mb=str(settings.max_heap_mb),
+        ),
     )
 
 
@@ -109,7 +111,7 @@ def _header(scope_name: str) -> html.Header:
                         ],
                         id=ids.WALL_HEALTH,
                         className="wall-health",
-                        **{"data-state": "connecting"},
+                        **data(state="connecting"),
                     ),
                     html.Div("--:--:--", id=ids.WALL_CLOCK, className="wall-clock"),
                 ],
@@ -153,7 +155,7 @@ def _kpis() -> html.Section:
                     html.Div("", className="kpi-delta"),
                 ],
                 className=f"kpi kpi-{key}",
-                **{"data-kpi": key},
+                **data(kpi=key),
             )
             for key, label, unit in KPI_TILES
         ],
@@ -161,7 +163,7 @@ def _kpis() -> html.Section:
     )
 
 
-def _panel(title: str, body: object, name: str) -> html.Section:
+def _panel(title: str, body: Children, name: str) -> html.Section:
     return html.Section(
         [html.H2(title, className="panel-title"), html.Div(body, className="panel-body")],
         className=f"panel panel-{name}",
@@ -207,7 +209,6 @@ def _map(tile_url: str) -> html.Div:
             html.Div(id=ids.WALL_BREADCRUMB, className="map-breadcrumb"),
             html.Div(id=ids.WALL_TOUR, className="map-tour"),
             _legend(),
-            html.Div(id=ids.WALL_FOCUS, className="focus-card", hidden=True),
         ],
         className="wall-map-panel",
     )
@@ -260,7 +261,7 @@ def _right() -> html.Div:
                     html.Span("", className="ladder-wait"),
                 ],
                 className="ladder-row",
-                **{"data-level": str(level)},
+                **data(level=str(level)),
             )
             for level, name in LEVELS.items()
         ],
@@ -272,7 +273,7 @@ def _right() -> html.Div:
             _panel(
                 "实时事件",
                 [
-                    html.Div(id=ids.WALL_PINNED, className="pinned"),
+                    html.Ul(id=ids.WALL_PINNED, className="pinned"),
                     html.Ol(id=ids.WALL_TICKER, className="ticker"),
                 ],
                 "ticker",
@@ -284,4 +285,4 @@ def _right() -> html.Div:
     )
 
 
-dash.register_page(__name__, path="/wall", title="OneMap 指挥大屏", name="wall", layout=layout)
+register_page(__name__, path="/wall", title="OneMap 指挥大屏", name="wall", layout=layout)

@@ -9,16 +9,17 @@ from pathlib import Path
 import dash
 import redis
 from flask import Flask, jsonify, redirect
+from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO
 from werkzeug.serving import BaseWSGIServer
 
 from dashboard.access.auth import Access, SocketGuard
 from dashboard.access.store import UserStore
 from dashboard.config import Settings
-from dashboard.live.actions import Actions
-from dashboard.live.push import Pusher
+from dashboard.live.hub import LiveHub
 from dashboard.state import State
 from dashboard.views import geo_api, risks
+from dashboard.views.act import Actions
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
 from dashboard.views.trends import Trends, archive_at
@@ -42,7 +43,7 @@ class OneMap:
     socketio: SocketIO
     bus: Bus
     state: State
-    pusher: Pusher
+    hub: LiveHub
     geo: Geography
     access: Access
 
@@ -51,7 +52,7 @@ class OneMap:
         # restart) overflowed it and came back in waves (bench.connect). Until the production
         # server replaces it, a deeper queue: the kernel caps it at somaxconn.
         BaseWSGIServer.request_queue_size = 4096
-        self.pusher.start()
+        self.hub.start()
         self.socketio.run(
             self.server,
             host=self.settings.host,
@@ -91,35 +92,37 @@ def create_app(settings: Settings) -> OneMap:
     )
     dash_app = _dash_app(server)
     access.install(server)
-    pusher = Pusher(socketio, bus, state, settings, SocketGuard(access, socketio))
-    pusher.install()
-    Details(access, pusher).install(server, socketio, pusher.guard)
-    Actions(access, bus, state, pusher.lock, pusher.guard).install(socketio)
-    DutyDesk(access, pusher).install(server, socketio, pusher.guard)
-    risks.install(socketio, pusher, pusher.guard)
-    Trends(pusher, archive_at(settings.data_dir)).install(socketio, pusher.guard)
+    guard = SocketGuard(access, socketio)
+    hub = LiveHub(socketio, bus, state, settings, guard, access.audit_refused)
+    hub.install()
+    live, api = hub.live, hub.api
+    Details(access, live).install(server, api)
+    Actions(access, bus, live).install(api)
+    DutyDesk(access, live).install(server, api)
+    risks.install(api, live)
+    Trends(live, archive_at(settings.data_dir)).install(api)
     webapp.install(server)
     # /healthz must answer at once while Redis stalls: its own client, with a short deadline.
     probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)
-    _routes(server, probe, pusher, access)
-    server.wsgi_app = webapp.GzipStatic(server.wsgi_app)  # type: ignore[method-assign]
-    # Outermost, so Socket.IO's own responses and error pages carry the headers too.
+    _routes(server, probe, hub, access)
+    # The headers outermost, so Socket.IO's own responses and error pages carry them too.
     policy = DashScriptHashes(dash_app, settings.tile_url).policy
-    server.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
-        server.wsgi_app, policy, hsts=settings.cookie_secure
+    wrapped = SecurityHeaders(
+        webapp.GzipStatic(server.wsgi_app), policy, hsts=settings.cookie_secure
     )
-    return OneMap(settings, server, dash_app, socketio, bus, state, pusher, geo, access)
+    server.wsgi_app = wrapped  # type: ignore[method-assign]  # Flask's documented middleware hook
+    return OneMap(settings, server, dash_app, socketio, bus, state, hub, geo, access)
 
 
 def _dash_app(server: Flask) -> dash.Dash:
     app = dash.Dash(
         __name__,
-        server=server,
+        server=server,  # type: ignore[arg-type]  # documented; Dash annotates bool | Callable
         use_pages=True,
         pages_folder="",
         assets_folder=str(ROOT / "assets"),
         title="OneMap 一图统览",
-        update_title=None,
+        update_title="",  # no "Updating..." in the title of a wall (Dash: None or "")
         suppress_callback_exceptions=True,
         meta_tags=webapp.META_TAGS,
     )
@@ -131,34 +134,35 @@ def _dash_app(server: Flask) -> dash.Dash:
     return app
 
 
-def _routes(server: Flask, bus: Bus, pusher: Pusher, access: Access) -> None:
+def _routes(server: Flask, bus: Bus, hub: LiveHub, access: Access) -> None:
     @server.get("/")
-    def index():  # type: ignore[no-untyped-def]
+    def index() -> ResponseReturnValue:
         return redirect("/wall")
 
     @server.get("/geo/<code>.json")
-    def area_map(code: str):  # type: ignore[no-untyped-def]
+    def area_map(code: str) -> ResponseReturnValue:
         if not access.allows(code):
             return jsonify(error="unknown area"), 404
         try:
-            return jsonify(geo_api.area_map(pusher.state.geo, code))
+            return jsonify(geo_api.area_map(hub.live.geo, code))
         except KeyError:
             return jsonify(error="unknown area"), 404
 
     @server.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
+    def healthz() -> ResponseReturnValue:
         try:
             stats: dict[str, int] | None = bus.stats()
         except redis.RedisError:
             stats = None  # Redis is away: the bridge's state says so too
+        state = hub.live.state
         return jsonify(
-            ready=pusher.ready.is_set(),
-            bridge=pusher.health.report(),
-            screens=pusher.rooms.screens(),
-            dropped_screens=pusher.backlog.dropped,
-            deepest_queue=pusher.backlog.deepest(),
-            incidents=len(pusher.state.incidents),
-            workers=len(pusher.state.positions),
-            last=dict(pusher.position or pusher.state.last_sid),
+            ready=hub.live.ready.is_set(),
+            bridge=hub.health.report(),
+            screens=hub.rooms.screens(),
+            dropped_screens=hub.backlog.dropped,
+            deepest_queue=hub.backlog.deepest(),
+            incidents=len(state.incidents),
+            workers=len(state.positions),
+            last=dict(hub.bridge.position or state.last_sid),
             stats=stats,
         )

@@ -106,19 +106,19 @@ def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_hal
     """A restarted server whose rebuild outlasts a page's hello once answered it from the
     half-built state (a catch-up of nothing, up to "0-0"), and every step the fold then
     applied reached that page neither in the reply nor live."""
-    from dashboard.live import push
+    from dashboard.live import pages
 
     app, socket = in_process
     seen = app.bus.publish(_step(geo, "seen", 0))
     missed = [app.bus.publish(_step(geo, "missed", i)) for i in range(1, 4)]
-    monkeypatch.setattr(push, "HELLO_WAIT_S", 0.2)
+    monkeypatch.setattr(pages, "HELLO_WAIT_S", 0.2)
     hello = {"scope": CITY, "after": seen}
     assert socket.emit("hello", hello, callback=True) == {
         "ok": False,
         "error": "starting",
         "retry": 2,
     }
-    app.pusher._rebuild()
+    app.hub.bridge.rebuild()
     reply = socket.emit("hello", hello, callback=True)
     assert reply["mode"] == "catchup"
     assert [step["sid"] for step in reply["steps"]] == missed
@@ -128,18 +128,19 @@ def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_hal
 @pytest.mark.parametrize(
     ("payload", "answer"),
     [
-        ("not an object", "snapshot"),
-        (["a", "list"], "snapshot"),
+        # The typed contract (docs/socket.md): the wrong shape is malformed, and says where.
+        ("not an object", "malformed request"),
+        (["a", "list"], "malformed request"),
         ({"scope": CITY, "after": "not a stream id"}, "snapshot"),
-        ({"scope": CITY, "after": 12}, "snapshot"),
-        ({"scope": 330200}, "snapshot"),
+        ({"scope": CITY, "after": 12}, "malformed request"),
+        ({"scope": 330200}, "malformed request"),
         ({"scope": "999999"}, "unknown scope"),
-        ({"scope": {"$ne": 1}}, "unknown scope"),
+        ({"scope": {"$ne": 1}}, "malformed request"),
     ],
 )
 def test_a_malformed_hello_gets_an_answer_never_an_exception(in_process, payload, answer):
     app, socket = in_process
-    app.pusher._rebuild()
+    app.hub.bridge.rebuild()
     reply = socket.emit("hello", payload, callback=True)
     assert reply is not None, "no reply: the handler raised"
     assert reply.get("mode") == answer or reply.get("error") == answer, reply

@@ -7,17 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.state import State
-from dashboard.views.search import (
-    SETS,
-    Filter,
-    Marks,
-    SearchText,
-    countdown,
-    initials,
-    matching,
-    row,
-    sort,
-)
+from dashboard.views.initials import initials
+from dashboard.views.search import SETS, Filter, Marks, SearchText, matching, sort
+from dashboard.views.table import countdown, row
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 

@@ -78,7 +78,7 @@ def _log_past_the_contract(app, messages: list[dict]) -> None:
     holds them, then fold it as a restarted server does."""
     for message in messages:
         app.bus.publish(decode_trusted(line(message)))
-    app.pusher._rebuild()
+    app.hub.bridge.rebuild()
 
 
 # -- 4. times the views cannot convert -------------------------------------------------------
@@ -153,7 +153,8 @@ def test_exports_and_duty_rows_answer_with_an_incident_whose_times_cannot_be_con
 
 def test_one_row_that_cannot_be_rendered_is_given_as_text_not_the_block_lost(geo):
     from dashboard.state import State
-    from dashboard.views.search import Marks, rows
+    from dashboard.views.search import Marks
+    from dashboard.views.table import rows
 
     state = State(geo)
     for n, e in enumerate([event_dict(geo, 1, id="GOOD"), event_dict(geo, 2, id="BROKEN")]):

@@ -10,16 +10,15 @@ from __future__ import annotations
 import gzip
 import json
 import struct
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import msgspec
 import pytest
 import socketio
 
+from dashboard.live.livestate import LiveState
 from dashboard.state import State
 from dashboard.views.trends import DailyCounts, Trends, local_day
 from dashboard.web.webapp import GzipStatic, manifest
@@ -53,7 +52,7 @@ def test_daily_counts_put_reported_and_closed_steps_on_their_local_day(geo):
     first = _event(geo, 1, now - timedelta(days=2))
     closed = msgspec.structs.replace(first, seq=2, type="closed", ts=now - timedelta(days=1))
     state = _state(geo, [first, closed, _event(geo, 2, now)])
-    counts = DailyCounts.of(SimpleNamespace(state=state, lock=threading.Lock()))  # type: ignore[arg-type]
+    counts = DailyCounts.of(LiveState(state))
     city = counts.area(CITY, CITY)
     today = local_day(now)
     assert city[today - 2] == (1, 0)
@@ -76,8 +75,7 @@ def test_trend_series_takes_old_days_from_the_archive_and_leaves_unknown_days_em
     archive.write_day(
         old_day.date(), [Entry(EVENTS, f"{1_600_000_000_000 + i}-0", m) for i, m in enumerate(old)]
     )
-    pusher = SimpleNamespace(state=state, lock=threading.Lock())
-    rows = Trends(pusher, archive).series(CITY, 7, now)  # type: ignore[arg-type]
+    rows = Trends(LiveState(state), archive).series(CITY, 7, now)
     assert [r["day"] for r in rows][-1] == now.date().isoformat()
     by_day = {r["day"]: r for r in rows}
     assert by_day[old_day.date().isoformat()] == {

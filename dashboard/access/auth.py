@@ -1,12 +1,21 @@
-"""Who is asking and what they may see: sign-in, kiosk tokens, sessions, scopes, sockets.
+"""Who may come in over HTTP: the gate, sign-in and sign-out, kiosk links, scope checks.
+
+The access layer, one job a module: ``principal`` (who is asking and what each role may see),
+``auth`` (this: the HTTP side), ``sockets`` (who holds each live socket, and revocation),
+``store`` (accounts, kiosk tokens, sessions ended early and the audit trail, in Redis),
+``throttle`` (the sign-in throttle), ``login_page`` (the sign-in page itself) and ``privacy``
+(masking personal data in free text).
 
 Every entry point asks here. HTTP: one ``before_request`` gate lets nothing but the sign-in page
 (and ``/healthz``) through without a valid session, so Dash's layout, dependencies, callbacks and
 assets are all behind it. Scope: ``feeds.geo.contains`` is the single rule (a city sees all, a
 county its towns, a town itself); pages call ``page_scope``, the push bridge calls ``SocketGuard``.
 Sessions are signed cookies naming a principal id that is checked against the store on every
-request and, for live sockets, once a second, so removing an account or revoking a kiosk token
-ends its sessions everywhere.
+request and, for live sockets, once a second (``SocketGuard``), so removing an account or
+revoking a kiosk token ends its sessions everywhere.
+
+``Principal``, the role sets and ``SocketGuard`` are imported here too, so that
+``from dashboard.access.auth import Access, Principal, SocketGuard, DETAIL_ROLES`` keeps working.
 """
 
 from __future__ import annotations
@@ -14,68 +23,52 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import threading
 import time
 import unicodedata
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import redis
 from flask import Flask, Response, jsonify, redirect, request, session
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from flask_socketio import SocketIO
-from flask_wtf.csrf import ValidationError, generate_csrf, validate_csrf
+from flask.typing import ResponseReturnValue
+
+# Flask-Login 0.6 and Flask-WTF 1.3 ship no type information: their names are Any here
+# (pyproject.toml lists them under ignore_missing_imports).
+from flask_login import (
+    LoginManager,
+    current_user,
+    login_user,
+    logout_user,
+)
+from flask_wtf.csrf import (
+    ValidationError,
+    generate_csrf,
+    validate_csrf,
+)
 
 from dashboard.access import login_page as login_page
-from dashboard.access.store import Account, Kiosk, LoginThrottle, UserStore
+from dashboard.access.principal import DETAIL_ROLES, PII_ROLES, Principal
+from dashboard.access.sockets import SOCKET_CHECK_S, SocketGuard
+from dashboard.access.store import Kiosk, UserStore
+from dashboard.access.throttle import LoginThrottle
 from dashboard.config import Settings
 from dashboard.web.webapp import PUBLIC
 from feeds.geo import contains
 
+__all__ = [
+    "DETAIL_ROLES", "PII_ROLES", "ROLE_PATHS", "PUBLIC_PATHS", "SOCKET_CHECK_S",
+    "Access", "Principal", "SocketGuard",
+]
+
 log = logging.getLogger(__name__)
 
-PII_ROLES = frozenset({"duty"})  # who sees names and numbers in free text
-DETAIL_ROLES = frozenset({"duty", "leader", "admin"})  # who may open an incident's detail
 # Paths that need one of a few roles; everything else is open to every signed-in role.
 ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty": DETAIL_ROLES}
 # + the web app manifest, its icons and the favicon: browsers fetch them without the session
 # cookie (dashboard.web.webapp.PUBLIC).
 PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
-SOCKET_CHECK_S = 1.0  # revocation reaches a live socket within this plus one disconnect
 DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here
 MAX_NEXT = 2048
-
-
-@dataclass(frozen=True, eq=False)
-class Principal(UserMixin):
-    """A signed-in person or wall, as every check sees it."""
-
-    id: str  # "u:<name>:<generation>" or "k:<kiosk id>": what the session cookie names
-    kind: str  # "user" | "kiosk"
-    name: str
-    role: str
-    scope: str
-    display: str
-    expires: float | None  # epoch seconds; None: as long as the kiosk token lives
-    session_id: str = ""  # this sign-in; ended by signing out
-
-    def get_id(self) -> str:
-        return self.id
-
-    @property
-    def sees_pii(self) -> bool:
-        return self.role in PII_ROLES
-
-    @classmethod
-    def of_account(cls, a: Account, expires: float | None, session_id: str = "") -> Principal:
-        return cls(a.principal_id, "user", a.name, a.role, a.scope, a.display, expires, session_id)
-
-    @classmethod
-    def of_kiosk(cls, k: Kiosk, session_id: str = "") -> Principal:
-        expires = datetime.fromisoformat(k.expires).timestamp() if k.expires else None
-        return cls(k.principal_id, "kiosk", k.id, "wall", k.scope, k.name, expires, session_id)
 
 
 class Access:
@@ -140,12 +133,12 @@ class Access:
         login_user(principal)
 
     def current(self) -> Principal | None:
-        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        user = current_user._get_current_object()
         # The object itself, not the proxy: the socket guard keeps it past this request.
         return user if isinstance(user, Principal) else None
 
     # -- the gate ------------------------------------------------------------------------
-    def _gate(self) -> Any:
+    def _gate(self) -> ResponseReturnValue | None:
         path = request.path
         if path in PUBLIC_PATHS:
             return None
@@ -163,7 +156,7 @@ class Access:
                 return jsonify(error="forbidden"), 403
         return None
 
-    def _kiosk_link(self, token: str) -> Any:
+    def _kiosk_link(self, token: str) -> ResponseReturnValue:
         """A wall URL's one-time trip: the token becomes a session, the URL loses the token.
 
         Only in a browser that holds no person's session: a link must never silently turn an
@@ -183,7 +176,7 @@ class Access:
             return Response(page, 200)
         return self._open_kiosk(kiosk, target)
 
-    def _switch_to_kiosk(self) -> Any:
+    def _switch_to_kiosk(self) -> ResponseReturnValue:
         """POST /kiosk: the person on the question page chose to make this browser a wall."""
         try:
             validate_csrf(request.form.get("csrf_token", ""))
@@ -205,14 +198,14 @@ class Access:
             return Response(login_page.refused("大屏链接无效或已被撤销"), 403)
         return kiosk
 
-    def _open_kiosk(self, kiosk: Kiosk, target: str) -> Any:
+    def _open_kiosk(self, kiosk: Kiosk, target: str) -> ResponseReturnValue:
         principal = Principal.of_kiosk(kiosk)
         self._start_session(principal, permanent=True)
         self.audit("kiosk_signin", principal.name, scope=kiosk.scope, display=kiosk.name)
         return redirect(target)
 
     # -- sign-in and sign-out ------------------------------------------------------------
-    def _login(self) -> Any:
+    def _login(self) -> ResponseReturnValue:
         next_url = _safe_next(request.values.get("next", ""))
         if request.method == "GET":
             if self.current() is not None:
@@ -247,7 +240,7 @@ class Access:
     def _login_again(self, next_url: str, error: str, status: int, name: str = "") -> Response:
         return Response(login_page.render(generate_csrf(), next_url, error, name), status)
 
-    def _logout(self) -> Any:
+    def _logout(self) -> ResponseReturnValue:
         token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken", "")
         try:
             validate_csrf(token)
@@ -266,7 +259,7 @@ class Access:
             return int(principal.expires - time.time()) + 1
         return self.settings.kiosk_session_days * 86400
 
-    def _csrf(self) -> Any:
+    def _csrf(self) -> Response:
         """A CSRF token for a signed-in page's own forms (sign-out) and state-changing calls."""
         return jsonify(token=generate_csrf())
 
@@ -299,6 +292,17 @@ class Access:
         except redis.RedisError as exc:  # an audit outage must not become a sign-in outage
             log.warning("audit write failed: %s", exc)
 
+    def audit_refused(self, event: str, who: Principal | None, error: str) -> None:
+        """A socket request refused before its handler ran (dashboard.live.inbound)."""
+        self.audit(
+            event,
+            who.name if who else "",
+            role=who.role if who else "",
+            scope=who.scope if who else "",
+            outcome="refused",
+            error=error,
+        )
+
     def audit_anonymous(self, event: str, aggregate: bool = True, **fields: str) -> None:
         """A failure by someone not signed in: apart from the trail, and (``aggregate``) one
         entry per address a minute plus one at the 10th, 100th, … with its count."""
@@ -309,86 +313,6 @@ class Access:
             )
         except redis.RedisError as exc:
             log.warning("audit write failed: %s", exc)
-
-
-class SocketGuard:
-    """The Socket.IO side: who may connect, which rooms each socket may join, and revocation.
-
-    ``admit`` runs in the ``connect`` handler; ``allows`` in ``hello``; a background task checks
-    every connected socket's principal against the store once a second and disconnects those
-    whose account was removed, password changed, kiosk token revoked, or session ended or
-    expired.
-    """
-
-    def __init__(self, access: Access, socketio: SocketIO) -> None:
-        self.access = access
-        self.socketio = socketio
-        self.lock = threading.Lock()
-        self.seats: dict[str, Principal] = {}  # socket id → who holds it
-        self.revoked_total = 0
-
-    def admit(self, sid: str) -> Principal:
-        origin = request.headers.get("Origin")
-        if origin and not self.access.origin_allowed(origin, request.host_url):
-            log.warning("socket refused: origin %s not allowed", origin)
-            raise ConnectionRefusedError("origin not allowed")
-        principal = self.access.current()
-        if principal is None:
-            raise ConnectionRefusedError("unauthorized")
-        with self.lock:
-            self.seats[sid] = principal
-        return principal
-
-    def forget(self, sid: str) -> None:
-        with self.lock:
-            self.seats.pop(sid, None)
-
-    def principal(self, sid: str) -> Principal | None:
-        with self.lock:
-            return self.seats.get(sid)
-
-    def allows(self, sid: str, code: str) -> bool:
-        principal = self.principal(sid)
-        return principal is not None and contains(principal.scope, code)
-
-    def start(self) -> None:
-        self.socketio.start_background_task(self._watch)
-
-    def _watch(self) -> None:
-        while True:
-            self.socketio.sleep(SOCKET_CHECK_S)
-            try:
-                self.sweep()
-            except redis.RedisError as exc:
-                # Keep live sockets while the store is away; new ones cannot sign in anyway.
-                log.warning("revocation check skipped: %s", exc)
-            except Exception:  # the watch must outlive any one bad round
-                log.exception("revocation check failed")
-
-    def sweep(self) -> list[str]:
-        """Disconnect every socket whose principal is no longer valid; returns their ids."""
-        with self.lock:
-            seats = dict(self.seats)
-        if not seats:
-            return []
-        store = self.access.store
-        valid = store.still_valid({p.id for p in seats.values()})
-        ended = store.ended({p.session_id for p in seats.values()})
-        now = time.time()
-        stale = [
-            sid
-            for sid, p in seats.items()
-            if p.id not in valid
-            or p.session_id in ended
-            or (p.expires is not None and p.expires <= now)
-        ]
-        for sid in stale:
-            self.forget(sid)
-            self.socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
-        if stale:
-            self.revoked_total += len(stale)
-            log.info("disconnected %d socket(s) whose session was revoked or expired", len(stale))
-        return stale
 
 
 _TOKEN_IN_URL = re.compile(r"(kiosk=)[^&\s\"]+")

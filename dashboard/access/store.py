@@ -12,7 +12,8 @@ Keys (``<p>`` is the prefix): ``<p>:users`` (set of names), ``<p>:user:<name>`` 
 walls did), ``<p>:audit:anonymous`` (stream: failures by someone not signed in, capped apart),
 ``<p>:audit-count:<event>:<address>:<minute>`` (their counters), ``<p>:ended:<session id>``
 (signed-out sessions, until they would have expired), ``<p>:secret`` (the session-signing key
-when none is configured), ``<p>:login:*`` (the sign-in throttle's counters, ``LoginThrottle``).
+when none is configured). The sign-in throttle keeps its counters under ``<p>:login:*`` in the
+same Redis (``dashboard.access.throttle``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import limits
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from redis.typing import EncodableT, FieldT
 
 ROLES = ("wall", "duty", "leader", "admin")
 NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -37,7 +39,6 @@ _hasher = PasswordHasher()  # argon2id with the RFC 9106 low-memory parameters
 # Verified against when a name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 ANONYMOUS_WINDOW_S = 60  # anonymous failures are counted per event and address in this window
-TRUST_DAYS = 30  # an address stays trusted for a name this long after a sign-in as it
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,21 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+def _str(value: bytes | str) -> str:
+    # redis-py types every reply as bytes or str (str with decode_responses); ours are bytes.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _text(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    return {_str(k): _str(v) for k, v in raw.items()}
+
+
+def _fields(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
+    """``fields`` as redis-py's hash and stream writers take them.
+
+    Their parameter is a dict or mapping keyed by any encodable type, and a mapping's key type
+    is invariant, so a ``dict[str, str]`` is not one: copied into a dict of the wider type."""
+    return {k: v for k, v in fields.items()}
 
 
 class UserStore:
@@ -112,7 +126,7 @@ class UserStore:
             "generation": secrets.token_hex(8),
             "created": _now(),
         }
-        self.client.hset(self._key("user", name), mapping=fields)
+        self.client.hset(self._key("user", name), mapping=_fields(fields))
         return self._account(name, fields)
 
     def get_user(self, name: str) -> Account | None:
@@ -120,7 +134,7 @@ class UserStore:
         return self._account(name, _text(raw)) if raw else None
 
     def list_users(self) -> list[Account]:
-        names = sorted(n.decode() for n in self.client.smembers(self._key("users")))
+        names = sorted(map(_str, self.client.smembers(self._key("users"))))
         return [a for a in map(self.get_user, names) if a is not None]
 
     def remove_user(self, name: str) -> bool:
@@ -171,7 +185,7 @@ class UserStore:
             "expires": expires,
         }
         pipe = self.client.pipeline()
-        pipe.hset(self._key("kiosk", kiosk_id), mapping=fields)
+        pipe.hset(self._key("kiosk", kiosk_id), mapping=_fields(fields))
         pipe.sadd(self._key("kiosks"), kiosk_id)
         pipe.execute()
         return self._kiosk(kiosk_id, fields), f"{kiosk_id}.{secret}"
@@ -192,7 +206,7 @@ class UserStore:
         return self._kiosk(kiosk_id, raw) if raw else None
 
     def list_kiosks(self) -> list[Kiosk]:
-        ids = sorted(i.decode() for i in self.client.smembers(self._key("kiosks")))
+        ids = sorted(map(_str, self.client.smembers(self._key("kiosks"))))
         return [k for k in map(self.get_kiosk, ids) if k is not None]
 
     def revoke_kiosk(self, kiosk_id: str) -> bool:
@@ -221,7 +235,7 @@ class UserStore:
         for pid, value in zip(ordered, pipe.execute(), strict=True):
             if value is None:
                 continue
-            value = value.decode()
+            value = _str(value)
             if pid.startswith("u:") and pid.rsplit(":", 1)[1] == value:
                 valid.add(pid)
             elif pid.startswith("k:") and not (value and datetime.fromisoformat(value) <= now):
@@ -244,12 +258,15 @@ class UserStore:
     def shared_secret(self) -> str:
         """One signing key for every process (so a restart or a second process keeps sessions)."""
         self.client.set(self._key("secret"), secrets.token_hex(32), nx=True)
-        return self.client.get(self._key("secret")).decode()  # type: ignore[union-attr]
+        secret = self.client.get(self._key("secret"))
+        if secret is None:  # deleted between the two commands (a FLUSHALL): nothing to sign with
+            raise redis.RedisError(f"{self._key('secret')} vanished as it was set")
+        return _str(secret)
 
     def audit(self, maxlen: int = 1_000_000, **fields: str) -> None:
         """What a signed-in person or wall did (and what they were refused)."""
         entry = {"at": _now(), **{k: str(v) for k, v in fields.items()}}
-        self.client.xadd(self._key("audit"), entry, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+        self.client.xadd(self._key("audit"), _fields(entry), maxlen=maxlen, approximate=True)
 
     def audit_anonymous(
         self, maxlen: int, event: str, ip: str, aggregate: bool = True, **fields: str
@@ -271,113 +288,22 @@ class UserStore:
                 return False
             since = datetime.fromtimestamp(window * ANONYMOUS_WINDOW_S, UTC)
             entry.update(count=str(count), since=since.isoformat(timespec="seconds"))
-        self.client.xadd(self._key("audit", "anonymous"), entry, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+        self.client.xadd(
+            self._key("audit", "anonymous"), _fields(entry), maxlen=maxlen, approximate=True
+        )
         return True
 
     def audit_tail(self, count: int = 20) -> list[dict[str, str]]:
         """The latest entries of both audit streams, newest first."""
-        rows = [
-            *self.client.xrevrange(self._key("audit"), count=count),
-            *self.client.xrevrange(self._key("audit", "anonymous"), count=count),
-        ]
-        rows.sort(key=lambda row: tuple(map(int, row[0].split(b"-"))), reverse=True)
-        return [{"sid": sid.decode(), **_text(fields)} for sid, fields in rows[:count]]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One sign-in try the throttle let through or refused."""
-
-    allowed: bool
-    retry_after: int = 0  # seconds, when refused
-    why: str = ""  # "address" | "name", when refused
-    counter: str = ""  # the address counter it took a unit of (given back on success)
-
-
-# Atomic, so concurrent tries cannot all pass a check made before any of them is counted: each
-# try takes a unit first and is judged on the count it got.
-# KEYS: 1 the address's failures, 2 this name's failures from this address (used instead of 1
-# when the address is trusted for the name), 3 the name's failures, 4 the addresses that failed
-# for the name, 5 the addresses trusted for the name. ARGV: limit, window s, address.
-_RESERVE = """
-local limit, window, address = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local trusted = redis.call('SISMEMBER', KEYS[5], address) == 1
-local counter = KEYS[1]
-if trusted then counter = KEYS[2] end
-local tries = redis.call('INCR', counter)
-if tries == 1 then redis.call('EXPIRE', counter, window) end
-if tries > limit then return {0, redis.call('TTL', counter), 'address', counter} end
-local failed = tonumber(redis.call('GET', KEYS[3]) or '0')
-if failed >= limit and not trusted and redis.call('SISMEMBER', KEYS[4], address) == 1 then
-  return {0, redis.call('TTL', KEYS[3]), 'name', counter}
-end
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], window)
-redis.call('SADD', KEYS[4], address)
-redis.call('EXPIRE', KEYS[4], window)
-return {1, 0, '', counter}
-"""
-# KEYS: 1 the counter the try took a unit of, 2 the name's failures, 3 the addresses that failed
-# for it, 4 those trusted for it. ARGV: address, trust s.
-_SUCCEEDED = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
-redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('EXPIRE', KEYS[4], tonumber(ARGV[2]))
-return 1
-"""
-
-
-class LoginThrottle:
-    """Slows password guessing without letting anyone lock a person out.
-
-    * Per address: ``rate`` tries that did not succeed per window, whatever the names.
-    * Per name: once a name has failed ``rate`` times (from anywhere) it is in backoff until a
-      window passes with no failure for it, or until someone signs in as it. In backoff, an
-      address that has already failed for the name is refused for it; an address that has not
-      gets its try. So a guesser spread over many addresses gets about one guess per address
-      per window, and the name's owner, who has not failed from their desk, still signs in.
-    * An address that signed in as the name within ``TRUST_DAYS`` is exempt from the name's
-      backoff and counts its failures for that name apart from the address's other tries, so
-      someone else at the same address (a shared NAT) cannot lock the owner out either.
-
-    Every count is taken in one Lua script before the password is checked (no read-then-write);
-    a success gives its unit back.
-    """
-
-    def __init__(self, client: redis.Redis, prefix: str, rate: str) -> None:
-        item = limits.parse(rate)
-        self.client = client
-        self.prefix = prefix
-        self.limit, self.window_s = item.amount, int(item.get_expiry())
-        self._reserve = client.register_script(_RESERVE)
-        self._succeeded = client.register_script(_SUCCEEDED)
-
-    def _keys(self, name: str, address: str) -> list[str]:
-        who = name.strip().lower()[:64]
-        base = f"{self.prefix}:login"
-        return [
-            f"{base}:address:{address}",
-            f"{base}:pair:{who}:{address}",
-            f"{base}:name:{who}",
-            f"{base}:failed-from:{who}",
-            f"{base}:trusted:{who}",
-        ]
-
-    def reserve(self, name: str, address: str) -> Attempt:
-        """Count this try before the password is checked; whether it may go on."""
-        keys = self._keys(name, address)
-        allowed, ttl, why, counter = self._reserve(
-            keys=keys, args=[self.limit, self.window_s, address]
-        )
-        if allowed:
-            return Attempt(True, counter=counter.decode())
-        return Attempt(False, max(1, int(ttl)), why.decode(), counter.decode())
-
-    def succeeded(self, name: str, address: str, attempt: Attempt) -> None:
-        """The password was right: give the unit back, end the name's backoff, trust the address."""
-        _address, _pair, *rest = self._keys(name, address)
-        self._succeeded(keys=[attempt.counter, *rest], args=[address, TRUST_DAYS * 86400])
+        rows: list[tuple[str, dict[str, str]]] = []
+        for stream in (self._key("audit"), self._key("audit", "anonymous")):
+            # redis-py's entry type allows a None id or body (XCLAIM's deleted entries); a range
+            # read never has one, and would be one entry short rather than fail if it did.
+            for sid, fields in self.client.xrevrange(stream, count=count) or []:
+                if sid is not None and fields is not None:
+                    rows.append((_str(sid), _text(fields)))
+        rows.sort(key=lambda row: tuple(map(int, row[0].split("-"))), reverse=True)
+        return [{"sid": sid, **fields} for sid, fields in rows[:count]]
 
 
 def _check_password(password: str) -> None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from feeds.geo import Geography
+from feeds.geo import Geography, contains
 
 if TYPE_CHECKING:
-    from dashboard.analytics.metrics import Metrics
+    from dashboard.analytics.metrics import Figures, Metrics
     from dashboard.state import State
 
 Better = Literal["higher", "lower"]
@@ -66,6 +66,27 @@ COMPONENTS: tuple[Component, ...] = (
 COLOURS = ("green", "yellow", "red")
 
 
+class ComponentScore(TypedDict):
+    """One component of an area's index, with every step shown (docs/metrics.md)."""
+
+    label: str
+    value: float | None  # the area's own rate (None: nothing to measure)
+    reference: float  # the city's rate, or the target for the city itself
+    adjusted: float
+    normalised: float
+    weight: float
+    better: Better
+    lost: float  # points of score this one costs
+
+
+class AreaIndex(TypedDict):
+    """An area's index: its score, its colour and why."""
+
+    score: float
+    colour: str
+    components: dict[str, ComponentScore]
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     components: tuple[Component, ...] = COMPONENTS
@@ -91,7 +112,7 @@ def areas_at(geo: Geography, level: str, parent: str | None) -> list[str]:
     ]
     if parent is None or parent == geo.city.code:
         return list(table)
-    return [code for code in table if code.startswith(parent) and code != parent]
+    return [code for code in table if code != parent and contains(parent, code)]
 
 
 def index_for(
@@ -100,7 +121,7 @@ def index_for(
     parent: str | None,
     now: datetime,
     config: IndexConfig | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, AreaIndex]:
     """{area: {"score", "colour", "components"}} for the areas of ``level`` under ``parent``."""
     return index_of(state.metrics, level, parent, now, config)
 
@@ -111,21 +132,19 @@ def index_of(
     parent: str | None,
     now: datetime,
     config: IndexConfig | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, AreaIndex]:
     config = config or metrics.config.index
     city = metrics.figures(metrics.geo.city.code, now)
-    result = {}
+    result: dict[str, AreaIndex] = {}
     for code in areas_at(metrics.geo, level, parent):
         figures = city if code == metrics.geo.city.code else metrics.figures(code, now)
         result[code] = score(figures, None if figures is city else city, config)
     return result
 
 
-def score(
-    figures: dict[str, Any], city: dict[str, Any] | None, config: IndexConfig
-) -> dict[str, Any]:
+def score(figures: Figures, city: Figures | None, config: IndexConfig) -> AreaIndex:
     """The index of one area from its figures and the city's (None: the city, vs targets)."""
-    components = {}
+    components: dict[str, ComponentScore] = {}
     total = weights = 0.0
     for c in config.components:
         part = _component(c, figures, city, config.prior)
@@ -137,8 +156,8 @@ def score(
 
 
 def _component(
-    c: Component, figures: dict[str, Any], city: dict[str, Any] | None, prior: float
-) -> dict[str, Any]:
+    c: Component, figures: Figures, city: Figures | None, prior: float
+) -> ComponentScore:
     reference = c.target if city is None else _rate(city, c)
     if reference is None:
         reference = c.target
@@ -158,12 +177,12 @@ def _component(
     }
 
 
-def _rate(figures: dict[str, Any], c: Component) -> float | None:
+def _rate(figures: Figures, c: Component) -> float | None:
     den = figures.get(c.denominator) or 0
     return (figures.get(c.numerator) or 0) / den if den else None
 
 
-def explain(entry: dict[str, Any], limit: int = 3) -> list[str]:
+def explain(entry: AreaIndex, limit: int = 3) -> list[str]:
     """The components that cost the most points, in Chinese, worst first."""
     parts = sorted(entry["components"].values(), key=lambda p: -p["lost"])
     lines = []

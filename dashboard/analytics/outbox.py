@@ -10,6 +10,7 @@ from collections import OrderedDict, deque
 
 import msgspec
 
+from feeds.geo import CITY_CODE, scopes_of
 from feeds.schema import WarningMessage
 
 
@@ -46,9 +47,8 @@ def payload(warning: WarningMessage, label: str) -> dict[str, object]:
     return {**msgspec.json.decode(msgspec.json.encode(warning)), "place": label}
 
 
-def rooms_of(area: str, city: str) -> list[str]:
-    """The area codes whose screens should see a warning about ``area``."""
-    codes = [city]
-    if area != city:
-        codes += [area[:length] for length in (6, 9) if len(area) >= length]
-    return codes
+def rooms_of(area: str, city: str = CITY_CODE) -> list[str]:
+    """The area codes whose screens should see a warning about ``area``: the watchable scopes
+    (city, county, town) that contain it. ``city`` is kept for callers that pass it; the
+    geography knows the city (``feeds.geo.codes``)."""
+    return list(scopes_of(area))

@@ -15,7 +15,7 @@ from dashboard.analytics.cutoff import Chain, Cutoff
 from dashboard.analytics.epoch import local_day
 from dashboard.analytics.hourly import VISITS as VISITS_SLOT
 from dashboard.analytics.hourly import Hourly, slot_of
-from feeds.geo import Geography
+from feeds.geo import Geography, scopes_of
 from feeds.schema import PositionMessage
 
 VISITS, GRIDS_VISITED = 0, 1
@@ -43,9 +43,11 @@ class Patrol:
         self.floor = -(1 << 62)  # days before this were pruned
 
     def chain(self, grid: str) -> Chain:
+        """The areas a grid's visits count in: the city, its county and town, and the grid (not
+        its village: a village's figures add its grids')."""
         chain = self._chains.get(grid)
         if chain is None:
-            chain = self._chains[grid] = (self.city, grid[:6], grid[:9], grid)
+            chain = self._chains[grid] = (*scopes_of(grid), grid)
         return chain
 
     def on_position(self, message: PositionMessage, newest: bool) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from feeds.catalogue import CATEGORIES
-from feeds.geo import Geography
+from feeds.geo import Geography, contains
 from feeds.schema import CHINA_TZ, EventMessage, PositionMessage
+
+Figures = dict[str, float | int | None]  # as Metrics.figures gives them
 
 
 @dataclass
@@ -41,20 +43,21 @@ def recompute(
     now: datetime,
     due_soon: timedelta = timedelta(hours=2),
     online_window: timedelta = timedelta(minutes=5),
-) -> dict[str, dict[str, float | int | None]]:
+) -> dict[str, Figures]:
     """Every figure of each of ``areas`` (city, county, town or grid codes) at ``now``."""
     city = geo.city.code
     cases = list(cases_from(events).values())
     today = now.astimezone(CHINA_TZ).date()
     patrols = patrols_from(positions, today)
-    result = {}
+    result: dict[str, Figures] = {}
     for area in areas:
         mine = [c for c in cases if _inside(area, city, c.first)]
         figures = _incident_figures(mine, today, now, due_soon)
         figures.update(_patrol_figures(geo, patrols, area, now, online_window))
-        population = geo.area(area).population if geo.area(area) else 0
+        found = geo.area(area)
+        population = found.population if found is not None else 0
         figures["population"] = population
-        figures["events_per_10k"] = _ratio(figures["reported"] * 10_000, population)
+        figures["events_per_10k"] = _ratio((figures["reported"] or 0) * 10_000, population)
         result[area] = figures
     return result
 
@@ -64,12 +67,14 @@ def _inside(area: str, city: str, message: EventMessage) -> bool:
     return area in (city, a.county, a.town, a.village, a.grid)
 
 
-def _date(moment: datetime):  # noqa: ANN202 - a date
+def _date(moment: datetime) -> date:
     return moment.astimezone(CHINA_TZ).date()
 
 
-def _incident_figures(cases: list[Case], today, now: datetime, due_soon: timedelta) -> dict:
-    reported = [c for c in cases if _report(c) and _date(_report(c).ts) == today]
+def _incident_figures(
+    cases: list[Case], today: date, now: datetime, due_soon: timedelta
+) -> Figures:
+    reported = [c for c in cases if (r := _report(c)) is not None and _date(r.ts) == today]
     closed_today = [c for c in cases if _is_closed(c) and _date(_last(c).ts) == today]
     open_cases = [c for c in cases if not _is_closed(c)]
     overdue = [c for c in open_cases if c.first.deadline < now]
@@ -79,7 +84,7 @@ def _incident_figures(cases: list[Case], today, now: datetime, due_soon: timedel
     rep_closed = [c for c in reported if _is_closed(c)]
     ever_closed = [c for c in reported if any(s.type == "closed" for s in c.steps.values())]
     reopened = [c for c in ever_closed if any(s.type == "reopened" for s in c.steps.values())]
-    figures = {
+    figures: Figures = {
         "reported": len(reported),
         "open": len(open_cases),
         "overdue": len(overdue),
@@ -106,7 +111,7 @@ def _incident_figures(cases: list[Case], today, now: datetime, due_soon: timedel
     return figures
 
 
-def _medians(closed_today: list[Case]) -> dict:
+def _medians(closed_today: list[Case]) -> Figures:
     minutes: dict[str, list[float]] = {code: [] for code in CATEGORIES}
     for case in closed_today:
         report = _report(case)
@@ -114,7 +119,7 @@ def _medians(closed_today: list[Case]) -> dict:
             span = (_last(case).ts - report.ts).total_seconds() / 60
             minutes[case.first.category].append(span)
     everything = [m for values in minutes.values() for m in values]
-    out = {"median_close_min": statistics.median(everything) if everything else None}
+    out: Figures = {"median_close_min": statistics.median(everything) if everything else None}
     for code, values in minutes.items():
         out[f"median_close_min.{code}"] = statistics.median(values) if values else None
     return out
@@ -128,8 +133,9 @@ class Patrols:
     latest: dict[str, PositionMessage]  # newest fix per worker; of equal times, the last received
 
 
-def patrols_from(fixes: Iterable[PositionMessage], today) -> Patrols:  # noqa: ANN001 - a date
-    visits, latest = set(), {}
+def patrols_from(fixes: Iterable[PositionMessage], today: date) -> Patrols:
+    visits: set[tuple[str, str]] = set()
+    latest: dict[str, PositionMessage] = {}
     for p in fixes:
         if p.status != "offline" and _date(p.ts) == today:
             visits.add((p.worker, p.grid))
@@ -140,11 +146,9 @@ def patrols_from(fixes: Iterable[PositionMessage], today) -> Patrols:  # noqa: A
 
 def _patrol_figures(
     geo: Geography, patrols: Patrols, area: str, now: datetime, online_window: timedelta
-) -> dict:
-    city = geo.city.code
-
+) -> Figures:
     def inside(grid: str) -> bool:
-        return area == city or grid.startswith(area)
+        return contains(area, grid)
 
     visits = {(w, g) for w, g in patrols.visits if inside(g)}
     visited = {g for _, g in visits}

@@ -27,7 +27,7 @@ from dashboard.analytics.cutoff import Chain
 from dashboard.analytics.epoch import DAY_S, OFFSET_S
 
 if TYPE_CHECKING:
-    from dashboard.analytics.metrics import Metrics
+    from dashboard.analytics.folding import Folding
     from dashboard.state import Incident
 
 REACH_MASK = {lv: sum(1 << t.REACHED[x] for x in range(2, lv + 1)) for lv in range(1, 6)}
@@ -53,7 +53,7 @@ class Head(Protocol):
     def level(self) -> int: ...
 
 
-def settle_bulk(metrics: Metrics, incidents: list[Incident], heads: Sequence[Head]) -> None:
+def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Head]) -> None:
     """Count ``incidents`` (none known to ``metrics``), whose every step is in ``heads``."""
     n, m = len(incidents), len(heads)
     if not n:
@@ -90,7 +90,7 @@ def settle_bulk(metrics: Metrics, incidents: list[Incident], heads: Sequence[Hea
     chains: dict[Chain, int] = {}
     chain_list, categories, deadlines = [], [], []
     for incident in incidents:
-        chain = metrics._chain(incident.area)
+        chain = metrics.chain_of(incident.area)
         chain_list.append(chains.setdefault(chain, len(chains)))
         categories.append(incident.category)
         deadlines.append(incident.deadline.timestamp())
@@ -193,8 +193,8 @@ def settle_bulk(metrics: Metrics, incidents: list[Incident], heads: Sequence[Hea
 
 def _day_start_slot(epoch_s: np.ndarray) -> np.ndarray:
     """hourly.day_start_slot over an array."""
-    midnight = np.floor_divide(epoch_s + OFFSET_S, DAY_S) * DAY_S - OFFSET_S
-    return np.floor_divide(midnight, h.SLOT_S).astype(np.int64)
+    midnight = (epoch_s + OFFSET_S) // DAY_S * DAY_S - OFFSET_S  # ``//``: np.floor_divide
+    return (midnight // h.SLOT_S).astype(np.int64)
 
 
 def _rows(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dashboard.analytics.index import COLOURS, colour, explain, index_of
+from dashboard.analytics.index import COLOURS, AreaIndex, colour, explain, index_of
 from dashboard.analytics.outbox import Outbox
 from feeds.geo import Geography
 from feeds.schema import CHINA_TZ, WarningMessage
@@ -57,7 +57,7 @@ class IndexWatch:
             for area, entry in index_of(self.metrics, level, None, now).items():
                 self._see(area, entry, now)
 
-    def _see(self, area: str, entry: dict, now: datetime) -> None:
+    def _see(self, area: str, entry: AreaIndex, now: datetime) -> None:
         before = self.announced.get(area)
         if before is None:
             self.announced[area] = entry["colour"]  # first look: nothing to compare with
@@ -95,7 +95,7 @@ class IndexWatch:
         return current
 
     def _warning(
-        self, area: str, before: str, after: str, entry: dict, now: datetime
+        self, area: str, before: str, after: str, entry: AreaIndex, now: datetime
     ) -> WarningMessage:
         names = {"green": "绿", "yellow": "黄", "red": "红"}
         stamp = now.astimezone(CHINA_TZ).strftime("%Y%m%d%H%M")

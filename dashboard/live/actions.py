@@ -1,34 +1,24 @@
-"""Operators' actions: acknowledge, note, 督办, cast to wall, 批示, follow, send a view.
+"""Operators' actions, as the live layer folds and pushes them.
 
-A person acts through the socket event ``act``. The request is checked here (role, scope,
-text) and, if allowed, becomes an ``ActionMessage`` published to the audited actions stream;
-nothing is changed in place. The push bridge reads the stream back like any feed and calls
-``ActionBook.apply``, then pushes what the action means to the screens concerned. So every
-server process and every screen sees the same actions, in the same order, after a restart too.
+A person acts through the socket event ``act`` (dashboard.views.act checks the request and
+publishes it as an ``ActionMessage`` to the audited actions stream); nothing is changed in
+place. The push bridge reads the stream back like any feed and calls ``ActionBook.apply``, then
+pushes what the action means to the screens concerned (``action_payload``, ``command_payload``
+to ``command_rooms``). So every server process and every screen sees the same actions, in the
+same order, after a restart too.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
-import threading
 from collections import defaultdict, deque
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import redis
-from flask import request
-
-from dashboard.access.auth import Access, Principal, SocketGuard
 from dashboard.access.privacy import mask_text
 from dashboard.state import State
-from feeds.bus import Bus
 from feeds.catalogue import CATEGORIES, LEVELS
-from feeds.geo import contains
-from feeds.schema import MAX_ACTION_TEXT, ActionMessage
-
-log = logging.getLogger(__name__)
+from feeds.geo import scopes_of
+from feeds.schema import ActionMessage
 
 VERB_NAMES = {
     "acknowledge": "已签收",
@@ -40,26 +30,7 @@ VERB_NAMES = {
     "release": "结束跟随",
     "send_view": "推送视图",
 }
-# Who may do what. Walls (kiosks) never act.
-VERB_ROLES = {
-    "acknowledge": frozenset({"duty", "admin"}),
-    "note": frozenset({"duty", "leader", "admin"}),
-    "supervise": frozenset({"duty", "leader", "admin"}),
-    "cast": frozenset({"duty", "leader", "admin"}),
-    "instruct": frozenset({"leader", "admin"}),
-    "follow": frozenset({"leader", "admin"}),
-    "release": frozenset({"leader", "admin"}),
-    "send_view": frozenset({"duty", "admin"}),
-}
-NEEDS_INCIDENT = frozenset({"acknowledge", "note", "supervise", "cast", "instruct"})
-NEEDS_TEXT = frozenset({"note", "instruct"})
-CAST_SECONDS = (10, 600, 60)  # min, max, default: how long a wall shows a cast incident
 PER_INCIDENT = 200  # actions kept per incident in memory (the stream keeps them all)
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    error: str
 
 
 class ActionBook:
@@ -143,8 +114,7 @@ def command_rooms(action: ActionMessage, state: State) -> list[str]:
     if action.verb in ("follow", "release") and action.target:
         return [f"home:{action.target}"]
     if action.verb == "cast":
-        chain = [state.geo.city.code, action.area[:6], action.area[:9]]
-        return [f"home:{code}" for code in dict.fromkeys(chain)]
+        return [f"home:{code}" for code in scopes_of(action.area)]
     return []
 
 
@@ -159,140 +129,3 @@ def command_payload(action: ActionMessage, state: State, now: datetime) -> dict[
         "by": action.actor,
         "ts": action.ts.isoformat(),
     }
-
-
-class Actions:
-    """The ``act`` socket event: check a request, then publish it as an action."""
-
-    def __init__(
-        self, access: Access, bus: Bus, state: State, lock: threading.Lock, guard: SocketGuard
-    ) -> None:
-        self.access = access
-        self.bus = bus
-        self.state = state
-        self.lock = lock  # the bridge's: incidents change under it
-        self.guard = guard
-
-    def install(self, socketio: Any) -> None:
-        socketio.on_event("act", self.on_act)
-        socketio.on_event("leaders", self.on_leaders)
-
-    def on_leaders(self, data: object = None, *_: object) -> dict[str, Any]:
-        """Leaders a duty officer may send a view of ``area`` to: their jurisdiction holds it."""
-        who = self.guard.principal(request.sid)  # type: ignore[attr-defined]
-        if who is None or who.role not in VERB_ROLES["send_view"]:
-            return {"ok": False, "error": "not allowed"}
-        area = str(data.get("area") or who.scope) if isinstance(data, dict) else who.scope
-        if not contains(who.scope, area):
-            area = who.scope
-        leaders = [
-            {"name": a.name, "display": a.display or a.name, "scope": a.scope}
-            for a in self.access.store.list_users()
-            if a.role == "leader" and contains(a.scope, area)
-        ]
-        return {"ok": True, "leaders": leaders}
-
-    def on_act(self, data: object = None, *_: object) -> dict[str, Any]:
-        who = self.guard.principal(request.sid)  # type: ignore[attr-defined]
-        asked = data if isinstance(data, dict) else {}
-        result = self.check(who, asked) if asked else Refusal("malformed request")
-        self.access.audit(
-            "action",
-            who.name if who else "",
-            role=who.role if who else "",
-            scope=who.scope if who else "",
-            verb=str(asked.get("verb", ""))[:20],
-            incident=str(asked.get("incident") or "")[:64],
-            outcome="refused" if isinstance(result, Refusal) else "granted",
-        )
-        if isinstance(result, Refusal):
-            return {"ok": False, "error": result.error}
-        try:
-            sid = self.bus.publish_action(result)
-        except redis.RedisError as exc:
-            log.warning("action %s not recorded: %s", result.verb, exc)
-            return {"ok": False, "error": "not recorded, try again"}
-        return {"ok": True, "id": result.id, "sid": sid}
-
-    def check(self, who: Principal | None, data: dict[str, Any]) -> ActionMessage | Refusal:
-        """The action ``who`` asks for, or why not. Pure apart from reading the state."""
-        verb = data.get("verb")
-        if who is None:
-            return Refusal("not signed in")
-        if not isinstance(verb, str) or verb not in VERB_ROLES:
-            return Refusal("unknown action")
-        if who.role not in VERB_ROLES[verb]:
-            return Refusal("not allowed for your role")
-        text = _clean(data.get("text"))
-        if verb in NEEDS_TEXT and not text:
-            return Refusal("text required")
-        if len(text) > MAX_ACTION_TEXT:
-            return Refusal(f"text longer than {MAX_ACTION_TEXT} characters")
-        incident_id = str(data.get("incident") or "")[:64] or None
-        area = str(data.get("area") or "")
-        if incident_id:
-            with self.lock:
-                incident = self.state.incidents.get(incident_id)
-                town = incident.area.town if incident else ""
-            if not town or not contains(who.scope, town):
-                return Refusal("incident not found")  # the same answer outside the scope
-            area = area if verb in ("follow", "send_view") and area else town
-        elif verb in NEEDS_INCIDENT:
-            return Refusal("incident required")
-        target = self._target(who, verb, data)
-        if isinstance(target, Refusal):
-            return target
-        area = area or (target if verb == "release" else "")
-        if not self.state.geo.area(area) or not contains(who.scope, area):
-            return Refusal("area not allowed")
-        if verb == "follow" and not contains(target or "", area):
-            return Refusal("area outside that wall")
-        if verb == "send_view":
-            leader = self.access.store.get_user(target or "")
-            if leader is None or not contains(leader.scope, area):
-                return Refusal("that leader cannot see this area")
-        seconds = None
-        if verb == "cast":
-            low, high, default = CAST_SECONDS
-            seconds = min(high, max(low, as_int(data.get("seconds"), default)))
-        return ActionMessage(
-            id=secrets.token_hex(8),
-            ts=datetime.now(UTC),
-            verb=verb,
-            actor=who.name,
-            role=who.role,
-            area=area,
-            incident=incident_id,
-            target=target,
-            text=text,
-            seconds=seconds,
-        )
-
-    def _target(self, who: Principal, verb: str, data: dict[str, Any]) -> str | None | Refusal:
-        target = str(data.get("target") or "")
-        if verb in ("follow", "release"):
-            level = self.state.geo.area(target).level if self.state.geo.area(target) else ""
-            if level not in ("city", "county", "town") or not contains(who.scope, target):
-                return Refusal("wall not allowed")
-            return target
-        if verb == "send_view":
-            account = self.access.store.get_user(target)
-            if account is None or account.role not in ("leader", "admin"):
-                return Refusal("no such leader")
-            return target
-        return None
-
-
-def _clean(value: object) -> str:
-    """Operator text: a string, trimmed, without control characters other than newlines."""
-    if not isinstance(value, str):
-        return ""
-    return "".join(c for c in value if c in "\n\t" or c.isprintable()).strip()
-
-
-def as_int(value: object, default: int) -> int:
-    """A number from a page's message, or ``default`` for anything that is not one."""
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError, OverflowError):  # None, "x", [], NaN; 1e400 is infinity
-        return default

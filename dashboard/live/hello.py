@@ -17,12 +17,23 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
-from dashboard.live.outbound import incident_marker, position_row, sid_key, step_payload
-from dashboard.state import OPEN, Applied, Incident, State
+from dashboard.live.livestate import LiveState
+from dashboard.live.outbound import (
+    HelloReply,
+    IncidentMarker,
+    Kpis,
+    StepPayload,
+    incident_marker,
+    position_row,
+    sid_key,
+    step_payload,
+)
+from dashboard.state import OPEN, Applied, Incident
 from dashboard.views import panels
 from feeds.bus import EVENTS, Bus, Entry, decode_entry
+from feeds.geo import contains
 from feeds.schema import EventMessage
 
 log = logging.getLogger(__name__)
@@ -32,20 +43,27 @@ LITE_STEPS = 30  # a lite snapshot's latest steps (the tablet's feed)
 SLICE = 2_000  # entries or incidents handled per hold of the state's lock
 STREAM_ID = re.compile(r"\d{1,15}-\d{1,15}")
 
-Kpis = Callable[[str, datetime], dict[str, Any]]
+Item = TypeVar("Item")
 
 
 class Greeter:
     """Builds the reply to a hello; the caller has already put the socket in its room."""
 
-    def __init__(self, state: State, lock: Any, bus: Bus, ticker_size: int, kpis: Kpis) -> None:
-        self.state = state
-        self.lock = lock
+    def __init__(
+        self,
+        live: LiveState,
+        bus: Bus,
+        ticker_size: int,
+        kpis: Callable[[str, datetime], Kpis],
+    ) -> None:
+        self.live = live
+        self.state = live.state
+        self.lock = live.lock
         self.bus = bus
         self.ticker_size = ticker_size
         self.kpis = kpis
 
-    def reply(self, scope: str, after: str | None, lite: bool) -> dict[str, Any]:
+    def reply(self, scope: str, after: str | None, lite: bool) -> HelloReply:
         if after and STREAM_ID.fullmatch(after):  # anything else: a snapshot, not an error
             caught = self.catch_up(scope, after)
             if caught is not None:
@@ -53,11 +71,10 @@ class Greeter:
         return self.snapshot(scope, lite)
 
     # -- what a page needs to start ----------------------------------------------------------
-    def snapshot(self, scope: str, lite: bool = False) -> dict[str, Any]:
+    def snapshot(self, scope: str, lite: bool = False) -> HelloReply:
         """``lite`` (a tablet on a mobile link): no worker positions, no incident markers, the
         last ``LITE_STEPS`` steps only."""
         geo = self.state.geo
-        within = _within(scope, geo.city.code)
         now = datetime.now(UTC)
         with self.lock:
             last = self.state.last_sid[EVENTS]
@@ -66,11 +83,11 @@ class Greeter:
             kpis = self.kpis(scope, now)
             figures = panels.cached(self.state, scope, now)
         keep = LITE_STEPS if lite else self.ticker_size
-        mine = [a for a in recent if within(a.message.area.county, a.message.area.town)]
+        mine = [a for a in recent if contains(scope, a.message.area.town)]
         with self.lock:  # a payload reads the incident's current status
             steps = [step_payload(a, geo) for a in mine[-keep:]]
-        positions = [position_row(p) for p in workers if within(p.grid[:6], p.grid[:9])]
-        markers = [] if lite else self._open_markers(within, now)
+        positions = [position_row(p) for p in workers if contains(scope, p.grid)]
+        markers = [] if lite else self._open_markers(scope, now)
         return {
             "ok": True,
             "mode": "snapshot",
@@ -80,10 +97,10 @@ class Greeter:
             "positions": positions,
             "incidents": markers,
             "panels": figures,
-            **kpis,
+            **kpis,  # type: ignore[typeddict-item]  # Kpis' keys are HelloReply's too (mypy#11108)
         }
 
-    def _open_markers(self, within: Callable[[str, str], bool], now: datetime) -> list[Any]:
+    def _open_markers(self, scope: str, now: datetime) -> list[IncidentMarker]:
         with self.lock:
             incidents = list(self.state.incidents.values())
         markers = []
@@ -92,12 +109,12 @@ class Greeter:
                 markers += [
                     incident_marker(i, now)
                     for i in chunk
-                    if i.status == OPEN and within(i.area.county, i.area.town)
+                    if i.status == OPEN and contains(scope, i.area.town)
                 ]
         return markers
 
     # -- what a reconnecting page missed ------------------------------------------------------
-    def catch_up(self, scope: str, after: str) -> dict[str, Any] | None:
+    def catch_up(self, scope: str, after: str) -> HelloReply | None:
         """Steps after ``after`` in scope, up to what the state has applied (and so emitted);
         ``None`` when a snapshot must do instead: the id is no longer in the log, or too much
         happened since."""
@@ -110,15 +127,14 @@ class Greeter:
         if self.bus.count_range(EVENTS, after, last, MAX_CATCHUP + 1) > MAX_CATCHUP:
             return None  # counted inside Redis: a replay of the whole log costs nothing here
         rows = self.bus.range_raw(EVENTS, after, last, MAX_CATCHUP + 1)
-        within = _within(scope, self.state.geo.city.code)
-        mine = [e for e in map(_entry, rows) if e is not None and _event_within(e, within)]
-        steps: list[dict[str, Any]] = []
+        mine = [e for e in map(_entry, rows) if e is not None and _event_within(e, scope)]
+        steps: list[StepPayload] = []
         for chunk in _slices(mine, SLICE):
             with self.lock:
                 steps += [p for p in map(self._applied_payload, chunk) if p is not None]
         return {"ok": True, "mode": "catchup", "scope": scope, "last": last, "steps": steps}
 
-    def _applied_payload(self, entry: Entry) -> dict[str, Any] | None:
+    def _applied_payload(self, entry: Entry) -> StepPayload | None:
         m = entry.message
         assert isinstance(m, EventMessage)
         incident: Incident | None = self.state.incidents.get(m.id)
@@ -132,13 +148,6 @@ class Greeter:
         return first is None or sid_key(first) <= sid_key(after) or after == "0-0"
 
 
-def _within(scope: str, city: str) -> Callable[[str, str], bool]:
-    """Whether a (county, town) pair lies in ``scope`` (the city, a county or a town)."""
-    if scope == city:
-        return lambda county, town: True
-    return lambda county, town: scope in (county, town)
-
-
 def _entry(row: tuple[str, bytes]) -> Entry | None:
     try:
         return Entry(EVENTS, row[0], decode_entry(EVENTS, row[1]))
@@ -146,11 +155,11 @@ def _entry(row: tuple[str, bytes]) -> Entry | None:
         return None
 
 
-def _event_within(entry: Entry, within: Callable[[str, str], bool]) -> bool:
+def _event_within(entry: Entry, scope: str) -> bool:
     m = entry.message
-    return isinstance(m, EventMessage) and within(m.area.county, m.area.town)
+    return isinstance(m, EventMessage) and contains(scope, m.area.town)
 
 
-def _slices(items: list[Any], size: int) -> Iterator[list[Any]]:
+def _slices(items: list[Item], size: int) -> Iterator[list[Item]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

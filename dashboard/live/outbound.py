@@ -1,12 +1,14 @@
-"""What the browser receives: compact, JSON-ready shapes of steps, positions and KPIs.
+"""What the browser receives: every server-to-page event's payload, typed in one place.
 
 Free text (title, detail) travels as plain strings; the page puts it in the DOM with
-``textContent`` only, never as HTML.
+``textContent`` only, never as HTML. docs/socket.md lists the events and their fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any, Literal, NotRequired, TypedDict
 
 from dashboard.access.privacy import mask_text
 from dashboard.state import Applied, Incident
@@ -16,6 +18,90 @@ from feeds.schema import PositionMessage
 
 STATUS_CODES = {"patrolling": 0, "handling": 1, "idle": 2, "offline": 3}
 
+# A worker's position as a row, not an object: a city wall receives up to 10,000 of them a
+# frame. [worker id, lon, lat, status code (STATUS_CODES)].
+PositionRow = tuple[str, float, float, int]
+
+
+class StepPayload(TypedDict):
+    sid: str  # the log's stream id: pages keep the last one and catch up after it
+    id: str
+    seq: int
+    type: str
+    step: str
+    ts: str
+    cat: str
+    catName: str
+    platform: str
+    colour: str
+    level: int
+    levelName: str
+    county: str
+    town: str
+    place: str
+    lon: float
+    lat: float
+    title: str  # masked: names and numbers hidden
+    severity: str
+    deadline: str
+    status: str
+    overdue: bool
+
+
+class IncidentMarker(TypedDict):
+    id: str
+    lon: float
+    lat: float
+    colour: str
+    status: str
+    overdue: bool
+
+
+class Beat(TypedDict):
+    now: str
+    newest: str | None  # the newest message time applied: how fresh the feed is
+    bridge: Literal["rebuilding", "ok", "down", "restarting"]
+
+
+class Kpis(Beat):
+    kpis: dict[str, Any]  # dashboard.views.kpis.headline
+    yesterday: dict[str, Any]  # the same figures at this time yesterday
+    history: dict[str, Any] | None  # where a trimmed log begins, if it does
+
+
+class StepsEvent(TypedDict):
+    steps: list[StepPayload]
+
+
+class PositionsEvent(TypedDict):
+    p: list[PositionRow]
+
+
+class ActionsEvent(TypedDict):
+    actions: list[dict[str, Any]]  # dashboard.live.actions.action_payload
+
+
+class WarningsEvent(TypedDict):
+    warnings: list[dict[str, object]]  # dashboard.analytics.outbox.payload
+
+
+class HelloReply(TypedDict):
+    ok: bool
+    mode: NotRequired[Literal["snapshot", "catchup"]]
+    error: NotRequired[str]
+    retry: NotRequired[int]
+    scope: NotRequired[str]
+    last: NotRequired[str]
+    steps: NotRequired[list[StepPayload]]
+    positions: NotRequired[list[PositionRow]]
+    incidents: NotRequired[list[IncidentMarker]]
+    panels: NotRequired[dict[str, Any]]
+    following: NotRequired[dict[str, Any] | None]
+
+
+# One message to send: (event, payload, room). Built under the state's lock, sent after it.
+Emit = tuple[str, Mapping[str, object], str]
+
 
 def sid_key(sid: str) -> tuple[int, int]:
     """Order of Redis stream ids ("1700000000000-3")."""
@@ -23,7 +109,7 @@ def sid_key(sid: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def step_payload(applied: Applied, geo: Geography, masked: bool = True) -> dict[str, object]:
+def step_payload(applied: Applied, geo: Geography, masked: bool = True) -> StepPayload:
     """One step for the live views. ``masked``: personal data in the title is hidden, as every
     wall and tablet needs; the full text goes only through the audited incident detail."""
     m = applied.message
@@ -58,7 +144,7 @@ def _overdue(applied: Applied, now: datetime) -> bool:
     return applied.incident.status == "open" and applied.incident.deadline < now
 
 
-def incident_marker(incident: Incident, now: datetime) -> dict[str, object]:
+def incident_marker(incident: Incident, now: datetime) -> IncidentMarker:
     """What the map needs to draw an open incident that the page has no step of yet."""
     return {
         "id": incident.id,
@@ -70,5 +156,5 @@ def incident_marker(incident: Incident, now: datetime) -> dict[str, object]:
     }
 
 
-def position_row(p: PositionMessage) -> list[object]:
-    return [p.worker, round(p.lon, 5), round(p.lat, 5), STATUS_CODES[p.status]]
+def position_row(p: PositionMessage) -> PositionRow:
+    return (p.worker, round(p.lon, 5), round(p.lat, 5), STATUS_CODES[p.status])

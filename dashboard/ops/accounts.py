@@ -25,10 +25,8 @@ from feeds.redis_server import missing_url_message
 log = logging.getLogger(__name__)
 DEMO_WALL = "演示大屏 demo wall"  # the name of the wall link `onemap demo` makes and revokes
 
-SCOPE_LEVELS = ("city", "county", "town")
 
-
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = sub.add_parser("user", help="accounts: add, list, remove, passwd")
     actions = user.add_subparsers(required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add an account (asks for its password)")
@@ -82,8 +80,10 @@ def wall_link(settings: Settings, token: str) -> str:
 
 
 def _scope(code: str) -> str:
-    area = load_geography().area(code)
-    if area is None or area.level not in SCOPE_LEVELS:
+    """The name of ``code`` if a page can watch it (the city, a county or a town); else exit."""
+    geo = load_geography()
+    area = geo.area(code)
+    if area is None or not geo.is_scope(code):
         sys.exit(f"{code}: not a city, county or town code (see docs/geography.md)")
     return area.name
 

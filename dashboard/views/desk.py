@@ -1,38 +1,26 @@
-"""The duty desk's data: table blocks over Socket.IO (``duty_rows``) and CSV/Excel export.
+"""The duty desk's endpoints: table blocks over Socket.IO (``duty_rows``), CSV/Excel export.
 
-The table asks block by block as it scrolls (AG Grid's infinite row model), with the filter
-and sort it shows; the answer is computed here from the live state, inside the asker's
-jurisdiction, with free text revealed only to roles that may see it. Exports are audited.
+Blocks are answered by ``DutyQuery`` (dashboard.views.duty_query) from the live state, inside
+the asker's jurisdiction, with free text revealed only to roles that may see it. Exports run
+the same query without the block limit and are audited.
 """
 
 from __future__ import annotations
 
 import csv
-import gc
 import io
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from flask_socketio import SocketIO
+from flask.typing import ResponseReturnValue
 
-from dashboard.access.auth import DETAIL_ROLES, Access, Principal, SocketGuard
-from dashboard.live.actions import as_int
-from dashboard.live.push import Pusher
-from dashboard.views.search import (
-    MAX_BLOCK,
-    SETS,
-    SORTABLE,
-    Filter,
-    Marks,
-    SearchText,
-    matching,
-    newest,
-    points,
-    rows,
-    sort,
-)
+from dashboard.access.auth import DETAIL_ROLES, Access
+from dashboard.live.inbound import Caller, DutyRowsAsk, Reply, SocketApi
+from dashboard.live.livestate import LiveState
+from dashboard.views.duty_query import DutyQuery
+from dashboard.views.search import Filter, sort
+from dashboard.views.table import rows
 
 EXPORT_MAX = 100_000
 EXPORT_COLUMNS = [
@@ -51,95 +39,29 @@ EXPORT_COLUMNS = [
 
 
 class DutyDesk:
-    def __init__(self, access: Access, pusher: Pusher) -> None:
+    def __init__(self, access: Access, live: LiveState) -> None:
         self.access = access
-        self.pusher = pusher
-        self.search = {True: SearchText(reveal=True), False: SearchText(reveal=False)}
+        self.live = live
+        self.query = DutyQuery(live)
 
-    def install(self, server: Flask, socketio: SocketIO, guard: SocketGuard) -> None:
-        def on_rows(data: object = None, *_: object) -> dict[str, Any]:
-            who = guard.principal(request.sid)  # type: ignore[attr-defined]
-            if who is None or who.role not in DETAIL_ROLES:
-                return {"ok": False, "error": "not allowed"}
-            if not isinstance(data, dict):
-                return {"ok": False, "error": "malformed request"}
-            return self.rows(who, data)
-
-        socketio.on_event("duty_rows", on_rows)
+    def install(self, server: Flask, api: SocketApi) -> None:
+        api.on("duty_rows", DutyRowsAsk, roles=DETAIL_ROLES)(self.on_rows)
         server.add_url_rule("/api/duty/export.<fmt>", "duty_export", self._export)
 
-    # -- queries ---------------------------------------------------------------------------
-    def find(self, who: Principal, f: Filter) -> list[Any]:
-        state = self.pusher.state
-        with self.pusher.lock:  # a consistent list of incidents; filtering runs outside it
-            incidents = list(state.incidents.values())
-        now = datetime.now(UTC)
-        city = state.geo.city.code
-        search = self.search[who.sees_pii]
-        if len(search.texts) > 2 * len(incidents) + 1000:  # incidents the state has let go
-            search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
-        return matching(incidents, f, who.scope, city, now, self.marks(), search)
-
-    def marks(self) -> Marks:
-        book = self.pusher.actions
-        return Marks(book.acknowledged, book.supervised)
-
-    def rows(self, who: Principal, data: dict[str, Any]) -> dict[str, Any]:
-        # A query makes ~100,000 short-lived objects (heap entries, lists) and no cycles; left
-        # on, the collector would rescan the whole state several times per query (×3 slower).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._rows(who, data)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _rows(self, who: Principal, data: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        f = Filter.parse(data.get("filter"))
-        column = str(data.get("sort") or "reported")
-        column = column if column in SORTABLE else "reported"
-        descending = data.get("dir", "desc") != "asc"
-        start = max(0, as_int(data.get("start"), 0))
-        end = min(start + MAX_BLOCK, max(start, as_int(data.get("end"), start + 100)))
-        found = self.find(who, f)
-        now = datetime.now(UTC)
-        state, marks = self.pusher.state, self.marks()
-        wants_points = bool(data.get("points"))
-        latest = newest(found) if wants_points else []  # the map draws the newest matches
-        if wants_points and column == "reported" and descending and end <= len(latest):
-            ordered = latest  # the default view: one pass serves the map and the table
-        else:
-            ordered = sort(found, column, descending, state.geo, limit=end)
-        block, plain = rows(ordered[start:end], state.geo, now, marks, who.sees_pii)
-        reply: dict[str, Any] = {
-            "ok": True,
-            "rows": block,
-            "total": len(found),
-            "filter": f.query(),
-            "last": state.last_sid["events"],
-        }
-        if wants_points:
-            reply["points"] = points(latest, now)
-        if plain:
-            reply["plain"] = plain  # rows given as plain text (incident_query.rows)
-        if f.set:
-            reply["set"] = {"key": f.set, "name": SETS[f.set][0]}
-        reply["ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return reply
+    def on_rows(self, caller: Caller, asked: DutyRowsAsk) -> Reply:
+        return self.query.rows(caller.who, asked)
 
     # -- export ----------------------------------------------------------------------------
-    def _export(self, fmt: str) -> Any:
+    def _export(self, fmt: str) -> ResponseReturnValue:
         who = self.access.current()
         if who is None or who.role not in DETAIL_ROLES or fmt not in ("csv", "xlsx"):
             return jsonify(error="not found"), 404
         f = Filter.parse(request.args.to_dict())
         column = request.args.get("sort", "reported")
-        found = sort(self.find(who, f), column, True, self.pusher.state.geo)[:EXPORT_MAX]
+        geo = self.live.geo
+        found = sort(self.query.find(who, f), column, True, geo)[:EXPORT_MAX]
         now = datetime.now(UTC)
-        state, marks = self.pusher.state, self.marks()
-        table, plain = rows(found, state.geo, now, marks, who.sees_pii)
+        table, plain = rows(found, geo, now, self.query.marks(), who.sees_pii)
         self.access.audit(
             "export",
             who.name,

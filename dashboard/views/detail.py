@@ -11,29 +11,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, jsonify, request
-from flask_socketio import SocketIO
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 
-from dashboard.access.auth import DETAIL_ROLES, Access, Principal, SocketGuard
-from dashboard.live.push import Pusher
+from dashboard.access.auth import DETAIL_ROLES, Access, Principal
+from dashboard.live.inbound import ANY_ROLE, Caller, IncidentAsk, Reply, SocketApi
+from dashboard.live.livestate import LiveState
 from dashboard.views.dossier import dossier_finish, dossier_locked
 from feeds.geo import contains
 
 
 class Details:
-    def __init__(self, access: Access, pusher: Pusher) -> None:
+    def __init__(self, access: Access, live: LiveState) -> None:
         self.access = access
-        self.pusher = pusher
+        self.live = live
 
     def get(self, who: Principal | None, incident_id: str, via: str) -> dict[str, Any] | None:
         found = incident = parts = None
         if who is not None and who.role in DETAIL_ROLES:
-            state = self.pusher.state
             now = datetime.now(UTC)
-            with self.pusher.lock:  # the bridge mutates incidents under this lock
+            with self.live.read() as state:  # the bridge mutates incidents under its lock
                 incident = state.incidents.get(incident_id)
                 if incident is not None and contains(who.scope, incident.area.town):
-                    book = self.pusher.actions
+                    book = self.live.actions
                     parts = dossier_locked(state, incident, book, who.sees_pii, now)
             if incident is not None and parts is not None:
                 found = dossier_finish(parts[0], state, incident, *parts[1:], who.sees_pii, now)
@@ -49,17 +49,15 @@ class Details:
         )
         return found
 
-    def install(self, server: Flask, socketio: SocketIO, guard: SocketGuard) -> None:
+    def install(self, server: Flask, api: SocketApi) -> None:
         @server.get("/api/incident/<incident_id>")
-        def incident(incident_id: str):  # type: ignore[no-untyped-def]
+        def incident(incident_id: str) -> ResponseReturnValue:
             found = self.get(self.access.current(), incident_id, "http")
             return jsonify(found) if found else (jsonify(error="not found"), 404)
 
-        def on_incident(data: object = None, *_: object) -> dict[str, Any]:
-            who = guard.principal(request.sid)  # type: ignore[attr-defined]
-            asked = data.get("id") if isinstance(data, dict) else None
-            # anything but a string asks for no incident: refused and audited like the rest
-            found = self.get(who, asked if isinstance(asked, str) else "", "socket")
-            return {"ok": True, "incident": found} if found else {"ok": False, "error": "not found"}
+        # Any role: a refusal is decided, and audited, in ``get``; the gate audits its own.
+        api.on("incident", IncidentAsk, roles=ANY_ROLE, audit_as="detail")(self.on_incident)
 
-        socketio.on_event("incident", on_incident)
+    def on_incident(self, caller: Caller, asked: IncidentAsk) -> Reply:
+        found = self.get(caller.who, asked.id, "socket")
+        return {"ok": True, "incident": found} if found else {"ok": False, "error": "not found"}

@@ -1,9 +1,10 @@
 """The top risks now in one area, for the tablet: overdue incidents and early warnings.
 
-Socket event ``risks`` ``{scope}`` → ``{ok, scope, overdue: [...], overdueCount, warnings:
-[...]}``. Overdue incidents come most overdue first, with their titles masked as on the wall
-(the full text only through the audited ``incident`` detail); warnings are the analytics'
-recent ones in scope, newest first. The red areas come with the index in the ``panels`` push.
+Socket event ``risks`` ``{scope}`` (empty: the asker's own) → ``{ok, scope, overdue: [...],
+overdueCount, warnings: [...]}``. Overdue incidents come most overdue first, with their titles
+masked as on the wall (the full text only through the audited ``incident`` detail); warnings
+are the analytics' recent ones in scope, newest first. The red areas come with the index in
+the ``panels`` push.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import request
-from flask_socketio import SocketIO
-
-from dashboard.access.auth import SocketGuard
 from dashboard.access.privacy import mask_text
 from dashboard.analytics.outbox import payload as warning_payload
-from dashboard.live.push import Pusher
+from dashboard.live.inbound import Caller, Reply, RisksAsk, SocketApi
+from dashboard.live.livestate import LiveState
 from dashboard.state import OPEN, State
 from feeds.catalogue import CATEGORIES, LEVELS
 from feeds.geo import contains
@@ -64,23 +62,14 @@ def warnings(state: State, scope: str, now: datetime) -> list[dict[str, Any]]:
     return [warning_payload(w, state.geo.label(w.area)) for w in found[:TOP_WARNINGS]]
 
 
-def install(socketio: SocketIO, pusher: Pusher, guard: SocketGuard) -> None:
-    geo = pusher.state.geo
-
-    def on_risks(data: object = None, *_: object) -> dict[str, Any]:
-        sid = request.sid  # type: ignore[attr-defined]
-        if not isinstance(data, dict):
-            return {"ok": False, "error": "malformed request"}
-        scope = str(data.get("scope") or "")
-        area = geo.area(scope)
-        if area is None or area.level not in ("city", "county", "town"):
-            return {"ok": False, "error": "unknown scope"}
-        if not guard.allows(sid, scope):
-            return {"ok": False, "error": "scope not allowed"}
+def install(api: SocketApi, live: LiveState) -> None:
+    @api.on("risks", RisksAsk, scoped=True)
+    def on_risks(caller: Caller, asked: RisksAsk) -> Reply:
+        scope = caller.scope  # a known city, county or town inside the asker's jurisdiction
         now = datetime.now(UTC)
-        with pusher.lock:
-            late, count = overdue(pusher.state, scope, now)
-            recent = warnings(pusher.state, scope, now)
+        with live.read() as state:
+            late, count = overdue(state, scope, now)
+            recent = warnings(state, scope, now)
         return {
             "ok": True,
             "scope": scope,
@@ -88,5 +77,3 @@ def install(socketio: SocketIO, pusher: Pusher, guard: SocketGuard) -> None:
             "overdueCount": count,
             "warnings": recent,
         }
-
-    socketio.on_event("risks", on_risks)

@@ -4,13 +4,13 @@ A filter is a flat dict of strings (what a URL query holds), so the duty page ca
 its address and share it. Search matches a substring of the title or the detail, or the
 initials of the title's pinyin (``jgqs`` finds 井盖缺失): what Chinese users type into a
 search box. Named sets (``set=overdue``, ``set=closed_on_time`` ...) are the incidents behind
-each KPI, with the same definitions as docs/metrics.md, so a KPI can be drilled into.
+each KPI, with the same definitions as docs/metrics.md, so a KPI can be drilled into. What is
+found becomes table rows in ``dashboard.views.table``.
 """
 
 from __future__ import annotations
 
 import heapq
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,16 +22,16 @@ from dashboard.state import CLOSED, OPEN, Incident
 from dashboard.views.initials import initials
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, contains
+from feeds.geo.codes import level_of
 from feeds.schema import CHINA_TZ
-
-log = logging.getLogger(__name__)
 
 DUE_SOON = timedelta(hours=2)
 MAX_BLOCK = 500  # rows per request: the table asks block by block as it scrolls
 MAX_POINTS = 3000  # incidents drawn on the duty map per filter
 SORTABLE = ("reported", "deadline", "level", "category", "place", "status", "source")
 PERIODS = {"today": None, "24h": timedelta(hours=24), "7d": timedelta(days=7), "all": None}
-AREA_FIELD = {6: "county", 9: "town", 12: "village", 15: "grid"}  # code length → AreaRef field
+# an area's level (feeds.geo.codes.level_of) → the AreaRef field that holds it
+AREA_FIELD = {"county": "county", "town": "town", "village": "village", "grid": "grid"}
 FIELDS = ("area", "cat", "platform", "level", "status", "source", "flag", "period", "q", "set")
 
 
@@ -102,7 +102,10 @@ class Marks:
 
 
 def reported_at(incident: Incident) -> datetime:
-    return incident.first.ts  # type: ignore[union-attr]  (every incident has a step)
+    first = incident.first
+    if first is None:  # every incident is made from a step: never, short of a bug
+        raise ValueError(f"incident {incident.id!r} has no steps")
+    return first.ts
 
 
 _REPORTED = attrgetter("first.ts")  # the same, at C speed: the sort key of the default view
@@ -126,6 +129,16 @@ def _closed_today(i: Incident, now: datetime, midnight: datetime) -> bool:
     return closed is not None and closed >= midnight
 
 
+def _closed_on_time(i: Incident, now: datetime, midnight: datetime) -> bool:
+    closed = _closed_at(i)
+    return closed is not None and midnight <= closed <= i.deadline
+
+
+def _closed_at_grid(i: Incident, now: datetime, midnight: datetime) -> bool:
+    latest = i.latest
+    return _closed_today(i, now, midnight) and latest is not None and latest.level == 1
+
+
 def _overdue(i: Incident, now: datetime, midnight: datetime) -> bool:
     return i.status == OPEN and i.deadline < now
 
@@ -140,18 +153,12 @@ SETS: dict[str, tuple[str, Test]] = {
         "今日上报且已办结",
         lambda i, now, m: reported_at(i) >= m and i.status == CLOSED,
     ),
-    "closed_on_time": (
-        "今日按期办结",
-        lambda i, now, m: _closed_today(i, now, m) and i.latest.ts <= i.deadline,  # type: ignore[union-attr]
-    ),
+    "closed_on_time": ("今日按期办结", _closed_on_time),
     "due": (
         "今日应办结（办结 + 超期）",
         lambda i, now, m: _closed_today(i, now, m) or _overdue(i, now, m),
     ),
-    "closed_at_grid": (
-        "今日网格自办结",
-        lambda i, now, m: _closed_today(i, now, m) and i.latest.level == 1,  # type: ignore[union-attr]
-    ),
+    "closed_at_grid": ("今日网格自办结", _closed_at_grid),
 }
 # A KPI's rate: (numerator set, denominator set); the duty page drills into either.
 RATES = {
@@ -208,7 +215,7 @@ def matching(
     area = f.area if f.area and contains(scope, f.area) else scope
     found = list(incidents)
     if area != city:
-        attr = AREA_FIELD.get(len(area), "town")
+        attr = AREA_FIELD.get(level_of(area) or "", "town")
         found = [i for i in found if getattr(i.area, attr) == area]
     if f.cat or f.platform:
         cats = {c for c in f.cat} if f.cat else set(CATEGORIES)
@@ -284,96 +291,6 @@ def sort(
         pick = heapq.nlargest if descending else heapq.nsmallest
         return pick(limit, found, key=key)  # the same order as sorted(...)[:limit]
     return sorted(found, key=key, reverse=descending)
-
-
-def rows(
-    found: Iterable[Incident], geo: Geography, now: datetime, marks: Marks, reveal: bool
-) -> tuple[list[dict[str, Any]], int]:
-    """Table rows, and how many of them could only be given as plain text: one incident that
-    cannot be rendered (a bug, or a log written before the contract bounded it) costs its own
-    row's formatting, never the block's answer or an export."""
-    out: list[dict[str, Any]] = []
-    plain = 0
-    for i in found:
-        try:
-            out.append(row(i, geo, now, marks, reveal))
-        except Exception as exc:  # whatever it is, it costs the row, not the answer
-            log.warning("incident %r shown as plain text: %r", i.id, exc)
-            out.append(text_row(i, reveal))
-            plain += 1
-    return out, plain
-
-
-def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) -> dict[str, Any]:
-    """One table row: display strings made here, so the page formats nothing."""
-    category = CATEGORIES[i.category]
-    overdue = i.status == OPEN and i.deadline < now
-    remaining = (i.deadline - now).total_seconds()
-    return {
-        "id": i.id,
-        "reported": clock(reported_at(i)),
-        "category": category.name,
-        "platform": PLATFORMS[category.platform],
-        "colour": category.colour,
-        "level": LEVELS[i.level],
-        "place": geo.label(i.area.grid or i.area.town),
-        "source": SOURCES.get(i.source, i.source),
-        "title": i.title if reveal else mask_text(i.title),
-        "status": "已办结" if i.status == CLOSED else ("已超期" if overdue else "办理中"),
-        "deadline": clock(i.deadline),
-        "left": "" if i.status == CLOSED else countdown(remaining),
-        "overdue": overdue,
-        "closed": i.status == CLOSED,
-        "supervised": i.id in marks.supervised,
-        "acknowledged": i.id in marks.acknowledged,
-        "severity": i.severity or "normal",
-        "lat": round(i.lat, 5),
-        "lon": round(i.lon, 5),
-    }
-
-
-def text_row(i: Incident, reveal: bool) -> dict[str, Any]:
-    """A row with the incident's own fields as text, nothing looked up or converted."""
-    title = str(getattr(i, "title", ""))
-    first = getattr(i, "first", None)
-    return {
-        "id": str(i.id),
-        "reported": str(getattr(first, "ts", "")),
-        "category": str(getattr(i, "category", "")),
-        "platform": "",
-        "colour": "",
-        "level": str(getattr(getattr(i, "latest", None), "level", "")),
-        "place": str(getattr(getattr(i, "area", None), "town", "")),
-        "source": str(getattr(i, "source", "")),
-        "title": title if reveal else mask_text(title),
-        "status": "",
-        "deadline": str(getattr(i, "deadline", "")),
-        "left": "",
-        "overdue": False,
-        "closed": False,
-        "supervised": False,
-        "acknowledged": False,
-        "severity": "normal",
-        "lat": None,
-        "lon": None,
-    }
-
-
-def clock(ts: datetime) -> str:
-    """``MM-DD HH:MM`` in China time. A time too near datetime's ends to convert (the contract
-    keeps them out; a log written before it did may still hold one) is given as it came."""
-    try:
-        return ts.astimezone(CHINA_TZ).strftime("%m-%d %H:%M")
-    except (OverflowError, ValueError):
-        return ts.isoformat()
-
-
-def countdown(seconds: float) -> str:
-    """剩 3小时12分 / 超 45分: time left to the deadline, or past it."""
-    left = abs(int(seconds))
-    hours, minutes = divmod(left // 60, 60)
-    text = f"{hours}小时{minutes:02d}分" if hours else f"{minutes}分"
-    return ("剩 " if seconds >= 0 else "超 ") + text
 
 
 def newest(found: list[Incident], count: int = MAX_POINTS) -> list[Incident]:

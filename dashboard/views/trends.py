@@ -20,13 +20,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import request
-from flask_socketio import SocketIO
-
-from dashboard.access.auth import SocketGuard
-from dashboard.live.actions import as_int
-from dashboard.live.push import Pusher
+from dashboard.live.inbound import Caller, Reply, SocketApi, TrendsAsk
+from dashboard.live.livestate import LiveState
 from feeds.archive import Archive, trend
+from feeds.geo import contains
 from feeds.schema import CHINA_TZ
 
 RANGES = (7, 30)
@@ -52,9 +49,9 @@ class DailyCounts:
         self.first = first  # the log's oldest day (probably partial)
 
     @classmethod
-    def of(cls, pusher: Pusher) -> DailyCounts:
-        with pusher.lock:  # a list copy under the lock; the steps are read after it
-            incidents = list(pusher.state.incidents.values())
+    def of(cls, live: LiveState) -> DailyCounts:
+        with live.read() as state:  # a list copy under the lock; the steps are read after it
+            incidents = list(state.incidents.values())
         counts: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
         first: int | None = None
         for incident in incidents:
@@ -71,7 +68,7 @@ class DailyCounts:
     def area(self, code: str, city: str) -> dict[int, tuple[int, int]]:
         out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for (day, town), (reported, closed) in self.counts.items():
-            if code == city or town.startswith(code):
+            if code == city or contains(code, town):
                 row = out[day]
                 row[0] += reported
                 row[1] += closed
@@ -79,8 +76,8 @@ class DailyCounts:
 
 
 class Trends:
-    def __init__(self, pusher: Pusher, archive: Archive | None) -> None:
-        self.pusher = pusher
+    def __init__(self, live: LiveState, archive: Archive | None) -> None:
+        self.live = live
         self.archive = archive
         self._lock = threading.Lock()
         self._counts: DailyCounts | None = None
@@ -89,7 +86,7 @@ class Trends:
     def counts(self) -> DailyCounts:
         with self._lock:
             if self._counts is None or time.monotonic() - self._built > CACHE_S:
-                self._counts = DailyCounts.of(self.pusher)
+                self._counts = DailyCounts.of(self.live)
                 self._built = time.monotonic()
             return self._counts
 
@@ -97,17 +94,18 @@ class Trends:
         today = local_day(now)
         wanted = list(range(today - days + 1, today + 1))
         counts = self.counts()
-        live = counts.area(scope, self.pusher.state.geo.city.code)
+        in_log = counts.area(scope, self.live.geo.city.code)
         archived = self._archived(scope, wanted, counts.first)
         rows = []
         for day in wanted:
+            reported: int | None
+            closed: int | None
             if day in archived:
-                reported, closed, source = *archived[day], "archive"
+                (reported, closed), source = archived[day], "archive"
             elif counts.first is not None and day >= counts.first:
-                reported, closed, source = *live.get(day, (0, 0)), "log"
+                (reported, closed), source = in_log.get(day, (0, 0)), "log"
             else:
-                reported = closed = None
-                source = "none"
+                reported, closed, source = None, None, "none"
             rows.append(
                 {
                     "day": day_of(day).isoformat(),
@@ -138,26 +136,15 @@ class Trends:
         }
         return {d: found[d] for d in older if d in found}
 
-    def install(self, socketio: SocketIO, guard: SocketGuard) -> None:
-        geo = self.pusher.state.geo
+    def install(self, api: SocketApi) -> None:
+        api.on("trends", TrendsAsk, scoped=True)(self.on_trends)
 
-        def on_trends(data: object = None, *_: object) -> dict[str, Any]:
-            sid = request.sid  # type: ignore[attr-defined]
-            if not isinstance(data, dict):
-                return {"ok": False, "error": "malformed request"}
-            scope = str(data.get("scope") or "")
-            days = as_int(data.get("days") or 7, 0)
-            if days not in RANGES:
-                return {"ok": False, "error": "days must be 7 or 30"}
-            area = geo.area(scope)
-            if area is None or area.level not in ("city", "county", "town"):
-                return {"ok": False, "error": "unknown scope"}
-            if not guard.allows(sid, scope):
-                return {"ok": False, "error": "scope not allowed"}
-            now = datetime.now(CHINA_TZ)
-            return {"ok": True, "scope": scope, "days": self.series(scope, days, now)}
-
-        socketio.on_event("trends", on_trends)
+    def on_trends(self, caller: Caller, asked: TrendsAsk) -> Reply:
+        days = asked.days or 7
+        if days not in RANGES:
+            return {"ok": False, "error": "days must be 7 or 30"}
+        now = datetime.now(CHINA_TZ)
+        return {"ok": True, "scope": caller.scope, "days": self.series(caller.scope, days, now)}
 
 
 def archive_at(data_dir: str) -> Archive:

@@ -8,13 +8,16 @@ this runs only when the drawing changes.
 
 from __future__ import annotations
 
+import os
+
 from dashboard.web.webapp import ICON_SIZES, ICONS
+
+CHROMIUM = os.environ.get("ONEMAP_CHROMIUM", "/usr/bin/chromium")  # Debian's, as the tests use
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def render() -> list[str]:
     from playwright.sync_api import sync_playwright
-
-    from tests.live import CHROMIUM, CHROMIUM_ARGS
 
     svg = (ICONS / "tablet.svg").read_text()
     written = []

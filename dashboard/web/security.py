@@ -12,8 +12,12 @@ Dash's components insert ``<style>`` elements at run time, and a style cannot ru
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # typeshed's WSGI protocols exist for the type checker only
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login.css")
 
@@ -67,7 +71,7 @@ def tile_origin(tile_url: str) -> str:
 class SecurityHeaders:
     """WSGI middleware adding the headers below to every response that lacks them."""
 
-    def __init__(self, app: Callable[..., Any], policy: Callable[[], str], hsts: bool) -> None:
+    def __init__(self, app: WSGIApplication, policy: Callable[[], str], hsts: bool) -> None:
         self.app = app
         self.policy = policy
         self.fixed = [
@@ -81,10 +85,14 @@ class SecurityHeaders:
         if hsts:
             self.fixed.append(("Strict-Transport-Security", "max-age=31536000"))
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
 
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
             present = {name.lower() for name, _ in headers}
             extra = [*self.fixed, ("Content-Security-Policy", self.policy())]
             if not path.startswith(STATIC_PREFIXES):

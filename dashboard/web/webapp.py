@@ -27,12 +27,16 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import dash
 from dash import html
-from flask import Flask, jsonify, request, send_from_directory
+from flask import Flask, Response, jsonify, request, send_from_directory
+
+if TYPE_CHECKING:  # typeshed's WSGI protocols exist for the type checker only
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 ICONS = Path(__file__).resolve().parents[2] / "assets" / "icons"
 ICON_SIZES = (192, 512)
@@ -77,17 +81,17 @@ def manifest() -> dict[str, Any]:
 
 def install(server: Flask) -> None:
     @server.get("/manifest.webmanifest")
-    def web_manifest():  # type: ignore[no-untyped-def]
+    def web_manifest() -> Response:
         response = jsonify(manifest())
         response.mimetype = "application/manifest+json"
         return response
 
     @server.get("/icons/<name>.png")
-    def icon(name: str):  # type: ignore[no-untyped-def]
+    def icon(name: str) -> Response:
         return send_from_directory(ICONS, f"{name}.png", max_age=86_400)
 
     @server.get("/favicon.ico")
-    def favicon():  # type: ignore[no-untyped-def]
+    def favicon() -> Response:
         # Browsers ask for it on every page without an icon link (the login page among
         # them): public, as a login page's 401 in the console is noise. A PNG serves here.
         return send_from_directory(ICONS, "tablet-32.png", mimetype="image/png", max_age=86_400)
@@ -211,7 +215,7 @@ class GzipStatic:
 
     def __init__(
         self,
-        app: Callable[..., Any],
+        app: WSGIApplication,
         prefixes: tuple[str, ...] = (
             "/_dash-component-suites/",
             "/assets/",
@@ -230,7 +234,7 @@ class GzipStatic:
         self.lock = threading.Lock()
 
     def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
+        self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if (
@@ -239,10 +243,12 @@ class GzipStatic:
             or "gzip" not in environ.get("HTTP_ACCEPT_ENCODING", "")
         ):
             return self.app(environ, start_response)
-        seen: dict[str, Any] = {}
+        seen: list[tuple[str, list[tuple[str, str]], OptExcInfo | None]] = []
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            seen.update(status=status, headers=headers, exc_info=exc_info)
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            seen.append((status, headers, exc_info))  # the last call is the one that counts
             return lambda data: None  # nobody writes through this in Flask
 
         result = self.app(environ, capture)
@@ -251,7 +257,7 @@ class GzipStatic:
         finally:
             if hasattr(result, "close"):
                 result.close()
-        status, headers = seen["status"], seen["headers"]
+        status, headers, exc_info = seen[-1]
         names = {k.lower(): v for k, v in headers}
         if (
             not status.startswith("200")
@@ -259,7 +265,7 @@ class GzipStatic:
             or len(body) < self.min_size
             or not any(kind in names.get("content-type", "") for kind in COMPRESSIBLE)
         ):
-            start_response(status, headers, seen["exc_info"])
+            start_response(status, headers, exc_info)
             return [body]
         packed = self._compress(path, names.get("etag", ""), body)
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "vary")]
@@ -269,7 +275,7 @@ class GzipStatic:
             ("Content-Length", str(len(packed))),
             ("Vary", vary),
         ]
-        start_response(status, headers, seen["exc_info"])
+        start_response(status, headers, exc_info)
         return [packed]
 
     def _compress(self, path: str, etag: str, body: bytes) -> bytes:

@@ -19,9 +19,11 @@ import math
 import os
 import random
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np  # already loaded by shapely
 import shapely
@@ -47,6 +49,8 @@ _PLURAL = {"cities": "city", "counties": "county", "towns": "town", "villages": 
            "grids": "grid"}
 # A prepared plane-coordinate geometry and its bounds, for fast point tests.
 _Zone = tuple[shapely.Geometry, tuple[float, ...]]
+# A GeoJSON object as json reads it: the format, not the type checker, fixes its shape.
+JSON = dict[str, Any]
 _LEVEL_FILES = {"city": "city.geojson", "county": "counties.geojson", "town": "towns.geojson",
                 "grid": "grids.geojson"}
 
@@ -63,9 +67,10 @@ class Area:
     population: int  # residents (census 2020 for counties; modelled below that)
 
 
-def _read_features(path: Path) -> list[dict]:
+def _read_features(path: Path) -> list[JSON]:
     with path.open(encoding="utf-8") as fh:
-        return json.load(fh)["features"]
+        features: list[JSON] = json.load(fh)["features"]
+    return features
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
@@ -94,7 +99,7 @@ class Geography:
         self._features = {lvl: _read_features(self.data_dir / f) for lvl, f in _LEVEL_FILES.items()}
         if towns_geojson:
             self._override_towns(Path(towns_geojson))
-        self._by_code: dict[str, dict] = {
+        self._by_code: dict[str, JSON] = {
             f["properties"]["code"]: f for feats in self._features.values() for f in feats
         }
         self._shapes: dict[str, shapely.Geometry] = {}
@@ -128,8 +133,8 @@ class Geography:
             own[code].clear()
             own[code].update({"type": "Feature", "properties": props, "geometry": mapping(geom)})
 
-    def _build_areas(self, pops: dict) -> None:
-        def area(props: dict, level: str, population: int) -> Area:
+    def _build_areas(self, pops: dict[str, dict[str, int]]) -> None:
+        def area(props: Mapping[str, Any], level: str, population: int) -> Area:
             return Area(props["code"], props["name"], props["short"], level, props["parent"],
                         float(props["lon"]), float(props["lat"]), int(population))
 
@@ -147,7 +152,7 @@ class Geography:
                 row["parent"] = row["town"]
                 self.villages[row["code"]] = area(row, "village", pops["villages"][row["code"]])
         self._grid_points()
-        per_village: dict[str, list[dict]] = {}
+        per_village: dict[str, list[JSON]] = {}
         for f in self._features["grid"]:
             per_village.setdefault(f["properties"]["parent"], []).append(f["properties"])
         self.grids = {}
@@ -308,7 +313,7 @@ class Geography:
 
     # ------------------------------------------------------------------ GeoJSON
 
-    def geojson(self, level: str, parent: str | None = None) -> dict:
+    def geojson(self, level: str, parent: str | None = None) -> JSON:
         """FeatureCollection of one level, optionally only the areas under parent (any
         ancestor code). Properties are fresh dicts (add styling freely); geometries are
         shared with the cache, so don't mutate coordinates."""
@@ -321,8 +326,8 @@ class Geography:
             feats = self._features[lvl]
             if parent and parent != CITY_CODE:
                 feats = [f for f in feats
-                         if f["properties"]["code"].startswith(parent)
-                         and f["properties"]["code"] != parent]
+                         if f["properties"]["code"] != parent
+                         and contains(parent, f["properties"]["code"])]
         out = []
         for f in feats:
             code = f["properties"]["code"]
@@ -330,9 +335,9 @@ class Geography:
             out.append({"type": "Feature", "properties": props, "geometry": f["geometry"]})
         return {"type": "FeatureCollection", "features": out}
 
-    def _village_features(self, parent: str | None) -> list[dict]:
+    def _village_features(self, parent: str | None) -> list[JSON]:
         codes = [c for c in self.villages
-                 if not parent or parent == CITY_CODE or (c.startswith(parent) and c != parent)]
+                 if not parent or parent == CITY_CODE or (c != parent and contains(parent, c))]
         feats = []
         for code in codes:
             v = self.villages[code]
@@ -348,12 +353,20 @@ def _load(data_dir: str, towns_geojson: str | None) -> Geography:
     return Geography(data_dir, towns_geojson)
 
 
-def load_geography(data_dir: str | None = None) -> Geography:
-    """The Geography for data_dir (default: $ONEMAP_GEO_DIR, else the packaged data),
-    cached per data_dir. $ONEMAP_TOWNS_GEOJSON, if set, swaps in real town polygons."""
-    directory = data_dir or os.environ.get("ONEMAP_GEO_DIR") or str(DEFAULT_DATA_DIR)
-    towns = os.environ.get("ONEMAP_TOWNS_GEOJSON") or None
-    return _load(str(Path(directory).resolve()), towns)
+class _GeographyLoader:
+    """``load_geography``: a callable object rather than a function so that its
+    ``cache_clear()`` (tests load other data dirs) is a typed attribute."""
+
+    def __call__(self, data_dir: str | None = None) -> Geography:
+        """The Geography for data_dir (default: $ONEMAP_GEO_DIR, else the packaged data),
+        cached per data_dir. $ONEMAP_TOWNS_GEOJSON, if set, swaps in real town polygons."""
+        directory = data_dir or os.environ.get("ONEMAP_GEO_DIR") or str(DEFAULT_DATA_DIR)
+        towns = os.environ.get("ONEMAP_TOWNS_GEOJSON") or None
+        return _load(str(Path(directory).resolve()), towns)
+
+    def cache_clear(self) -> None:
+        """Forget every loaded Geography: the next call reads its data dir again."""
+        _load.cache_clear()
 
 
-load_geography.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
+load_geography = _GeographyLoader()

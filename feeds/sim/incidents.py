@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from feeds.deadlines import deadline_for
-from feeds.geo import Geography
-from feeds.schema import AreaRef, EventMessage
+from feeds.geo import Geography, chain
+from feeds.schema import AreaRef, EventMessage, Severity, Source
 from feeds.sim import lifecycle, mix, texts
 from feeds.sim.places import Places
 from feeds.sim.simtime import to_datetime, to_ms
@@ -19,8 +19,8 @@ from feeds.sim.workers import Roster, Worker
 class Incident:
     id: str
     category: str
-    source: str
-    severity: str
+    source: Source
+    severity: Severity
     reporter: str | None
     area: AreaRef
     lon: float
@@ -34,11 +34,11 @@ class Incident:
     def message(self, index: int) -> EventMessage:
         step = self.plan.steps[index]
         return EventMessage(
-            id=self.id, seq=index + 1, type=step.type,  # type: ignore[arg-type]
+            id=self.id, seq=index + 1, type=step.type,
             ts=to_datetime(step.ms), category=self.category, level=step.level, area=self.area,
-            lon=self.lon, lat=self.lat, source=self.source,  # type: ignore[arg-type]
+            lon=self.lon, lat=self.lat, source=self.source,
             title=self.title, deadline=self.deadline, detail=self.details[index],
-            reporter=self.reporter, severity=self.severity,  # type: ignore[arg-type]
+            reporter=self.reporter, severity=self.severity,
         )
 
 
@@ -47,7 +47,7 @@ class Where:
     grid: str
     lon: float
     lat: float
-    source: str
+    source: Source
     reporter: str | None
 
 
@@ -77,6 +77,7 @@ class Factory:
         town = self.places.town(rng)
         grid = self.places.grid(rng, town)
         worker = self._finder(rng, town, grid, ms) if mix.wants_grid_worker(rng) else None
+        source: Source
         if worker is not None:
             grid, source, reporter = worker.grid, "grid_worker", worker.id
         else:
@@ -99,12 +100,14 @@ class Factory:
         return None
 
     def _area(self, grid: str) -> AreaRef:
-        return AreaRef(county=grid[:6], town=grid[:9], village=grid[:12], grid=grid)
+        _city, county, town, village, _grid = chain(grid)  # grids come from the geography
+        return AreaRef(county=county, town=town, village=village, grid=grid)
 
     def _scene(self, rng: random.Random, grid: str, category: str) -> texts.Scene:
         geo = self.geo
-        names = (geo.counties[grid[:6]].name, geo.towns[grid[:9]].name,
-                 geo.villages[grid[:12]].short, geo.grids[grid].short)
+        _city, county, town, village, _grid = chain(grid)
+        names = (geo.counties[county].name, geo.towns[town].name,
+                 geo.villages[village].short, geo.grids[grid].short)
         return texts.scene(rng, names, category)
 
 

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass
 
 from feeds.catalogue import CATEGORIES
+from feeds.schema import StepType
 from feeds.sim.simtime import DAY, HOUR, MINUTE, local_midnight, local_minute
 
 ON_SPOT_SHARE = 0.65  # of level-1 incidents a grid worker reported: fixed there and then
@@ -23,8 +24,8 @@ REOPEN_SHARE = 0.01
 STUCK_SHARE = 0.3  # of overdue incidents: left open a day or more past the deadline
 
 # (step, median minutes, log-sigma); the level is filled in by the path
-Stage = tuple[str, float, float]
-LevelledStage = tuple[str, int, float, float]  # (step, level, median minutes, log-sigma)
+Stage = tuple[StepType, float, float]
+LevelledStage = tuple[StepType, int, float, float]  # (step, level, median minutes, log-sigma)
 _ON_SPOT: tuple[Stage, ...] = (("handled", 12, 0.6), ("closed", 4, 0.6))
 _STANDARD: tuple[Stage, ...] = (
     ("dispatched", 10, 0.8), ("accepted", 12, 0.8), ("handled", 70, 0.7),
@@ -41,7 +42,7 @@ QUIET_FROM, QUIET_UNTIL = 22 * 60, 7 * 60 + 30  # minutes after local midnight
 @dataclass(frozen=True, slots=True)
 class Step:
     ms: int
-    type: str
+    type: StepType
     level: int
 
 
@@ -108,7 +109,9 @@ def _path(top: int, on_spot: bool) -> tuple[LevelledStage, ...]:
     if on_spot:
         return _at(1, _ON_SPOT)
     # each office up the chain takes its time to read the case and pass it on
-    climb = tuple(("escalated", lv, 30 if lv == 2 else 60, 0.7) for lv in range(2, top + 1))
+    climb: tuple[LevelledStage, ...] = tuple(
+        ("escalated", lv, 30 if lv == 2 else 60, 0.7) for lv in range(2, top + 1)
+    )
     office = 1.0 if top == 1 else 2.5  # higher offices dispatch and sign off more slowly
     work = tuple(
         (s, top, _HANDLING_AT[top] if s == "handled" else m * office, g) for s, m, g in _STANDARD

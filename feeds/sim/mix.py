@@ -10,6 +10,7 @@ import random
 from itertools import accumulate
 
 from feeds.catalogue import CATEGORIES
+from feeds.schema import Severity, Source
 
 CATEGORY_CODES: tuple[str, ...] = tuple(CATEGORIES)
 _CATEGORY_CUM = tuple(accumulate(c.weight for c in CATEGORIES.values()))
@@ -23,7 +24,7 @@ _SEVERITY_BY_GROUP = {
 _GROUP = {"zz03": "safety", "zz04": "safety"} | dict.fromkeys(
     ("zz02", "zz06", "sc01", "sc02", "sc05", "zf04", "zf05"), "sensitive"
 )
-SEVERITY_NAMES = ("normal", "major", "urgent")
+SEVERITY_NAMES: tuple[Severity, ...] = ("normal", "major", "urgent")
 
 # A new incident is a grid worker's find with this probability if a worker of its grid (or of
 # one of a few other grids of its town) is on duty; otherwise (and when nobody is on duty, as
@@ -31,7 +32,9 @@ SEVERITY_NAMES = ("normal", "major", "urgent")
 # and the shift pattern, ~70 % of all reports come from grid workers (docs/simulator.md).
 GRID_WORKER_WANTED = 0.80
 FINDER_TRIES = 3  # grids of the town tried for an on-duty worker
-OTHER_SOURCE_WEIGHTS = {"hotline_12345": 0.40, "app": 0.27, "wechat": 0.20, "inspection": 0.13}
+OTHER_SOURCE_WEIGHTS: dict[Source, float] = {
+    "hotline_12345": 0.40, "app": 0.27, "wechat": 0.20, "inspection": 0.13
+}
 _OTHER_SOURCES = tuple(OTHER_SOURCE_WEIGHTS)
 _OTHER_CUM = tuple(accumulate(OTHER_SOURCE_WEIGHTS.values()))
 
@@ -51,7 +54,7 @@ def category(rng: random.Random) -> str:
     return rng.choices(CATEGORY_CODES, cum_weights=_CATEGORY_CUM)[0]
 
 
-def severity(rng: random.Random, category_code: str) -> str:
+def severity(rng: random.Random, category_code: str) -> Severity:
     shares = _SEVERITY_BY_GROUP[_GROUP.get(category_code, "routine")]
     return rng.choices(SEVERITY_NAMES, weights=shares)[0]
 
@@ -60,7 +63,7 @@ def wants_grid_worker(rng: random.Random) -> bool:
     return rng.random() < GRID_WORKER_WANTED
 
 
-def other_source(rng: random.Random) -> str:
+def other_source(rng: random.Random) -> Source:
     return rng.choices(_OTHER_SOURCES, cum_weights=_OTHER_CUM)[0]
 
 

@@ -141,7 +141,9 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
     )
 
 
-def _number(low: float, high: float, kind: type = float) -> Callable[[str], float]:
+def _number(
+    low: float, high: float, kind: Callable[[str], float] = float
+) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = kind(text)

@@ -13,8 +13,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from feeds.geo import Geography
-from feeds.schema import PositionMessage
+from feeds.geo import Geography, scopes_of
+from feeds.schema import PositionMessage, WorkerStatus
 from feeds.sim.simtime import DAY, HOUR, MINUTE, SECOND, local_midnight, to_datetime
 
 NIGHT_SHARE = 0.15  # on night duty, so the map is never empty
@@ -98,7 +98,7 @@ class Roster:
             shift = worker.shift_around(ms)
             assert shift is not None, "a worker's tick fired outside its shift"
             self._clock_in(worker, ms, shift[1], rng)
-            status = "patrolling"
+            status: WorkerStatus = "patrolling"
         elif ms >= worker.shift_end:
             worker.shift_end = 0
             return self._fix(worker, ms, "offline", rng), worker.next_shift_start(ms)
@@ -116,7 +116,7 @@ class Roster:
         """Milliseconds between two fixes of this worker at the configured speed."""
         return max(1, round(worker.interval * SECOND / self.speed))
 
-    def _advance(self, worker: Worker, ms: int, rng: random.Random) -> str:
+    def _advance(self, worker: Worker, ms: int, rng: random.Random) -> WorkerStatus:
         """Move the worker to where they are at ``ms``; return their status."""
         elapsed = (ms - worker.last_ms) / SECOND * self.speed  # simulated seconds
         worker.last_ms = ms
@@ -134,21 +134,24 @@ class Roster:
                 worker.rest_until = ms + round(rng.uniform(*_REST_MINUTES) * MINUTE / self.speed)
         return "patrolling" if spot is None else "handling"
 
-    def _fix(self, worker: Worker, ms: int, status: str, rng: random.Random) -> PositionMessage:
+    def _fix(
+        self, worker: Worker, ms: int, status: WorkerStatus, rng: random.Random
+    ) -> PositionMessage:
         accuracy = min(30.0, max(3.0, 8.0 * math.exp(0.6 * rng.gauss(0.0, 1.0))))
         return PositionMessage(
             worker=worker.id, ts=to_datetime(ms), lon=round(worker.lon, 6),
-            lat=round(worker.lat, 6), grid=worker.grid, status=status,  # type: ignore[arg-type]
+            lat=round(worker.lat, 6), grid=worker.grid, status=status,
             battery=int(worker.battery), accuracy=round(accuracy, 1),
         )
 
 
 def _enlist(geo: Geography, grids: list[str], rng: random.Random) -> list[Worker]:
-    workers, per_county = [], {}
+    workers: list[Worker] = []
+    per_county: dict[str, int] = {}
     for grid in grids:
-        county = geo.county_of(grid) or grid[:6]
+        _city, county, town = scopes_of(grid)  # every grid of the geography has all three
         per_county[county] = per_county.get(county, 0) + 1
-        workers.append(_recruit(rng, f"W{county}{per_county[county]:05d}", grid, grid[:9]))
+        workers.append(_recruit(rng, f"W{county}{per_county[county]:05d}", grid, town))
     return workers
 
 

@@ -1,0 +1,48 @@
+"""Which rooms a message goes to, and one payload per watched room.
+
+A step, an action, a position or a warning goes to the screens of every watched scope that
+contains its area (the city, its county, its town: ``feeds.geo.scopes_of``); a command goes to
+the walls at home in those scopes, or to one person. Nothing else names or parses rooms.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
+
+from dashboard.live.outbound import Emit
+from dashboard.live.rooms import area_room, home_room, user_room
+from feeds.geo import scopes_of
+from feeds.schema import ActionMessage
+
+Item = TypeVar("Item")
+
+
+def by_scope(
+    items: Iterable[Item], area_of: Callable[[Item], str], watched: set[str]
+) -> dict[str, list[Item]]:
+    """Items grouped by each watched scope that contains their area, in their order."""
+    grouped: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        for scope in scopes_of(area_of(item)):
+            if scope in watched:
+                grouped[scope].append(item)
+    return grouped
+
+
+def to_rooms(event: str, key: str, grouped: Mapping[str, Sequence[object]]) -> list[Emit]:
+    """One ``{key: [...]}`` message per scope's room."""
+    return [(event, {key: items}, area_room(scope)) for scope, items in grouped.items()]
+
+
+def command_rooms(action: ActionMessage) -> list[str]:
+    """Where a command goes: a view sent to a person; a follow or release to the walls at home
+    in the target scope; a cast to the walls at home in every scope that contains its area."""
+    if action.verb == "send_view" and action.target:
+        return [user_room(action.target)]
+    if action.verb in ("follow", "release") and action.target:
+        return [home_room(action.target)]
+    if action.verb == "cast":
+        return [home_room(scope) for scope in scopes_of(action.area)]
+    return []

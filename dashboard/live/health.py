@@ -1,0 +1,43 @@
+"""The bridge's health as explicit state: what /healthz and every beat say about it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+STALLED_AFTER_S = 5.0  # a bridge that has not read for this long is down (a healthy one: ≤ 1 s)
+
+BridgeState = Literal["rebuilding", "ok", "down", "restarting"]
+
+
+class HealthReport(TypedDict):
+    state: BridgeState
+    last_read_age_s: float | None
+    last_step_age_s: float | None
+    errors: int
+    restarts: int
+
+
+@dataclass
+class BridgeHealth:
+    state: BridgeState = "rebuilding"  # ok; down: Redis away; restarting: after a bug
+    last_read: float = 0.0  # monotonic time of the last successful read from Redis
+    last_step: float = 0.0  # monotonic time the last event step was applied
+    errors: int = 0  # entries skipped, and housekeeping rounds that failed
+    restarts: int = 0
+
+    def status(self) -> BridgeState:
+        if self.state == "ok" and time.monotonic() - self.last_read > STALLED_AFTER_S:
+            return "down"  # a read that hangs (a stalled Redis) before its timeout says so
+        return self.state
+
+    def report(self) -> HealthReport:
+        now = time.monotonic()
+        return {
+            "state": self.status(),
+            "last_read_age_s": round(now - self.last_read, 3) if self.last_read else None,
+            "last_step_age_s": round(now - self.last_step, 3) if self.last_step else None,
+            "errors": self.errors,
+            "restarts": self.restarts,
+        }

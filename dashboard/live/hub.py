@@ -1,0 +1,63 @@
+"""The live layer of one server process, assembled: who owns what, and the tasks it runs.
+
+    LiveState  the folded state, the actions book, the lock          dashboard.live.livestate
+    Rooms      which sockets watch which scope, walls' homes          dashboard.live.rooms
+    Bridge     the follow loop: log → state → rooms                   dashboard.live.bridge
+    Figures    KPIs and panels per watched scope; the heartbeat       dashboard.live.figures
+    Pages      connect, hello (snapshot or catch-up), disconnect      dashboard.live.pages
+    SocketApi  every inbound event decoded and checked in one place  dashboard.live.inbound
+"""
+
+from __future__ import annotations
+
+from flask_socketio import SocketIO
+
+from dashboard.access.auth import SocketGuard
+from dashboard.config import Settings
+from dashboard.live.backlog import Backlog
+from dashboard.live.bridge import Bridge, Sender
+from dashboard.live.figures import Figures, Heartbeat
+from dashboard.live.health import BridgeHealth
+from dashboard.live.hello import Greeter
+from dashboard.live.inbound import Audit, SocketApi
+from dashboard.live.livestate import LiveState
+from dashboard.live.pages import Pages
+from dashboard.live.rooms import Rooms
+from dashboard.state import State
+from feeds.bus import Bus
+
+
+class LiveHub:
+    def __init__(
+        self,
+        socketio: SocketIO,
+        bus: Bus,
+        state: State,
+        settings: Settings,
+        guard: SocketGuard,
+        audit: Audit,
+    ) -> None:
+        self.socketio = socketio
+        self.guard = guard  # who holds each socket, and which scopes they may watch
+        self.live = LiveState(state)
+        self.rooms = Rooms(socketio)
+        self.backlog = Backlog(socketio, settings.send_queue_max)
+        self.health = BridgeHealth()
+        self.api = SocketApi(socketio, guard, state.geo, audit)
+        send = Sender(socketio)
+        self.figures = Figures(socketio, self.live, self.rooms, send, self.health)
+        self.bridge = Bridge(
+            self.live, bus, self.rooms, send, self.figures, settings.position_interval_ms
+        )
+        self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
+        self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)
+        self.pages = Pages(socketio, self.live, self.rooms, guard, self.greeter)
+
+    def install(self) -> None:
+        self.pages.install(self.api)
+
+    def start(self) -> None:
+        self.socketio.start_background_task(self.bridge.run)
+        self.socketio.start_background_task(self.figures.run)
+        self.socketio.start_background_task(self.heartbeat.run)
+        self.guard.start()  # disconnects sockets whose session is revoked or expired

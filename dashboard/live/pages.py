@@ -1,0 +1,85 @@
+"""A page's socket: admitted on connect, its ``hello`` answered, forgotten on disconnect.
+
+A hello names the scope the page watches and the last stream id it applied. The socket joins
+the scope's room first, so every step applied from then on reaches it live, then gets a snapshot
+or a catch-up (dashboard.live.hello). A hello during the rebuild waits, then is asked to retry;
+one socket's hellos are answered one at a time and at most once a second.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_socketio import SocketIO
+
+from dashboard.access.auth import SocketGuard
+from dashboard.live.actions import command_payload
+from dashboard.live.hello import Greeter
+from dashboard.live.inbound import Caller, HelloAsk, SocketApi, current_sid, refusal
+from dashboard.live.livestate import LiveState
+from dashboard.live.rooms import Rooms, user_room
+from feeds.geo import contains
+
+HELLO_WAIT_S = 20.0  # a hello during the rebuild waits this long, then is asked to retry
+HELLO_EVERY_S = 1.0  # one socket's hellos begin at most this often (a loop of them is paced)
+
+
+class Pages:
+    def __init__(
+        self,
+        socketio: SocketIO,
+        live: LiveState,
+        rooms: Rooms,
+        guard: SocketGuard,
+        greeter: Greeter,
+    ) -> None:
+        self.socketio = socketio
+        self.live = live
+        self.rooms = rooms
+        self.guard = guard
+        self.greeter = greeter
+
+    def install(self, api: SocketApi) -> None:
+        self.socketio.on_event("connect", self.on_connect)
+        self.socketio.on_event("disconnect", self.on_disconnect)
+        api.on("hello", HelloAsk, scoped=True)(self.on_hello)
+
+    def on_connect(self, auth: object = None) -> None:
+        """Only a signed-in session from an allowed origin gets a socket (raises otherwise)."""
+        self.guard.admit(current_sid())
+
+    def on_disconnect(self, *args: object) -> None:
+        sid = current_sid()
+        self.guard.forget(sid)
+        self.rooms.forget(sid)
+
+    def on_hello(self, caller: Caller, asked: HelloAsk) -> dict[str, Any]:
+        """Returns the snapshot or catch-up, or why not (``retry``: ask again in that many s)."""
+        if not self.live.ready.wait(timeout=HELLO_WAIT_S):
+            return refusal("starting", retry=2)
+        sid = caller.sid
+        pause = self.rooms.begin_hello(sid, HELLO_EVERY_S)
+        if pause is None:
+            return refusal("busy", retry=1)
+        try:
+            if pause > 0:
+                self.socketio.sleep(pause)
+            # Into the room first: from now on every applied step reaches this socket live,
+            # and the reply covers what was applied before (the page buffers until the reply).
+            self.rooms.watch(sid, caller.scope, asked.lite)
+            self.rooms.enter(sid, user_room(caller.who.name))  # views sent to this person
+            reply: dict[str, Any] = dict(self.greeter.reply(caller.scope, asked.after, asked.lite))
+            reply["following"] = self._join_home(caller, asked.home or "")
+            return reply
+        finally:
+            self.rooms.end_hello(sid)
+
+    def _join_home(self, caller: Caller, home: str) -> dict[str, Any] | None:
+        """A wall page joins the room of its home scope once; returns what it must follow."""
+        if home and contains(caller.who.scope, home) and self.live.geo.area(home) is not None:
+            self.rooms.set_home(caller.sid, home)
+        home = self.rooms.home_of(caller.sid)
+        with self.live.read() as state:
+            action = self.live.actions.following.get(home) if home else None
+            return command_payload(action, state, datetime.now(UTC)) if action else None
