@@ -48,6 +48,13 @@
     return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
   };
 
+  // The watchable scope (city, county or town) that shows an area: villages and grids show in
+  // their town. The page's one copy of feeds/geo/codes.py's rule (a town code is 9 digits);
+  // what the server sends says it itself where it can (a command's ``scope``).
+  onemap.watchScope = function (code) {
+    return code && code.length > 9 ? code.slice(0, 9) : code;
+  };
+
   // One formatter for every clock on the page: toLocaleTimeString with options builds a new one
   // per call, which showed in the wall's profile (a call per ticker item).
   var CLOCK = new Intl.DateTimeFormat("zh-CN", {
@@ -168,6 +175,7 @@
     if (reply.positions) self.positions(reply.positions);
     if (reply.kpis) { self.beat(reply); self.view.onKpis(reply); }
     if (reply.panels) self.view.onPanels(reply.panels);
+    if (reply.warnings && self.view.onWarnings) self.view.onWarnings(reply.warnings);
     if (reply.last && onemap.sidAfter(reply.last, self.lastSid)) self.lastSid = reply.last;
     onemap.stats.lastSid = self.lastSid;
     if (reply.following && self.view.onCommand) self.view.onCommand(reply.following);

@@ -46,7 +46,7 @@
     this.queue = [];
     this.folded = 0;
     for (var id in this.pins) this.pins[id].remove();
-    this.pins = Object.create(null); // incident id -> its pinned item
+    this.pins = Object.create(null);
     this.pinCount = 0;
     this.list.textContent = "";
     this.countPins();
@@ -104,7 +104,9 @@
       this.pinned.insertBefore(item, this.pinned.firstChild);
       this.warnings[w.id] = {
         item: item,
-        timer: setTimeout(function (id) { self.unpinWarning(id); }, this.warningPinMs, w.id),
+        // pinFor: a snapshot's warning, pinned for what is left of its time (server-counted)
+        timer: setTimeout(function (id) { self.unpinWarning(id); },
+                          w.pinFor > 0 ? 1000 * w.pinFor : this.warningPinMs, w.id),
       };
       this.warningCount += 1;
     }

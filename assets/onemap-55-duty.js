@@ -165,7 +165,7 @@
 
   Duty.prototype.mapArea = function (code) {
     if (!code) return this.scope;
-    return code.length > 9 ? code.slice(0, 9) : code;  // villages and grids show in their town
+    return onemap.watchScope(code);
   };
 
   // -- data ------------------------------------------------------------------------------

@@ -367,8 +367,7 @@
     var cmd = this.sent, self = this;
     this.$("#tablet-inbox").hidden = true;
     if (!cmd) return;
-    var area = cmd.area && cmd.area.length > 9 ? cmd.area.slice(0, 9) : cmd.area;
-    this.goTo(area || this.scope);
+    this.goTo(cmd.scope || this.scope);
     if (cmd.incident) setTimeout(function () { self.openIncident(cmd.incident); }, 0);
   };
 

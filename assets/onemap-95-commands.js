@@ -68,8 +68,7 @@
     if (this.following && this.following.ts === cmd.ts && this.following.area === cmd.area) return;
     this.following = cmd;
     this.badge("跟随 " + (cmd.by || "") + " 的平板");
-    var town = cmd.area && cmd.area.length > 9 ? cmd.area.slice(0, 9) : cmd.area;
-    this.force(town || this.wall.live.home, function () {
+    this.force(cmd.scope || this.wall.live.home, function () {
       self.wall.live.setScope(self.wall.scope);
       if (cmd.card) { self.showCard(cmd.card, "跟随 · " + (cmd.by || "")); self.zoomTo(cmd.card); }
       else self.hideCard();

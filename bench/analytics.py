@@ -73,9 +73,9 @@ def fold_timed(geo: Geography, steps: list[EventMessage], analytics: bool) -> li
 
 
 def without_analytics(state: State) -> State:
-    state.metrics.on_step = lambda incident, step: None  # type: ignore[method-assign]
-    state.metrics.fold_report = lambda incident, step: None  # type: ignore[method-assign]
-    state.metrics.settle_folded = lambda incidents, heads: None  # type: ignore[method-assign]
+    state.metrics.on_step = lambda incident, step: None
+    state.metrics.fold_report = lambda incident, step: None
+    state.metrics.settle_folded = lambda incidents, heads: None
     return state
 
 
@@ -182,7 +182,7 @@ def _fresh_rebuild(port: int, path: str) -> dict[str, Any]:
         check=True,
         timeout=600,
     )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return json.loads(out.stdout)
 
 
 def rebuild_child(port: int, path: str) -> None:
@@ -213,7 +213,7 @@ def _digest(figures: dict[str, Any]) -> str:
 
 def _replayed(state: State, bus: Bus) -> State:
     """The rebuild as it was: ``Bus.replay`` (redis-py's XRANGE, full decode) + ``fold``."""
-    state.fold((entry.sid, entry.message) for entry in bus.replay(EVENTS))  # type: ignore[misc]
+    state.fold((entry.sid, entry.message) for entry in bus.replay(EVENTS))
     return state
 
 

@@ -119,7 +119,7 @@ def _report(
         lat=geo.grids[grid].lat + offset_m[1] / 111_320,
         source=source,
         title="注入测试",
-        deadline=at + timedelta(days=1),  # type: ignore[arg-type]
+        deadline=at + timedelta(days=1),
     )
 
 

@@ -60,7 +60,7 @@ def run(tree: Path, module: str, args: list[str], out: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", module, *args, "--json", str(out)]
     say(f"{tree.name}: {' '.join(command[2:])}")
     subprocess.run(command, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())  # type: ignore[no-any-return]
+    return json.loads(out.read_text())
 
 
 def pick(result: dict[str, Any], path: tuple[str, ...]) -> float:

@@ -251,7 +251,7 @@ def _run(args: argparse.Namespace, redis_server: Any, geo: Any, tmp: Path) -> di
 
     UserStore(bus.client, prefix).add_user("bench-leader", "leader", "330200", PASSWORD)
     with dashboard_server(redis_server.url, prefix, tmp) as server:
-        name, _, value = sign_in(server, "bench-leader").partition("=")  # type: ignore[arg-type]
+        name, _, value = sign_in(server, "bench-leader").partition("=")
         cookie = {"name": name, "value": value}
         runs: dict[str, list[dict[str, Any]]] = {"tablet, Fast 3G": [], "tablet, unthrottled": []}
         with chromium() as browser:

@@ -432,7 +432,7 @@ def _snapshot_profile(redis_url: str, prefix: str, wall: Wall) -> dict[str, Any]
     stats = pstats.Stats(profiler).sort_stats("tottime")
     top = [
         (f"{Path(file).name}:{line} {name}", 1000 * tt, 1000 * ct)
-        for (file, line, name), (_cc, _nc, tt, ct, _callers) in stats.stats.items()  # type: ignore[attr-defined]
+        for (file, line, name), (_cc, _nc, tt, ct, _callers) in stats.stats.items()
     ]
     top.sort(key=lambda row: -row[1])
     return {"ms": times, "json_bytes": sizes, "top": top[:12]}

@@ -87,8 +87,8 @@ class Dashboard:
             kiosk, token = self.store().add_kiosk(scope, name)
             return kiosk.id, f"/wall?kiosk={token}"
         out = self.cli(["kiosk", "add", "--scope", scope, "--name", name]).stdout.decode()
-        kiosk_id = re.search(r"^kiosk (\w+)", out, re.M).group(1)  # type: ignore[union-attr]
-        link = re.search(r"(/wall\?kiosk=\S+)", out).group(1)  # type: ignore[union-attr]
+        kiosk_id = re.search(r"^kiosk (\w+)", out, re.M).group(1)
+        link = re.search(r"(/wall\?kiosk=\S+)", out).group(1)
         return kiosk_id, link
 
     def wall_link(self) -> str:
@@ -112,7 +112,7 @@ def sign_in(server: Dashboard, name: str, password: str = PASSWORD) -> str:
     itself: tests carry it by hand, which is what a browser on HTTPS would do.
     """
     form = fetch(f"{server.url}/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.body).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.body).group(1)
     body = urllib.parse.urlencode({"csrf_token": token, "username": name, "password": password})
     answer = fetch(f"{server.url}/login", body.encode(), form.cookie)
     if answer.status != 302:
@@ -129,7 +129,7 @@ class Fetched:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args, **kwargs):
         return None
 
 

@@ -98,7 +98,7 @@ def test_scopes_nest_city_county_town():
 # -- the doors, on a real server ------------------------------------------------------------
 def _login_form(server) -> tuple[str, str]:
     page = fetch(f"{server.url}/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.body).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.body).group(1)
     return token, page.cookie
 
 
@@ -169,7 +169,7 @@ def test_logout_needs_the_csrf_token_and_ends_the_session(server):
     assert fetch(f"{server.url}/logout", b"", cookie).status == 400
     assert fetch(f"{server.url}/_dash-layout", cookie=cookie).status == 200
     page = fetch(f"{server.url}/login", cookie="")
-    stranger = re.search(r'value="([^"]+)"', page.body).group(1)  # type: ignore[union-attr]
+    stranger = re.search(r'value="([^"]+)"', page.body).group(1)
     refused = fetch(f"{server.url}/logout", f"csrf_token={stranger}".encode(), cookie)
     assert refused.status == 400, "a token from another session must not work"
     issued = fetch(f"{server.url}/api/csrf", cookie=cookie)

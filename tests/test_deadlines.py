@@ -19,7 +19,7 @@ from feeds.sim import Model, SimConfig
 
 
 def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=CHINA_TZ)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=CHINA_TZ)
 
 
 @pytest.mark.parametrize(

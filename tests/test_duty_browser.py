@@ -46,8 +46,8 @@ def desk(redis_server, geo, tmp_path_factory):
         bus.publish_many([decode_trusted(line(e)) for e in events])
         server.add_user("duty-city", "duty", "330200", cli=False)
         server.add_user("leader-yz", "leader", YINZHOU, cli=False, password=PASSWORD)
-        server.bus = bus  # type: ignore[attr-defined]
-        server.events = events  # type: ignore[attr-defined]
+        server.bus = bus
+        server.events = events
         yield server
 
 

@@ -60,7 +60,7 @@ def _bus(url: str, prefix: str) -> Bus:
 
 @contextmanager
 def _own_redis(directory: Path, **options: object) -> Iterator[RedisProcess]:
-    server = start_redis(directory=directory, **options)  # type: ignore[arg-type]
+    server = start_redis(directory=directory, **options)
     try:
         yield server
     finally:
@@ -147,7 +147,7 @@ def _wait_health(
 
 
 def _bridge_ok(answer: object) -> bool:
-    return bridge_state(answer) == "ok"  # type: ignore[arg-type]
+    return bridge_state(answer) == "ok"
 
 
 def _bridge_not_ok(answer: object) -> bool:

@@ -19,7 +19,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def _fold(geo, events: list[dict]) -> State:
     state = State(geo)
     for n, e in enumerate(events):
-        state.apply_event(f"{n + 1}-0", decode_trusted(line(e)))  # type: ignore[arg-type]
+        state.apply_event(f"{n + 1}-0", decode_trusted(line(e)))
     return state
 
 

@@ -44,7 +44,7 @@ def life(
             id=incident,
             seq=seq,
             type=kind,
-            ts=start + timedelta(minutes=minutes),  # type: ignore[arg-type]
+            ts=start + timedelta(minutes=minutes),
             category=category,
             level=level,
             area=area,
@@ -52,7 +52,7 @@ def life(
             lat=lat,
             source=source,
             title="测试事件",
-            deadline=due,  # type: ignore[arg-type]
+            deadline=due,
         )
         for seq, (kind, minutes, level) in enumerate(steps, start=1)
     ]
@@ -73,7 +73,7 @@ def fix(geo, worker: str, at: datetime, status: str = "patrolling", grid: int | 
         lon=geo.grids[g].lon,
         lat=geo.grids[g].lat,
         grid=g,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 

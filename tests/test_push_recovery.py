@@ -64,7 +64,7 @@ def _expected(bus: Bus, after: str) -> list[str]:
 
 def _later(a: str, b: str) -> bool:
     def key(s: str) -> tuple[int, int]:
-        return tuple(int(x) for x in s.split("-"))  # type: ignore[return-value]
+        return tuple(int(x) for x in s.split("-"))
 
     return key(a) > key(b)
 

@@ -54,7 +54,7 @@ def _client(app: OneMap, address: str = "127.0.0.1") -> FlaskClient:
 
 def _csrf(client: FlaskClient, path: str = "/login") -> str:
     page = client.get(path, headers={"Accept": "text/html"}).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 def _sign_in(client: FlaskClient, name: str = OFFICER, password: str = PASSWORD, nxt: str = ""):
@@ -241,9 +241,9 @@ def test_a_person_switches_to_the_wall_only_by_a_csrf_checked_post(app):
     _kiosk, token = app.access.store.add_kiosk(YINZHOU, "鄞州大屏")
     officer = _client(app)
     assert _sign_in(officer).status_code == 302
-    old_cookie = officer.get_cookie("onemap").value  # type: ignore[union-attr]
+    old_cookie = officer.get_cookie("onemap").value
     page = officer.get(f"/wall?tour=1&kiosk={token}", headers={"Accept": "text/html"})
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     form = {"kiosk": token, "next": "/wall?tour=1"}
     assert officer.post("/kiosk", data=form).status_code == 400
     assert officer.get("/duty", headers={"Accept": "text/html"}).status_code == 200

@@ -60,7 +60,7 @@ def desk(redis_server, prefix):
     app.access.store.add_user("duty1", "duty", CITY, PASSWORD, "值班员")
     http = app.server.test_client()
     form = http.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     signed = http.post(
         "/login", data={"csrf_token": token, "username": "duty1", "password": PASSWORD}
     )
@@ -158,7 +158,7 @@ def test_one_row_that_cannot_be_rendered_is_given_as_text_not_the_block_lost(geo
 
     state = State(geo)
     for n, e in enumerate([event_dict(geo, 1, id="GOOD"), event_dict(geo, 2, id="BROKEN")]):
-        state.apply_event(f"{n + 1}-0", decode_trusted(line(e)))  # type: ignore[arg-type]
+        state.apply_event(f"{n + 1}-0", decode_trusted(line(e)))
     state.incidents["BROKEN"].category = "zz99"  # a code the catalogue does not know
     table, plain = rows(list(state.incidents.values()), geo, NOW, Marks(), reveal=True)
     assert plain == 1
@@ -175,7 +175,7 @@ def test_audit_prints_a_login_name_anyone_typed_with_its_controls_escaped(
     app, _http, _socket = desk
     stranger = app.server.test_client()
     form = stranger.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     refused = stranger.post(
         "/login", data={"csrf_token": token, "username": HOSTILE, "password": "wrong password"}
     )
@@ -196,7 +196,7 @@ def test_deadletter_prints_a_rejected_message_with_its_controls_escaped(
 
     # Raw bytes, as anyone with the inbox can add them: not JSON (controls inside a string)
     raw = b'{"kind": "event", "id": "' + HOSTILE.encode() + b'"}'
-    assert bus.ingest(raw, geo).reason == "bad_json"  # type: ignore[union-attr]
+    assert bus.ingest(raw, geo).reason == "bad_json"
     monkeypatch.setenv("ONEMAP_REDIS_URL", redis_server.url)
     monkeypatch.setenv("ONEMAP_PREFIX", prefix)
     capsys.readouterr()

@@ -48,7 +48,7 @@ def tablet(request, browser, tablet_server):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors  # type: ignore[attr-defined]
+    page.js_errors = errors
     try:
         page.goto(f"{tablet_server.url}/login?next=/tablet")
         page.fill("input[name=username]", "boss")

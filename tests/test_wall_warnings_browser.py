@@ -129,6 +129,12 @@ def test_wall_pins_an_early_warning_the_server_found(
         )
         page.locator(".ticker-item", has_text="路灯不亮 4").wait_for(timeout=10_000)
         assert page.locator("#wall-pinned > li").first.get_attribute("data-warning") == spike.id
+
+        # a wall reloaded (a restart, a power cut) gets it back from its hello's snapshot
+        page.reload()
+        again = page.locator(f".pinned .warning-item[data-warning='{spike.id}']")
+        again.wait_for(timeout=15_000)
+        assert again.locator(".warning-title").inner_text() == spike.title
         assert page.js_errors == []
 
 

@@ -135,7 +135,7 @@ def test_patrol_visits_and_coverage_survive_a_restart(geo, bus: Bus):
     bus.publish_many(fixes)
     live = State(geo)
     for entry in bus.replay(POSITIONS):
-        live.apply_position(entry.sid, entry.message)  # type: ignore[arg-type]
+        live.apply_position(entry.sid, entry.message)
     bus.client.delete(bus.keys[POSITIONS])  # the stream keeps only the last half hour anyway
     restarted = State(geo)
     rebuild(bus, restarted, ActionBook())

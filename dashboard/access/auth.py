@@ -69,6 +69,7 @@ ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty
 PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
 DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here
 MAX_NEXT = 2048
+TOKEN_ID_CHARS = 12  # of a refused wall link, in the audit trail: enough to find it, no more
 
 
 class Access:
@@ -194,7 +195,7 @@ class Access:
     def _kiosk_or_refusal(self, token: str) -> Kiosk | Response:
         kiosk = self.store.kiosk_for(token)
         if kiosk is None:
-            self.audit_anonymous("kiosk_refused", kiosk=token.partition(".")[0][:12])
+            self.audit_anonymous("kiosk_refused", kiosk=token.partition(".")[0][:TOKEN_ID_CHARS])
             return Response(login_page.refused("大屏链接无效或已被撤销"), 403)
         return kiosk
 

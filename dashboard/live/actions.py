@@ -3,9 +3,9 @@
 A person acts through the socket event ``act`` (dashboard.views.act checks the request and
 publishes it as an ``ActionMessage`` to the audited actions stream); nothing is changed in
 place. The push bridge reads the stream back like any feed and calls ``ActionBook.apply``, then
-pushes what the action means to the screens concerned (``action_payload``, ``command_payload``
-to ``command_rooms``). So every server process and every screen sees the same actions, in the
-same order, after a restart too.
+pushes what the action means to the screens concerned (``action_payload``; ``command_payload``
+to ``dashboard.live.fanout.command_rooms``). So every server process and every screen sees the
+same actions, in the same order, after a restart too.
 """
 
 from __future__ import annotations
@@ -107,22 +107,12 @@ def incident_card(state: State, incident_id: str, now: datetime) -> dict[str, An
     }
 
 
-def command_rooms(action: ActionMessage, state: State) -> list[str]:
-    """Which Socket.IO rooms a command goes to: walls by home scope, tablets by user."""
-    if action.verb == "send_view" and action.target:
-        return [f"user:{action.target}"]
-    if action.verb in ("follow", "release") and action.target:
-        return [f"home:{action.target}"]
-    if action.verb == "cast":
-        return [f"home:{code}" for code in scopes_of(action.area)]
-    return []
-
-
 def command_payload(action: ActionMessage, state: State, now: datetime) -> dict[str, Any]:
     card = incident_card(state, action.incident, now) if action.incident else None
     return {
         "verb": action.verb,
         "area": action.area,
+        "scope": scopes_of(action.area)[-1] if action.area else None,  # the map that shows it
         "incident": action.incident,
         "card": card,
         "seconds": action.seconds,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.live.livestate import LiveState
 from dashboard.live.outbound import (
     HelloReply,
@@ -34,12 +35,13 @@ from dashboard.state import OPEN, Applied, Incident
 from dashboard.views import panels
 from feeds.bus import EVENTS, Bus, Entry, decode_entry
 from feeds.geo import contains
-from feeds.schema import EventMessage
+from feeds.schema import EventMessage, WarningMessage
 
 log = logging.getLogger(__name__)
 
 MAX_CATCHUP = 20_000  # log entries; beyond this a page is better served by a fresh snapshot
 LITE_STEPS = 30  # a lite snapshot's latest steps (the tablet's feed)
+WARNING_PIN_S = 600  # how long a wall pins a warning (WARNING_PIN_MS in onemap-30-ticker.js)
 SLICE = 2_000  # entries or incidents handled per hold of the state's lock
 STREAM_ID = re.compile(r"\d{1,15}-\d{1,15}")
 
@@ -82,6 +84,7 @@ class Greeter:
             workers = [] if lite else list(self.state.positions.values())
             kpis = self.kpis(scope, now)
             figures = panels.cached(self.state, scope, now)
+            warned = [] if lite else list(self.state.metrics.recent_warnings)
         keep = LITE_STEPS if lite else self.ticker_size
         mine = [a for a in recent if contains(scope, a.message.area.town)]
         with self.lock:  # a payload reads the incident's current status
@@ -97,6 +100,7 @@ class Greeter:
             "positions": positions,
             "incidents": markers,
             "panels": figures,
+            "warnings": pinned_warnings(warned, scope, now, geo.label),
             **kpis,  # type: ignore[typeddict-item]  # Kpis' keys are HelloReply's too (mypy#11108)
         }
 
@@ -146,6 +150,19 @@ class Greeter:
     def _still_in_log(self, after: str) -> bool:
         first = self.bus.first_id(EVENTS)
         return first is None or sid_key(first) <= sid_key(after) or after == "0-0"
+
+
+def pinned_warnings(
+    warnings: list[WarningMessage], scope: str, now: datetime, label: Callable[[str], str]
+) -> list[dict[str, object]]:
+    """The warnings a wall of ``scope`` would still have pinned, oldest first, each with the
+    seconds it stays pinned (``pinFor``: counted here, so a wall's own clock does not matter)."""
+    out: list[dict[str, object]] = []
+    for w in sorted(warnings, key=lambda w: w.ts):
+        left = WARNING_PIN_S - (now - w.ts).total_seconds()
+        if left > 0 and contains(scope, w.area):
+            out.append({**warning_payload(w, label(w.area)), "pinFor": round(left)})
+    return out
 
 
 def _entry(row: tuple[str, bytes]) -> Entry | None:

@@ -96,6 +96,7 @@ class HelloReply(TypedDict):
     positions: NotRequired[list[PositionRow]]
     incidents: NotRequired[list[IncidentMarker]]
     panels: NotRequired[dict[str, Any]]
+    warnings: NotRequired[list[dict[str, object]]]  # still pinned: each with ``pinFor`` s
     following: NotRequired[dict[str, Any] | None]
 
 

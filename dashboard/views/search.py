@@ -28,6 +28,7 @@ from feeds.schema import CHINA_TZ
 DUE_SOON = timedelta(hours=2)
 MAX_BLOCK = 500  # rows per request: the table asks block by block as it scrolls
 MAX_POINTS = 3000  # incidents drawn on the duty map per filter
+MAX_AREA_CHARS = 15  # an asked area is a code: anything longer is not one (bounded input)
 SORTABLE = ("reported", "deadline", "level", "category", "place", "status", "source")
 PERIODS = {"today": None, "24h": timedelta(hours=24), "7d": timedelta(days=7), "all": None}
 # an area's level (feeds.geo.codes.level_of) → the AreaRef field that holds it
@@ -71,7 +72,7 @@ class Filter:
         period = str(raw.get("period") or "")
         chosen = str(raw.get("set") or "")
         return cls(
-            area=str(raw.get("area") or "")[:15],
+            area=str(raw.get("area") or "")[:MAX_AREA_CHARS],
             cat=many("cat", CATEGORIES),
             platform=many("platform", PLATFORMS),
             level=tuple(int(v) for v in many("level", (str(n) for n in LEVELS))),
