@@ -78,17 +78,18 @@ def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iter
     """The real dashboard (`python -m onemap.cli serve`) on a free port, like tests/live."""
     port = free_port()
     log_path = tmp / f"dashboard-{port}.log"
-    environ = dict(
-        os.environ,
-        ONEMAP_REDIS_URL=redis_url,
-        ONEMAP_PREFIX=prefix,
-        ONEMAP_PORT=str(port),
-        ONEMAP_HOST="127.0.0.1",
-        ONEMAP_LOG_LEVEL="WARNING",  # a log line per request would be measured as server work
-        ONEMAP_COOKIE_SECURE="0",  # plain HTTP on loopback
-        PYTHONUNBUFFERED="1",
+    environ = {
+        **os.environ,
+        "ONEMAP_REDIS_URL": redis_url,
+        "ONEMAP_PREFIX": prefix,
+        "ONEMAP_PORT": str(port),
+        "ONEMAP_HOST": "127.0.0.1",
+        "ONEMAP_LOG_LEVEL": "WARNING",  # a log line per request would be measured as server work
+        "ONEMAP_COOKIE_SECURE": "0",  # plain HTTP on loopback
+        "ONEMAP_DATA_DIR": str(tmp / "data"),  # its own checkpoints and archive
+        "PYTHONUNBUFFERED": "1",
         **env,
-    )
+    }
     command = [PY, "-m", "onemap.cli", "serve"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

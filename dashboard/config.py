@@ -37,6 +37,9 @@ class Settings:
         ".onemap",
         "Where the embedded Redis (AOF) and the archive live; made absolute at start.",
     )
+    checkpoint_every_s: int = _setting(
+        300, "Write the folded state to the data dir this often, and at SIGTERM (0: never)."
+    )
     embedded_redis_port: int = _setting(
         6380, "Port of the embedded redis-server (`onemap demo`, `onemap redis`)."
     )
@@ -74,6 +77,10 @@ class Settings:
     def redis_dir(self) -> str:
         """The embedded Redis's files (AOF, log, the URL it serves on)."""
         return os.path.join(self.data_dir, "redis")
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return os.path.join(self.data_dir, "checkpoints")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -132,6 +132,10 @@ class LogReader:
                 return
             start = f"({rows[-1][0]}"
 
+    def holds(self, stream: str, sid: str) -> bool:
+        """Whether the stream still has the entry ``sid``: not trimmed away, not another log."""
+        return bool(self.client.xrange(self.keys[stream], sid, sid, count=1))
+
     def range_raw(self, stream: str, after: str, upto: str, count: int) -> list[tuple[str, bytes]]:
         """At most ``count`` (id, payload) of a stream after ``after`` up to ``upto``, inclusive,
         undecoded and as hiredis parses them (no dict per entry): a caller that may find too

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class OneMap:
         # restart) overflowed it and came back in waves (bench.connect). Until the production
         # server replaces it, a deeper queue: the kernel caps it at somaxconn.
         BaseWSGIServer.request_queue_size = 4096
+        signal.signal(signal.SIGTERM, self._terminated)
         self.hub.start()
         self.socketio.run(
             self.server,
@@ -61,6 +63,15 @@ class OneMap:
             use_reloader=False,
             log_output=False,
         )
+
+
+    def _terminated(self, signum: int, frame: object) -> None:
+        """SIGTERM (a deploy, systemd, a test's teardown): write a checkpoint, then exit."""
+        log.info("SIGTERM: writing a checkpoint, then stopping")
+        try:
+            self.hub.stop()
+        finally:
+            raise SystemExit(0)
 
 
 def create_app(settings: Settings) -> OneMap:

@@ -157,15 +157,16 @@ def dashboard(
     """The server as a subprocess; ``wait``: until /healthz says ready (else only started)."""
     port = port or free_port()
     log_path = tmp / f"dashboard-{port}.log"
-    environ = dict(
-        os.environ,
-        ONEMAP_REDIS_URL=redis_url,
-        ONEMAP_PREFIX=prefix,
-        ONEMAP_PORT=str(port),
-        ONEMAP_HOST="127.0.0.1",
-        PYTHONUNBUFFERED="1",
+    environ = {
+        **os.environ,
+        "ONEMAP_REDIS_URL": redis_url,
+        "ONEMAP_PREFIX": prefix,
+        "ONEMAP_PORT": str(port),
+        "ONEMAP_HOST": "127.0.0.1",
+        "ONEMAP_DATA_DIR": str(tmp / "data"),  # its checkpoints and archive: the test's own
+        "PYTHONUNBUFFERED": "1",
         **env,
-    )
+    }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "onemap.cli", "serve"],

@@ -37,6 +37,9 @@ class ActionBook:
     """What the actions so far mean now: per incident, and what each wall is following."""
 
     def __init__(self) -> None:
+        self._empty()
+
+    def _empty(self) -> None:
         self.by_incident: dict[str, deque[tuple[str, ActionMessage]]] = defaultdict(
             lambda: deque(maxlen=PER_INCIDENT)
         )
@@ -61,6 +64,16 @@ class ActionBook:
     def of(self, incident_id: str) -> list[tuple[str, ActionMessage]]:
         found = self.by_incident.get(incident_id)
         return list(found) if found else []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For a checkpoint: the default factory of ``by_incident`` is a lambda (no pickle)."""
+        return {**self.__dict__, "by_incident": dict(self.by_incident)}
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self._empty()  # a fresh book's defaults, then what was saved
+        by_incident = saved.pop("by_incident")
+        self.__dict__.update(saved)
+        self.by_incident.update(by_incident)
 
 
 def action_payload(sid: str, action: ActionMessage, state: State, reveal: bool) -> dict[str, Any]:

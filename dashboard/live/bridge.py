@@ -32,6 +32,7 @@ from flask_socketio import SocketIO
 
 from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.live.actions import action_payload, command_payload
+from dashboard.live.checkpoint import Checkpoints, Header
 from dashboard.live.fanout import by_scope, command_rooms, to_rooms
 from dashboard.live.figures import Figures
 from dashboard.live.livestate import LiveState
@@ -40,7 +41,7 @@ from dashboard.live.rebuild import rebuild
 from dashboard.live.rooms import Rooms
 from dashboard.live.throttle import Every
 from dashboard.state import Applied
-from feeds.bus import ACTIONS, Bus, decode_entry
+from feeds.bus import ACTIONS, EVENTS, Bus, decode_entry
 from feeds.outage import RETRYABLE, Outage
 from feeds.schema import ActionMessage, EventMessage, PositionMessage, Rejection
 
@@ -70,6 +71,8 @@ class Bridge:
         send: Sender,
         figures: Figures,
         position_interval_ms: int,
+        checkpoints: Checkpoints | None = None,
+        checkpoint_every_s: float = 0,
     ) -> None:
         self.live = live
         self.bus = bus
@@ -82,6 +85,8 @@ class Bridge:
         self.moved: dict[str, PositionMessage] = {}  # worker → newest fix since the last frame
         self.frames = Every(position_interval_ms / 1000)
         self.warn_every = Every(1.0)
+        self.checkpoints = checkpoints
+        self.checkpoint_every = Every(checkpoint_every_s) if checkpoints else None
         self._failing: set[str] = set()  # housekeeping jobs whose failure is already logged
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -101,6 +106,9 @@ class Bridge:
     def rebuild(self) -> None:
         self.health.state = "rebuilding"
         state, book = self.live.state, self.live.actions
+        fresh = state.last_sid[EVENTS] == "0-0" and book.last_sid == "0-0"
+        if self.checkpoints is not None and fresh:  # not after a rebuild that failed halfway
+            self.checkpoints.restore(state, book, accept=self._log_holds)
         self.live.newest_ts = rebuild(self.bus, state, book)
         self.position = {**state.last_sid, ACTIONS: book.last_sid}
         # The detectors' first round after a fold is long (thousands of warnings, pruning):
@@ -108,7 +116,18 @@ class Bridge:
         self.guarded("warnings", self.warnings)
         self.health.state = "ok"
         self.health.last_read = time.monotonic()
+        if self.checkpoint_every is not None:
+            self.checkpoint_every.last = time.monotonic()  # the next one in a full period
         self.live.ready.set()
+
+    def _log_holds(self, header: Header) -> str | None:
+        """Why a checkpoint does not belong to this log (None: it does). The last ids it
+        covers must still be in the log: a Redis emptied or replaced since has other ones."""
+        for stream in (EVENTS, ACTIONS):
+            sid = header.last.get(stream, "0-0")
+            if sid != "0-0" and not self.bus.holds(stream, sid):
+                return f"the {stream} log no longer holds {sid}"
+        return None
 
     def follow(self) -> None:
         outage = Outage(log, "live bridge")
@@ -202,6 +221,16 @@ class Bridge:
             self.guarded("positions", self.positions)
         if self.warn_every.due(now):
             self.guarded("warnings", self.warnings)
+        if self.checkpoints is not None:
+            self.checkpoints.reap()
+            if self.checkpoint_every is not None and self.checkpoint_every.due(now):
+                self.guarded("checkpoint", self.checkpoint)
+
+    def checkpoint(self) -> None:
+        """A checkpoint from a forked child: the fork is the only part under the lock."""
+        assert self.checkpoints is not None
+        with self.live.lock:
+            self.checkpoints.write_forked(self.live.state, self.live.actions)
 
     def guarded(self, name: str, job: Callable[[], None]) -> None:
         """A failing job is logged once (until it works again), counted, and skipped."""

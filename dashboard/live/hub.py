@@ -5,6 +5,7 @@
     Bridge     the follow loop: log → state → rooms                   dashboard.live.bridge
     Figures    KPIs and panels per watched scope; the heartbeat       dashboard.live.figures
     Pages      connect, hello (snapshot or catch-up), disconnect      dashboard.live.pages
+    Checkpoints the folded state on disk, for a quick restart        dashboard.live.checkpoint
     SocketApi  every inbound event decoded and checked in one place  dashboard.live.inbound
 """
 
@@ -16,6 +17,7 @@ from dashboard.access.auth import SocketGuard
 from dashboard.config import Settings
 from dashboard.live.backlog import Backlog
 from dashboard.live.bridge import Bridge, Sender
+from dashboard.live.checkpoint import Checkpoints
 from dashboard.live.figures import Figures, Heartbeat
 from dashboard.live.health import BridgeHealth
 from dashboard.live.hello import Greeter
@@ -46,8 +48,17 @@ class LiveHub:
         self.api = SocketApi(socketio, guard, state.geo, audit)
         send = Sender(socketio)
         self.figures = Figures(socketio, self.live, self.rooms, send, self.health)
+        every = settings.checkpoint_every_s
+        self.checkpoints = Checkpoints(settings.checkpoint_dir, settings.prefix) if every else None
         self.bridge = Bridge(
-            self.live, bus, self.rooms, send, self.figures, settings.position_interval_ms
+            self.live,
+            bus,
+            self.rooms,
+            send,
+            self.figures,
+            settings.position_interval_ms,
+            self.checkpoints,
+            every,
         )
         self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
         self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)
@@ -55,6 +66,12 @@ class LiveHub:
 
     def install(self) -> None:
         self.pages.install(self.api)
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): the state written now, so the next start folds nothing."""
+        if self.checkpoints is not None and self.live.ready.is_set():
+            with self.live.lock:
+                self.checkpoints.write(self.live.state, self.live.actions)
 
     def start(self) -> None:
         self.socketio.start_background_task(self.bridge.run)

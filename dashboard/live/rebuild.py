@@ -24,22 +24,24 @@ def rebuild(bus: Bus, state: State, book: ActionBook) -> datetime | None:
     """Fold the log into ``state`` and ``book``, retrying through Redis outages; returns the
     newest message time seen (for the health light)."""
     started = time.perf_counter()
-    until_ok(log, "rebuild", lambda: _rebuild_once(bus, state, book))
+    folded = until_ok(log, "rebuild", lambda: _rebuild_once(bus, state, book))
     stamps = [state.recent[-1].message.ts] if state.recent else []
     stamps += [p.ts for p in state.positions.values()]
     # The rebuilt state lives as long as the server: out of the collector's sight, later
     # collections (every query, every emit makes garbage) no longer rescan it.
     gc.freeze()
     log.info(
-        "rebuilt %d incidents from the log in %.2fs",
+        "rebuilt %d incidents: folded %d steps of the log in %.2fs",
         len(state.incidents),
+        folded,
         time.perf_counter() - started,
     )
     return max(stamps, default=None)
 
 
-def _rebuild_once(bus: Bus, state: State, book: ActionBook) -> None:
-    state.fold_log(bus.log_batches(EVENTS, after=state.last_sid[EVENTS]))
+def _rebuild_once(bus: Bus, state: State, book: ActionBook) -> int:
+    """Returns how many event steps were folded (new ones: repeats are not counted)."""
+    folded = state.fold_log(bus.log_batches(EVENTS, after=state.last_sid[EVENTS]))
     state.last_sid[POSITIONS] = bus.last_ids()[POSITIONS]
     state.restore_positions(bus.latest_positions())
     today = datetime.now(CHINA_TZ).date()
@@ -48,3 +50,4 @@ def _rebuild_once(bus: Bus, state: State, book: ActionBook) -> None:
     for entry in bus.replay(ACTIONS, after=book.last_sid):
         assert isinstance(entry.message, ActionMessage)
         book.apply(entry.sid, entry.message)
+    return folded
