@@ -4,6 +4,7 @@ as the whole log folded, wherever the cut falls; one that must not be trusted is
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -144,3 +145,24 @@ def test_a_forked_writer_leaves_a_checkpoint_that_loads(tmp_path, whole):
     assert store.restore(restored, ActionBook()) is not None
     assert_same_state(restored, whole)
     assert list(tmp_path.iterdir()) == [store.path]  # no partial file left behind
+
+
+def test_a_stop_waits_for_its_checkpoint_only_so_long_and_keeps_the_last_one(
+    tmp_path, whole, monkeypatch
+):
+    store = Checkpoints(tmp_path, "onemap")
+    lock = threading.Lock()
+    assert store.write_within(whole, ActionBook(), lock, seconds=60)
+    kept = store.path.read_bytes()
+
+    def slow_dump(*args, **kwargs):  # runs in the forked child
+        time.sleep(30)
+        return b"never"
+
+    monkeypatch.setattr(checkpoint, "dump", slow_dump)
+    started = time.monotonic()
+    assert not store.write_within(whole, ActionBook(), lock, seconds=0.5)
+    assert time.monotonic() - started < 5
+    assert store.child is None
+    assert store.path.read_bytes() == kept  # the last good one stays
+    assert list(tmp_path.iterdir()) == [store.path]  # the stopped writer's partial file is gone

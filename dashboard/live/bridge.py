@@ -107,8 +107,9 @@ class Bridge:
         self.health.state = "rebuilding"
         state, book = self.live.state, self.live.actions
         fresh = state.last_sid[EVENTS] == "0-0" and book.last_sid == "0-0"
+        restored = None
         if self.checkpoints is not None and fresh:  # not after a rebuild that failed halfway
-            self.checkpoints.restore(state, book, accept=self._log_holds)
+            restored = self.checkpoints.restore(state, book, accept=self._log_holds)
         self.live.newest_ts = rebuild(self.bus, state, book)
         self.position = {**state.last_sid, ACTIONS: book.last_sid}
         # The detectors' first round after a fold is long (thousands of warnings, pruning):
@@ -116,8 +117,8 @@ class Bridge:
         self.guarded("warnings", self.warnings)
         self.health.state = "ok"
         self.health.last_read = time.monotonic()
-        if self.checkpoint_every is not None:
-            self.checkpoint_every.last = time.monotonic()  # the next one in a full period
+        if self.checkpoint_every is not None and restored is not None:
+            self.checkpoint_every.last = time.monotonic()  # else one now: the fold was long
         self.live.ready.set()
 
     def _log_holds(self, header: Header) -> str | None:

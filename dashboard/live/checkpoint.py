@@ -6,11 +6,11 @@ loads the newest one and folds only what the log holds after those ids; the resu
 as folding the whole log (tests/test_checkpoint.py checks it at random cut points).
 
 Format: one JSON header line (format, the code fingerprint, the geography fingerprint, the
-key prefix, the ids covered, the payload's size and SHA-256), then the payload, a pickle whose
-references to the geography are stored by name and bound to the running server's on load.
-A checkpoint written by other code (any change to the modules whose objects it holds), for
-another geography or key prefix, truncated or damaged, is ignored with a warning: the log is
-folded instead, as without one.
+key prefix, the ids covered, the payload's size and SHA-256), then the payload, a pickle. The
+geography pickles as a reference to the one the process loaded from the same files
+(``Geography.__reduce__``). A checkpoint written by other code (any change to the modules
+whose objects it holds), for another geography or key prefix, truncated or damaged, is
+ignored with a warning: the log is folded instead, as without one.
 
 Why pickle and not a schema of its own (msgspec, Arrow): the state is a graph of a few dozen
 classes across the state and the analytics, and a hand-written schema would be one more
@@ -19,25 +19,28 @@ fold the log again rather than to load an old shape. The files live in the serve
 never in Redis: a pickle runs code when loaded, so only a writer that could already change the
 server's files may write one.
 
-A running server writes one every ``ONEMAP_CHECKPOINT_EVERY_S`` from a forked child (the fork
-takes milliseconds under the state's lock; the child writes the copy-on-write snapshot while
-the server goes on), and one synchronously on SIGTERM.
+A running server writes one from a forked child (the fork takes milliseconds under the state's
+lock; the child writes the copy-on-write snapshot while the server goes on): soon after a start
+that folded the whole log, then every ``ONEMAP_CHECKPOINT_EVERY_S``, and at SIGTERM, where the
+stop waits for it at most ``STOP_WRITE_S`` (then the previous one stays, and the next start
+folds a longer tail).
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
-import io
 import json
 import logging
 import os
 import pickle
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from threading import Lock
 
 from dashboard.live.actions import ActionBook
 from dashboard.state import State
@@ -59,7 +62,6 @@ SOURCES = (
     "feeds/catalogue.py",
     "feeds/deadlines.py",
 )
-GEO_REF = "geography"
 
 
 def code_fingerprint() -> str:
@@ -89,31 +91,17 @@ class Header:
     sha256: str
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BufferedIOBase, geo: Geography) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.geo = geo
-
-    def persistent_id(self, obj: Any) -> str | None:
-        return GEO_REF if obj is self.geo else None
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BufferedIOBase, geo: Geography) -> None:
-        super().__init__(file)
-        self.geo = geo
-
-    def persistent_load(self, pid: Any) -> Any:
-        if pid == GEO_REF:
-            return self.geo
-        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
-
-
 def dump(state: State, book: ActionBook, prefix: str) -> bytes:
     """The checkpoint of ``state`` and ``book``, as bytes (call it with the state still)."""
-    buffer = io.BytesIO()
-    _Pickler(buffer, state.geo).dump({"state": state.__dict__, "book": book.__getstate__()})
-    payload = buffer.getvalue()
+    collecting = gc.isenabled()
+    gc.disable()  # pickling makes no cycles; the collector's passes over the state cost a third
+    try:
+        payload = pickle.dumps(
+            {"state": state.__dict__, "book": book.__getstate__()}, pickle.HIGHEST_PROTOCOL
+        )
+    finally:
+        if collecting:
+            gc.enable()
     header = Header(
         format=FORMAT,
         code=code_fingerprint(),
@@ -162,10 +150,17 @@ def load(
         raise Unusable(f"truncated ({len(payload)} of {header.size} bytes)")
     if hashlib.sha256(payload).hexdigest() != header.sha256:
         raise Unusable("damaged (checksum mismatch)")
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        parts = _Unpickler(io.BytesIO(payload), state.geo).load()
+        parts = pickle.loads(payload)
     except Exception as exc:  # a checksum-valid payload that still fails: another shape
         raise Unusable(f"unreadable ({type(exc).__name__}: {exc})") from None
+    finally:
+        if collecting:
+            gc.enable()
+    if parts["state"].get("geo") is not state.geo:  # the geography fingerprint said it is
+        raise Unusable("bound to another geography object")
     state.__dict__.update(parts["state"])
     book.__setstate__(parts["book"])
     return header
@@ -180,18 +175,6 @@ class Checkpoints:
         self.path = self.directory / f"{prefix}.checkpoint"
         self.child: int | None = None  # a forked writer still running
         self.written = 0
-
-    def write(self, state: State, book: ActionBook) -> None:
-        """Write now, in this process (at a clean stop); the file is replaced atomically."""
-        started = time.perf_counter()
-        self._replace(dump(state, book, self.prefix))
-        self.written += 1
-        log.info(
-            "checkpoint written (%d incidents, up to %s) in %.2fs",
-            len(state.incidents),
-            state.last_sid["events"],
-            time.perf_counter() - started,
-        )
 
     def write_forked(self, state: State, book: ActionBook) -> bool:
         """Write from a forked child; call it holding the state's lock (the child's copy of
@@ -208,6 +191,33 @@ class Checkpoints:
                 os._exit(status)
         self.child = pid
         return True
+
+    def write_within(self, state: State, book: ActionBook, lock: Lock, seconds: float) -> bool:
+        """At a stop: write from a forked child and wait for it at most ``seconds`` (a stop
+        must end in time whatever the state's size); if it is not done by then it is stopped
+        and the previous checkpoint stays. True if written."""
+        deadline = time.monotonic() + seconds
+        while not self.reap():  # a periodic writer still at work: let it finish first
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        with lock:
+            started = self.write_forked(state, book)
+        while started and not self.reap():
+            if time.monotonic() > deadline:
+                self._abandon()
+                log.warning("checkpoint not written within %.0fs at stop: the last stays", seconds)
+                return False
+            time.sleep(0.05)
+        return started
+
+    def _abandon(self) -> None:
+        if self.child is None:
+            return
+        os.kill(self.child, signal.SIGKILL)
+        os.waitpid(self.child, 0)
+        self.path.with_name(f"{self.path.name}.{self.child}.partial").unlink(missing_ok=True)
+        self.child = None
 
     def reap(self) -> bool:
         """Whether the forked writer has finished (logged once when it has)."""

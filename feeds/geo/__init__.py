@@ -96,6 +96,7 @@ class Geography:
     def __init__(self, data_dir: str | os.PathLike[str],
                  towns_geojson: str | os.PathLike[str] | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self._source = (str(data_dir), str(towns_geojson) if towns_geojson else None)
         self._features = {lvl: _read_features(self.data_dir / f) for lvl, f in _LEVEL_FILES.items()}
         if towns_geojson:
             self._override_towns(Path(towns_geojson))
@@ -181,6 +182,11 @@ class Geography:
     def _city_bounds(self) -> tuple[float, float, float, float]:
         b = shapely.bounds(self.geometry(CITY_CODE))
         return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+    def __reduce__(self) -> tuple[object, tuple[str, str | None]]:
+        """Pickled as a reference (a checkpoint holds areas, not maps): unpickled, it is the
+        geography the process loaded from the same files (``_load`` caches it)."""
+        return _load, self._source
 
     # ------------------------------------------------------------------ hierarchy
 
