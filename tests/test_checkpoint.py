@@ -145,6 +145,7 @@ def test_a_forked_writer_leaves_a_checkpoint_that_loads(tmp_path, whole):
     assert store.restore(restored, ActionBook()) is not None
     assert_same_state(restored, whole)
     assert list(tmp_path.iterdir()) == [store.path]  # no partial file left behind
+    assert store.path.stat().st_mode & 0o077 == 0  # the service's user's alone
 
 
 def test_a_stop_waits_for_its_checkpoint_only_so_long_and_keeps_the_last_one(

@@ -266,9 +266,11 @@ class Checkpoints:
         return header
 
     def _replace(self, blob: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # The service's user alone: loading a checkpoint runs code (docs/security.md).
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as fh:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "wb") as fh:
             fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
