@@ -66,6 +66,7 @@ bench: install browser-deps
 	$(PY) -m bench.duty_query
 	$(PY) -m bench.duty_live
 	$(PY) -m bench.connect
+	$(PY) -m bench.restart
 
 clean:
 	rm -rf $(VENV) .onemap .pytest_cache
