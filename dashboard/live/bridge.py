@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -35,6 +34,7 @@ from dashboard.live.actions import action_payload, command_payload
 from dashboard.live.checkpoint import Checkpoints, Header
 from dashboard.live.fanout import by_scope, command_rooms, to_rooms
 from dashboard.live.figures import Figures
+from dashboard.live.health import Guarded
 from dashboard.live.livestate import LiveState
 from dashboard.live.outbound import Emit, position_row, step_payload
 from dashboard.live.rebuild import rebuild
@@ -87,7 +87,7 @@ class Bridge:
         self.warn_every = Every(1.0)
         self.checkpoints = checkpoints
         self.checkpoint_every = Every(checkpoint_every_s) if checkpoints else None
-        self._failing: set[str] = set()  # housekeeping jobs whose failure is already logged
+        self.guarded = Guarded(self.health, log, "live bridge")
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -232,18 +232,6 @@ class Bridge:
         assert self.checkpoints is not None
         with self.live.lock:
             self.checkpoints.write_forked(self.live.state, self.live.actions)
-
-    def guarded(self, name: str, job: Callable[[], None]) -> None:
-        """A failing job is logged once (until it works again), counted, and skipped."""
-        try:
-            job()
-        except Exception:
-            self.health.errors += 1
-            if name not in self._failing:
-                self._failing.add(name)
-                log.exception("live bridge: %s failed (logged once until it recovers)", name)
-            return
-        self._failing.discard(name)
 
     def positions(self) -> None:
         with self.live.lock:

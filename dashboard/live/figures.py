@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from flask_socketio import SocketIO
 
 from dashboard.live.backlog import Backlog
-from dashboard.live.health import BridgeHealth
+from dashboard.live.health import BridgeHealth, Guarded
 from dashboard.live.livestate import LiveState
 from dashboard.live.outbound import Beat, Emit, Kpis
 from dashboard.live.rooms import Rooms, area_room
@@ -44,7 +44,7 @@ class Figures:
         self.health = health
         self.kpis_due = Coalesce(KPIS_EVERY_S)  # any entry moves a figure
         self.panels_due = Coalesce(PANELS_EVERY_S)  # only event steps move a chart
-        self._failing: set[str] = set()
+        self._guarded = Guarded(health, log, "live figures")
 
     def arrived(self, entries: bool, steps: bool) -> None:
         """The bridge applied something: the figures are due again."""
@@ -93,17 +93,6 @@ class Figures:
             with self.live.lock:
                 data = panels.cached(self.live.state, scope, now)
             self.send([("panels", data, area_room(scope))])
-
-    def _guarded(self, name: str, job: Callable[[], None]) -> None:
-        try:
-            job()
-        except Exception:
-            self.health.errors += 1
-            if name not in self._failing:
-                self._failing.add(name)
-                log.exception("live figures: %s failed (logged once until it recovers)", name)
-            return
-        self._failing.discard(name)
 
 
 class Heartbeat:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
@@ -41,3 +43,25 @@ class BridgeHealth:
             "errors": self.errors,
             "restarts": self.restarts,
         }
+
+
+class Guarded:
+    """Runs a loop's named jobs: a failing one is counted in the health, logged once (until it
+    works again) and skipped, so one broken figure never stops the loop that runs it."""
+
+    def __init__(self, health: BridgeHealth, log: logging.Logger, loop: str) -> None:
+        self.health = health
+        self.log = log
+        self.loop = loop
+        self.failing: set[str] = set()
+
+    def __call__(self, name: str, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:
+            self.health.errors += 1
+            if name not in self.failing:
+                self.failing.add(name)
+                self.log.exception("%s: %s failed (logged once until it recovers)", self.loop, name)
+            return
+        self.failing.discard(name)
