@@ -37,7 +37,7 @@ from dashboard.live.figures import Figures
 from dashboard.live.health import Guarded
 from dashboard.live.livestate import LiveState
 from dashboard.live.outbound import Emit, position_row, step_payload
-from dashboard.live.rebuild import rebuild
+from dashboard.live.rebuild import Progress, rebuild
 from dashboard.live.rooms import Rooms
 from dashboard.live.throttle import Every
 from dashboard.state import Applied
@@ -110,7 +110,8 @@ class Bridge:
         restored = None
         if self.checkpoints is not None and fresh:  # not after a rebuild that failed halfway
             restored = self.checkpoints.restore(state, book, accept=self._log_holds)
-        self.live.newest_ts = rebuild(self.bus, state, book)
+        self.health.progress = Progress()
+        self.live.newest_ts = rebuild(self.bus, state, book, self.health.progress)
         self.position = {**state.last_sid, ACTIONS: book.last_sid}
         # The detectors' first round after a fold is long (thousands of warnings, pruning):
         # paid here, before any page is answered, not in the live loop's first seconds.

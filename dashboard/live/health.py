@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
+from dashboard.live.rebuild import Progress, ProgressReport
+
 STALLED_AFTER_S = 5.0  # a bridge that has not read for this long is down (a healthy one: ≤ 1 s)
 
 BridgeState = Literal["rebuilding", "ok", "down", "restarting"]
@@ -15,6 +17,7 @@ BridgeState = Literal["rebuilding", "ok", "down", "restarting"]
 
 class HealthReport(TypedDict):
     state: BridgeState
+    rebuild: ProgressReport | None  # while rebuilding: how far
     last_read_age_s: float | None
     last_step_age_s: float | None
     errors: int
@@ -28,6 +31,7 @@ class BridgeHealth:
     last_step: float = 0.0  # monotonic time the last event step was applied
     errors: int = 0  # entries skipped, and housekeeping rounds that failed
     restarts: int = 0
+    progress: Progress | None = None  # of the rebuild under way
 
     def status(self) -> BridgeState:
         if self.state == "ok" and time.monotonic() - self.last_read > STALLED_AFTER_S:
@@ -36,8 +40,10 @@ class BridgeHealth:
 
     def report(self) -> HealthReport:
         now = time.monotonic()
+        rebuilding = self.state == "rebuilding" and self.progress is not None
         return {
             "state": self.status(),
+            "rebuild": self.progress.report() if rebuilding and self.progress else None,
             "last_read_age_s": round(now - self.last_read, 3) if self.last_read else None,
             "last_step_age_s": round(now - self.last_step, 3) if self.last_step else None,
             "errors": self.errors,
