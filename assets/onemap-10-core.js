@@ -161,10 +161,18 @@
     self.pending = null;
     if (!reply.ok) {
       console.warn("OneMap: hello refused:", reply.error);
+      // Starting: the server is up and folding its log. Said as such (with how far it is),
+      // not as a lost connection; its answer is as good as a heartbeat.
+      if (reply.error === "starting") {
+        self.bridge = "rebuilding";
+        self.rebuilding = reply.progress || {};
+        self.lastBeat = Date.now();
+      }
       // The server is still rebuilding its state: ask again shortly.
       if (reply.retry) setTimeout(function () { if (self.connected && scope === self.scope) self.hello(); }, 1000 * reply.retry);
       return true;
     }
+    self.rebuilding = null;
     if (reply.mode === "snapshot") {
       self.lastSid = null;
       self.view.onSnapshot(reply);

@@ -111,11 +111,13 @@
     var newest = this.live.newest ? new Date(this.live.newest) : null;
     var age = newest ? onemap.age(Date.now() - newest.getTime()) : "";
     var feedDown = state === "down" && this.live.connected && this.live.bridge !== "ok";
-    this.root.querySelector(".wall-health").setAttribute("data-state", state);
+    var loading = feedDown && this.live.bridge === "rebuilding" ? loadingText(this.live.rebuilding) : "";
+    this.root.querySelector(".wall-health").setAttribute("data-state", loading ? "loading" : state);
     setText(this.root.querySelector("#wall-health-text"),
-      state === "connecting" ? "连接中" : feedDown ? "数据源中断" : state === "down" ? "连接中断 · 正在重连" :
+      state === "connecting" ? "连接中" : loading ? "服务启动中" : feedDown ? "数据源中断" :
+      state === "down" ? "连接中断 · 正在重连" :
       state === "stale" ? "数据延迟" + (age ? " · 最新 " + age : "") : "实时 · 最新 " + age);
-    this.outage(state, feedDown, newest, age);
+    this.outage(state, feedDown, newest, age, loading);
     this.unhealthySince = state === "ok" ? null : (this.unhealthySince || Date.now());
   };
 
@@ -128,20 +130,27 @@
   };
 
   // The banner and the dimmed page (wall.css keys both on the root's data-health).
-  Wall.prototype.outage = function (state, feedDown, newest, age) {
+  Wall.prototype.outage = function (state, feedDown, newest, age, loading) {
     var banner = this.root.querySelector(".wall-outage");
-    this.root.setAttribute("data-health", state);
+    this.root.setAttribute("data-health", loading ? "loading" : state);
     var shown = state === "stale" || state === "down";
     banner.hidden = !shown;
     if (!shown) return;
-    banner.setAttribute("data-state", state);
+    banner.setAttribute("data-state", loading ? "loading" : state);
     setText(banner.querySelector(".outage-title"),
-      state === "stale" ? "数据延迟" : feedDown ? "数据源中断" : "连接中断");
+      state === "stale" ? "数据延迟" : loading ? "服务启动中" : feedDown ? "数据源中断" : "连接中断");
     setText(banner.querySelector(".outage-status"),
-      state === "stale" ? "" : feedDown ? "等待数据源恢复" : "正在重连");
+      state === "stale" ? "" : loading || (feedDown ? "等待数据源恢复" : "正在重连"));
     setText(banner.querySelector(".outage-age"), newest ? "最新数据 " + age : "尚未收到数据");
     setText(banner.querySelector(".outage-note"), newest ? "画面停留在 " + when(newest) + " · 非实时" : "");
   };
+
+  // What a starting server said of its rebuild (dashboard/live/rebuild.py Progress.report).
+  function loadingText(progress) {
+    var percent = progress && typeof progress.percent === "number" ? progress.percent : null;
+    // 99 at most: after the log come the positions, the actions and the first detector round
+    return "正在加载历史数据" + (percent === null ? "" : " " + Math.min(99, Math.floor(percent)) + "%");
+  }
 
   // The data's time of day, with its date when it is not today's (China time, as the clock).
   function when(date) {

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from dashboard.live.rebuild import Progress
 from feeds.bus import EVENTS, Bus
 from feeds.redis_server import free_port, start_redis
 from feeds.schema import decode_trusted
@@ -117,7 +118,13 @@ def test_a_hello_before_the_rebuild_ends_is_asked_to_retry_not_answered_from_hal
         "ok": False,
         "error": "starting",
         "retry": 2,
+        "progress": None,  # the fold has not begun
     }
+    # a fold under way: the page is told how far it is (a wall shows it)
+    app.hub.health.progress = Progress(folded=5_000, first_ms=1_000, upto_ms=3_000, at_ms=2_500)
+    refused = socket.emit("hello", hello, callback=True)
+    assert refused["error"] == "starting"
+    assert refused["progress"] == {"folded": 5_000, "percent": 75.0, "seconds": 0.0}
     app.hub.bridge.rebuild()
     reply = socket.emit("hello", hello, callback=True)
     assert reply["mode"] == "catchup"

@@ -140,3 +140,33 @@ def test_wall_shows_a_red_banner_when_its_server_stops_and_clears_when_it_is_bac
     with dashboard(redis_server.url, prefix, tmp_path, port=port, ONEMAP_STALE_AFTER_S="3"):
         _live(page, bus_for, geo, 7)  # Socket.IO reconnects by itself (at most 5 s apart)
         assert not page.locator(BANNER).is_visible()
+
+
+def test_wall_says_its_server_is_starting_with_how_far_not_that_the_connection_is_lost(
+    page, redis_server, prefix, tmp_path, geo, bus_for
+):
+    """A server folding a long log answers a hello with "starting" and its progress (the
+    server's side: tests/test_bridge.py). The page is given that answer as the socket would
+    give it, on a wall whose server is up."""
+    with dashboard(redis_server.url, prefix, tmp_path, ONEMAP_STALE_AFTER_S="3") as server:
+        _open_wall(page, server)
+        _live(page, bus_for, geo, 7)
+        page.evaluate(
+            """() => {
+              const live = window.onemap.wall.live;
+              live.welcome(live.scope, {ok: false, error: "starting", retry: 30,
+                                        progress: {folded: 1200000, percent: 61.7, seconds: 15}});
+              live.lastBeat = Date.now();
+              window.onemap.wall.tick();
+            }"""
+        )
+        visible, tone, text = _banner(page)
+        assert visible and tone == "loading"
+        assert "服务启动中" in text and "正在加载历史数据 61%" in text
+        assert "连接中断" not in text and "数据源中断" not in text
+        assert page.evaluate(HEALTH) == "loading"
+        assert page.locator("#wall-health").get_attribute("data-state") == "loading"
+        # the server's next beat (bridge "ok") and fresh data clear it
+        _live(page, bus_for, geo, 8)
+        assert not page.locator(BANNER).is_visible()
+        assert page.js_errors == []

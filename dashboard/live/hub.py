@@ -64,7 +64,7 @@ class LiveHub:
         )
         self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
         self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)
-        self.pages = Pages(socketio, self.live, self.rooms, guard, self.greeter)
+        self.pages = Pages(socketio, self.live, self.rooms, guard, self.greeter, self.health)
 
     def install(self) -> None:
         self.pages.install(self.api)

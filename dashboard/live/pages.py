@@ -15,13 +15,16 @@ from flask_socketio import SocketIO
 
 from dashboard.access.auth import SocketGuard
 from dashboard.live.actions import command_payload
+from dashboard.live.health import BridgeHealth
 from dashboard.live.hello import Greeter
 from dashboard.live.inbound import Caller, HelloAsk, SocketApi, current_sid, refusal
 from dashboard.live.livestate import LiveState
 from dashboard.live.rooms import Rooms, user_room
 from feeds.geo import contains
 
-HELLO_WAIT_S = 20.0  # a hello during the rebuild waits this long, then is asked to retry
+# A hello during the rebuild waits this long, then is asked to retry and told how far the
+# rebuild is (a wall shows it): a short rebuild answers it, a long one keeps the page informed.
+HELLO_WAIT_S = 5.0
 HELLO_EVERY_S = 1.0  # one socket's hellos begin at most this often (a loop of them is paced)
 
 
@@ -33,8 +36,10 @@ class Pages:
         rooms: Rooms,
         guard: SocketGuard,
         greeter: Greeter,
+        health: BridgeHealth,
     ) -> None:
         self.socketio = socketio
+        self.health = health
         self.live = live
         self.rooms = rooms
         self.guard = guard
@@ -57,7 +62,8 @@ class Pages:
     def on_hello(self, caller: Caller, asked: HelloAsk) -> dict[str, Any]:
         """Returns the snapshot or catch-up, or why not (``retry``: ask again in that many s)."""
         if not self.live.ready.wait(timeout=HELLO_WAIT_S):
-            return refusal("starting", retry=2)
+            progress = self.health.progress
+            return refusal("starting", retry=2, progress=progress.report() if progress else None)
         sid = caller.sid
         pause = self.rooms.begin_hello(sid, HELLO_EVERY_S)
         if pause is None:
