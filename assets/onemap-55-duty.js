@@ -540,11 +540,12 @@
     note.maxLength = 500;
     note.placeholder = this.role === "leader" ? "批示或备注（500字以内）" : "备注（500字以内）";
     var status = el("span", "detail-status");
+    var said = this.outcome && this.outcome.id === d.id ? this.outcome : null;
+    if (said) { status.textContent = said.text; status.setAttribute("data-ok", said.ok ? "1" : "0"); }
     var act = function (verb, extra) {
       var data = Object.assign({ verb: verb, incident: d.id }, extra || {});
       self.live.socket.emit("act", data, function (reply) {
-        status.textContent = reply && reply.ok ? "已记录" : "未成功：" + ((reply && reply.error) || "无响应");
-        status.setAttribute("data-ok", reply && reply.ok ? "1" : "0");
+        self.said(d.id, reply, "已记录");
         if (reply && reply.ok && (verb === "note" || verb === "instruct")) note.value = "";
       });
     };
@@ -566,7 +567,7 @@
     box.appendChild(button("签收", "acknowledge", "", duty && !d.acknowledged));
     box.appendChild(button("督办", "supervise", "is-warn", !d.supervised));
     box.appendChild(button("投屏到大屏", "cast", "is-primary", true, { seconds: 60 }));
-    if (duty) box.appendChild(this.sendToLeader(d, status));
+    if (duty) box.appendChild(this.sendToLeader(d));
     box.appendChild(note);
     box.appendChild(button("保存备注", "note", "", true));
     if (leader) box.appendChild(button("批示", "instruct", "is-warn", true));
@@ -574,8 +575,21 @@
     return box;
   };
 
+  // An action's outcome, shown in the detail that is on screen when the reply comes: the
+  // action's own push can re-render the detail before its reply arrives, and the outcome must
+  // not land in the replaced one (it is kept for the incident and shown by the new one too).
+  Duty.prototype.said = function (id, reply, done) {
+    var ok = !!(reply && reply.ok);
+    this.outcome = { id: id, ok: ok, text: ok ? done : "未成功：" + ((reply && reply.error) || "无响应") };
+    if (this.openId !== id) return;
+    var status = this.root.querySelector("#duty-detail .detail-status");
+    if (!status) return;
+    status.textContent = this.outcome.text;
+    status.setAttribute("data-ok", ok ? "1" : "0");
+  };
+
   // 推送给领导: the leaders whose jurisdiction holds the incident, one button each.
-  Duty.prototype.sendToLeader = function (d, status) {
+  Duty.prototype.sendToLeader = function (d) {
     var self = this;
     var wrap = el("span", "send-leader");
     var open = el("button", "duty-button", "推送给领导…");
@@ -592,8 +606,7 @@
           b.setAttribute("data-leader", l.name);
           b.addEventListener("click", function () {
             self.live.socket.emit("act", { verb: "send_view", target: l.name, area: d.town, incident: d.id }, function (r) {
-              status.textContent = r && r.ok ? "已推送给 " + l.display : "未成功：" + ((r && r.error) || "无响应");
-              status.setAttribute("data-ok", r && r.ok ? "1" : "0");
+              self.said(d.id, r, "已推送给 " + l.display);
             });
           });
           wrap.appendChild(b);
