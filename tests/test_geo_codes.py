@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.geo import load_geography
-from feeds.geo.codes import CITY_CODE, chain, contains, is_scope_shape, level_of, scopes_of
+from feeds.geo.codes import CITY_CODE, chain, contains, level_of, scopes_of
 
 GEO = load_geography()
 GRID = sorted(GEO.grids)[len(GEO.grids) // 2]
@@ -37,7 +37,7 @@ def test_every_area_lies_in_each_of_its_ancestors_and_in_no_other_county():
 @pytest.mark.parametrize("code", ["", "abc", "33020", "3302120012", "330212001\n"])
 def test_malformed_codes_lie_nowhere_not_even_in_the_city(code):
     assert not contains(CITY_CODE, code)
-    assert not is_scope_shape(code)
+    assert level_of(code) is None and not GEO.is_scope(code)
 
 
 def test_a_town_is_not_inside_a_town_that_shares_its_first_digits():

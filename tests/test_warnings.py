@@ -12,11 +12,12 @@ import msgspec
 import pytest
 
 from dashboard.analytics import AnalyticsConfig
-from dashboard.analytics.outbox import payload, rooms_of
+from dashboard.analytics.outbox import payload
 from dashboard.analytics.spike import binomial_tail
 from dashboard.analytics.watch import WatchConfig
 from dashboard.state import State
 from feeds.bus import Bus
+from feeds.geo import scopes_of
 from feeds.schema import (
     CHINA_TZ,
     EventMessage,
@@ -262,9 +263,10 @@ def test_binomial_tail_matches_known_values():
 
 
 def test_warning_goes_to_the_rooms_of_its_city_county_and_town(geo):
-    assert rooms_of("330212001001001", "330200") == ["330200", "330212", "330212001"]
-    assert rooms_of("330212", "330200") == ["330200", "330212"]
-    assert rooms_of("330200", "330200") == ["330200"]
+    # the live fan-out sends a warning to the rooms of feeds.geo.scopes_of(its area)
+    assert list(scopes_of("330212001001001")) == ["330200", "330212", "330212001"]
+    assert list(scopes_of("330212")) == ["330200", "330212"]
+    assert list(scopes_of("330200")) == ["330200"]
     warning = WarningMessage(id="w", ts=T0, type="cluster", area="330212001", title="同一地点")
     data = payload(warning, geo.label("330212001"))
     assert data["kind"] == "warning" and data["ts"] == T0.isoformat()

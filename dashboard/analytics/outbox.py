@@ -10,7 +10,6 @@ from collections import OrderedDict, deque
 
 import msgspec
 
-from feeds.geo import CITY_CODE, scopes_of
 from feeds.schema import WarningMessage
 
 
@@ -45,10 +44,3 @@ class Outbox:
 def payload(warning: WarningMessage, label: str) -> dict[str, object]:
     """What a page receives for a warning: the message as JSON types, plus the place name."""
     return {**msgspec.json.decode(msgspec.json.encode(warning)), "place": label}
-
-
-def rooms_of(area: str, city: str = CITY_CODE) -> list[str]:
-    """The area codes whose screens should see a warning about ``area``: the watchable scopes
-    (city, county, town) that contain it. ``city`` is kept for callers that pass it; the
-    geography knows the city (``feeds.geo.codes``)."""
-    return list(scopes_of(area))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from flask import request
@@ -22,10 +22,6 @@ from dashboard.access.auth import Principal, SocketGuard
 from feeds.geo import Geography, contains
 
 Reply = dict[str, Any]
-
-
-class Scoped(Protocol):
-    scope: str
 
 
 # -- the requests ------------------------------------------------------------------------------

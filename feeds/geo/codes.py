@@ -62,8 +62,3 @@ def contains(scope: str, code: str) -> bool:
     if scope == CITY_CODE:
         return True
     return code == scope or (len(code) > len(scope) and code.startswith(scope))
-
-
-def is_scope_shape(code: str) -> bool:
-    """A code shaped like a watchable scope (``Geography.is_scope`` also checks it exists)."""
-    return level_of(code) in SCOPE_LEVELS
