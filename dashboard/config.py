@@ -10,6 +10,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
+class SettingError(ValueError):
+    """A setting, or a combination of them, that cannot work."""
+
+
 def _setting(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best in the table
     return field(default=default, metadata={"help": help})
 
@@ -20,7 +24,11 @@ class Settings:
         "", "Redis server URL. Empty: `onemap demo` starts an embedded redis-server."
     )
     prefix: str = _setting("onemap", "Prefix of every Redis key, so several feeds can share one.")
-    events_maxlen: int = _setting(2_000_000, "Approximate cap of the event stream (the hot log).")
+    events_maxlen: int = _setting(
+        2_000_000,
+        "Emergency cap of the event stream: the log is trimmed by days (ONEMAP_LOG_DAYS) once "
+        "archived; this cap drops unarchived steps only if archiving stops for weeks.",
+    )
     positions_maxlen: int = _setting(1_000_000, "Approximate cap of the worker-position stream.")
     deadletter_maxlen: int = _setting(100_000, "Approximate cap of the dead-letter stream.")
     max_future_s: int = _setting(300, "Reject messages stamped more than this many s ahead.")
@@ -36,6 +44,17 @@ class Settings:
     data_dir: str = _setting(
         ".onemap",
         "Where the embedded Redis (AOF) and the archive live; made absolute at start.",
+    )
+    hot_days: int = _setting(
+        3,
+        "Closed incidents stay in memory this many local days (today included); older ones, "
+        "once archived, are read from the archive.",
+    )
+    log_days: int = _setting(
+        7, "The hot log (Redis) keeps this many days; older steps are trimmed once archived."
+    )
+    archive_every_s: int = _setting(
+        600, "The server archives complete days, trims the log and lets memory go this often."
     )
     checkpoint_every_s: int = _setting(
         300, "Write the folded state to the data dir this often, and at SIGTERM (0: never)."
@@ -72,11 +91,24 @@ class Settings:
         # Resolved once, against the directory the command started in: redis-server changes
         # into its --dir, and a child started elsewhere must find the same files.
         object.__setattr__(self, "data_dir", os.path.abspath(self.data_dir))
+        # Memory lets closed incidents go after hot_days; today's and yesterday's figures must
+        # not move when they do, and the log must still hold every step of those it keeps.
+        if self.hot_days < 3:
+            raise SettingError(f"ONEMAP_HOT_DAYS must be at least 3 (is {self.hot_days})")
+        if self.log_days < self.hot_days:
+            raise SettingError(
+                f"ONEMAP_LOG_DAYS ({self.log_days}) must be at least ONEMAP_HOT_DAYS "
+                f"({self.hot_days}): a restart with no checkpoint folds only the log"
+            )
 
     @property
     def redis_dir(self) -> str:
         """The embedded Redis's files (AOF, log, the URL it serves on)."""
         return os.path.join(self.data_dir, "redis")
+
+    @property
+    def archive_dir(self) -> str:
+        return os.path.join(self.data_dir, "archive")
 
     @property
     def checkpoint_dir(self) -> str:

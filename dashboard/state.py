@@ -12,110 +12,38 @@ from __future__ import annotations
 
 import gc
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
 from dashboard.analytics import AnalyticsConfig, Metrics
-from feeds.catalogue import CATEGORIES
+from dashboard.incident import (
+    CLOSED,
+    OPEN,
+    Incident,
+    IncidentFields,
+    Step,
+    StepHead,
+    add_step,
+    head_of,
+    sid_key,
+)
 from feeds.geo import Geography
-from feeds.schema import AreaRef, EventMessage, PositionMessage, decode_trusted
+from feeds.schema import EventMessage, PositionMessage, decode_trusted
 
-OPEN, CLOSED = "open", "closed"
-
-
-class Step(msgspec.Struct, frozen=True, gc=False):
-    """One step as the state keeps it. A msgspec struct, not a dataclass: a rebuild makes
-    200,000 of them, and a frozen dataclass's ``__init__`` costs ten times as much. It holds
-    only strings, numbers and a datetime, so the cyclic collector need not track it."""
-
-    seq: int
-    type: str
-    ts: datetime
-    level: int
-    sid: str
-
-
-class StepHead(msgspec.Struct, gc=False):
-    """The fields of an event step (``EventMessage``'s names) that folding a step needs.
-
-    A rebuild decodes every step of the log; only an incident's first step needs the rest
-    (area, text, deadline ...), so the others are decoded to this, about three times faster.
-    """
-
-    id: str
-    seq: int
-    type: str
-    ts: datetime
-    level: int
-
-
-class IncidentFields(msgspec.Struct, gc=False):
-    """What makes an ``Incident``: the fields of its first step. A rebuild decodes 40,000 of
-    them from our own log, which holds only messages that passed ``EventMessage``'s checks on
-    arrival; decoded to this, without those checks again, they cost 40 % less."""
-
-    id: str
-    category: str
-    area: AreaRef
-    lon: float
-    lat: float
-    source: str
-    title: str
-    deadline: datetime
-    detail: str = ""
-    reporter: str | None = None
-    severity: str | None = None
-
+__all__ = [
+    "CLOSED", "OPEN", "Applied", "Incident", "IncidentFields", "State", "Step", "StepHead",
+    "sid_key",
+]  # fmt: skip
 
 _head = msgspec.json.Decoder(StepHead)
 _incident_fields = msgspec.json.Decoder(IncidentFields)
+Recall = Callable[[set[str]], dict[str, "Incident"]]  # ids → those the archive has, whole
 LogBatch = list[tuple[bytes, bytes]]  # (stream id, JSON payload) as read from the events log
 Full = EventMessage | bytes  # a step in full, or its payload
 Columns = tuple[Sequence[str], Sequence["StepHead | EventMessage"], Sequence[Full]]
-
-
-@dataclass(slots=True)
-class Incident:
-    id: str
-    category: str
-    area: AreaRef
-    lon: float
-    lat: float
-    source: str
-    title: str
-    detail: str
-    reporter: str | None
-    severity: str | None
-    deadline: datetime
-    steps: dict[int, Step] = field(default_factory=dict)
-    latest: Step | None = None  # the step with the highest seq
-    first: Step | None = None  # the step with the lowest seq: its report, normally
-
-    @property
-    def status(self) -> str:
-        return CLOSED if self.latest is not None and self.latest.type == "closed" else OPEN
-
-    @property
-    def level(self) -> int:
-        return self.latest.level if self.latest else 1
-
-    @property
-    def platform(self) -> str:
-        return CATEGORIES[self.category].platform
-
-    def counter_key(self) -> tuple[str, str, str, str, int, str]:
-        latest = self.latest  # the properties, inlined: this runs twice per step
-        return (
-            self.area.county,
-            self.area.town,
-            self.category,
-            CATEGORIES[self.category].platform,
-            latest.level if latest else 1,
-            CLOSED if latest is not None and latest.type == "closed" else OPEN,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +73,20 @@ class State:
         # incidents it knows only from a later step (the log was trimmed past their report).
         self.first_ts: datetime | None = None
         self.unreported: set[str] = set()
+        # The bounded working set (``evict``): incidents brought back from the archive by a
+        # new step, and the close time before which incidents may have left memory.
+        self.recalled: set[str] = set()
+        self.evicted_before: datetime | None = None
+        self.recall: Recall | None = None  # set by the server; never in a checkpoint
 
     def apply_event(self, sid: str, message: EventMessage) -> Applied | None:
         """Fold one step in; ``None`` when it was a duplicate."""
         self.last_sid["events"] = sid
         incident = self.incidents.get(message.id)
+        if incident is None and self._may_be_archived(message):
+            back = self._recall({message.id}).get(message.id)
+            if back is not None:
+                return self._returned(sid, message, back)
         if incident is None:
             incident = self._new_incident(message)
             self.incidents[message.id] = incident
@@ -158,7 +95,7 @@ class State:
             return None
         else:
             self.counters[incident.counter_key()] -= 1
-        step = _add_step(incident, sid, message)
+        step = add_step(incident, sid, message)
         if step is incident.first:  # its first step, or one before all it had
             self._history(incident)
         self.counters[incident.counter_key()] += 1
@@ -166,6 +103,77 @@ class State:
         applied = Applied(sid, message, incident)
         self.recent.append(applied)
         return applied
+
+    def _returned(self, sid: str, message: EventMessage, incident: Incident) -> Applied | None:
+        """A step of an incident that had left memory: it comes back with its whole history
+        (``None`` when the step is one the archive has: a repeat)."""
+        if message.seq in incident.steps:
+            self.duplicates += 1
+            return None
+        self.incidents[incident.id] = incident
+        add_step(incident, sid, message)
+        self._history(incident)
+        self.counters[incident.counter_key()] += 1
+        self.metrics.restored(incident)
+        applied = Applied(sid, message, incident)
+        self.recent.append(applied)
+        return applied
+
+    def _may_be_archived(self, step: StepHead | EventMessage) -> bool:
+        """Whether an unknown incident's step may belong to one that left memory: a later
+        step, or a report from before the last eviction's horizon (a repeat of an old one)."""
+        if self.recall is None:
+            return False
+        horizon = self.evicted_before
+        return step.type != "reported" or (horizon is not None and step.ts < horizon)
+
+    def _recall(self, ids: set[str]) -> dict[str, Incident]:
+        assert self.recall is not None
+        found = self.recall(ids)
+        self.recalled.update(found)
+        return found
+
+    def bring_back(self, ids: set[str]) -> int:
+        """Recall the incidents ``ids`` that memory does not hold (open ones the log no longer
+        reaches back to, after a rebuild), counted as if folded; returns how many came."""
+        if self.recall is None:
+            return 0
+        found = self._recall(ids - self.incidents.keys())
+        heads: list[StepHead] = []
+        for incident in found.values():
+            self.incidents[incident.id] = incident
+            heads += [head_of(incident.id, s) for s in incident.steps.values()]
+            self._history(incident)
+            self.counters[incident.counter_key()] += 1
+        self.metrics.settle_folded(list(found.values()), heads)
+        return len(found)
+
+    def evict(self, before: datetime, archived: str, ids: Iterable[str]) -> list[str]:
+        """Let go of the incidents ``ids`` that are closed, closed before ``before``, and have
+        every step archived (stream ids up to ``archived``); returns those let go. Their
+        contribution leaves the counters (``Metrics.forget``): figures of the kept days do
+        not move. A later step brings an incident back whole (``recall``)."""
+        mark = sid_key(archived)
+        gone = []
+        for incident_id in ids:
+            incident = self.incidents.get(incident_id)
+            latest = incident.latest if incident is not None else None
+            if incident is None or latest is None or latest.type != "closed":
+                continue
+            if latest.ts >= before or max(sid_key(s.sid) for s in incident.steps.values()) > mark:
+                continue
+            del self.incidents[incident_id]
+            key = incident.counter_key()
+            self.counters[key] -= 1
+            if not self.counters[key]:
+                del self.counters[key]
+            self.metrics.forget(incident)
+            self.unreported.discard(incident_id)
+            self.recalled.discard(incident_id)
+            gone.append(incident_id)
+        if self.evicted_before is None or before > self.evicted_before:
+            self.evicted_before = before
+        return gone
 
     def fold(self, entries: Iterable[tuple[str, EventMessage]]) -> int:
         """Apply many steps (a rebuild from the log); returns how many were new.
@@ -200,8 +208,13 @@ class State:
         report = self.metrics.fold_report
         try:
             for sids, heads, fulls in batches:
+                back = self._recall_batch(heads)
                 for sid, head, full in zip(sids, heads, fulls, strict=True):
                     incident = incidents.get(head.id)
+                    if incident is None and head.id in back:
+                        incident = incidents[head.id] = back.pop(head.id)
+                        before[head.id] = None
+                        folded += [head_of(incident.id, s) for s in incident.steps.values()]
                     if incident is None:
                         incident = incidents[head.id] = self._new_incident(_fields(full))
                         before[head.id] = None
@@ -211,7 +224,7 @@ class State:
                         continue
                     elif head.id not in before:
                         before[head.id] = incident.counter_key()
-                    step = _add_step(incident, sid, head)
+                    step = add_step(incident, sid, head)
                     if step.type == "reported":
                         report(incident, step)
                     last.append((sid, full, incident))
@@ -234,6 +247,14 @@ class State:
             if collecting:
                 gc.enable()
         return len(folded)
+
+    def _recall_batch(self, heads: Sequence[StepHead | EventMessage]) -> dict[str, Incident]:
+        """The incidents of a batch's steps that come back from the archive, in one lookup."""
+        if self.recall is None:
+            return {}
+        known = self.incidents
+        wanted = {h.id for h in heads if h.id not in known and self._may_be_archived(h)}
+        return self._recall(wanted) if wanted else {}
 
     def _history(self, incident: Incident) -> None:
         first = incident.first
@@ -320,14 +341,3 @@ def _event(full: Full) -> EventMessage:
     message = decode_trusted(full)
     assert isinstance(message, EventMessage)
     return message
-
-
-def _add_step(incident: Incident, sid: str, message: EventMessage | StepHead) -> Step:
-    step = incident.steps[message.seq] = Step(
-        message.seq, message.type, message.ts, message.level, sid
-    )
-    if incident.latest is None or message.seq > incident.latest.seq:
-        incident.latest = step
-    if incident.first is None or message.seq < incident.first.seq:
-        incident.first = step
-    return step

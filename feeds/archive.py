@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -177,22 +178,35 @@ class Archive:
         return keys
 
 
-def archive_log(bus: Bus, archive: Archive, before: datetime | None = None) -> ArchiveRun:
-    """Copy the log's steps that arrived before ``before`` (default: today's local midnight)."""
+def archive_log(
+    bus: Bus,
+    archive: Archive,
+    before: datetime | None = None,
+    copied: Callable[[set[str], str], object] | None = None,
+) -> ArchiveRun:
+    """Copy the log's steps that arrived before ``before`` (default: today's local midnight).
+
+    ``copied`` is told the ids of the incidents whose steps were copied and the run's last id,
+    before the watermark moves: what it derives from them is covered by the watermark, or
+    made again by the next run."""
     cutoff_ms = int((before or _midnight(datetime.now(CHINA_TZ))).timestamp() * 1000)
     by_day: dict[date, list[Entry]] = defaultdict(list)
     last = archive.watermark()
+    touched: set[str] = set()
     for entry in bus.replay(EVENTS, after=last):
         if int(entry.sid.split("-")[0]) >= cutoff_ms:
             break
         assert isinstance(entry.message, EventMessage)
         by_day[entry.message.ts.astimezone(CHINA_TZ).date()].append(entry)
+        touched.add(entry.message.id)
         last = entry.sid
     written = repeats = 0
     for day, entries in sorted(by_day.items()):
         w, r = archive.write_day(day, entries)
         written, repeats = written + w, repeats + r
     archive.compact()  # before the watermark: a crash in between makes the rerun merge again
+    if copied is not None and by_day:
+        copied(touched, last)
     if last != archive.watermark():
         archive.set_watermark(last)
     return ArchiveRun(written, repeats, tuple(sorted(by_day)), last)

@@ -132,6 +132,11 @@ class LogReader:
                 return
             start = f"({rows[-1][0]}"
 
+    def trim_before(self, stream: str, sid: str) -> int:
+        """Drop the stream's entries older than ``sid`` (exactly: never one at or after it);
+        returns how many went."""
+        return int(self.client.xtrim(self.keys[stream], minid=sid, approximate=False))
+
     def holds(self, stream: str, sid: str) -> bool:
         """Whether the stream still has the entry ``sid``: not trimmed away, not another log."""
         return bool(self.client.xrange(self.keys[stream], sid, sid, count=1))
@@ -259,6 +264,12 @@ class LogReader:
             streams = stream_replies(reply)
             rows = streams[0][1] if streams else []
         return [(sid, decode_warning(fields[b"m"])) for sid, fields in entries_of(rows)]
+
+
+def sid_key(sid: str) -> tuple[int, int]:
+    """A stream id ("1700000000000-3") as a number pair: ids compare as those, not as text."""
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def decode_entry(stream: str, raw: bytes | str) -> Message | ActionMessage:

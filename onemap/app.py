@@ -107,9 +107,9 @@ def create_app(settings: Settings) -> OneMap:
     hub = LiveHub(socketio, bus, state, settings, guard, access.audit_refused)
     hub.install()
     live, api = hub.live, hub.api
-    Details(access, live).install(server, api)
+    Details(access, live, hub.cold).install(server, api)
     Actions(access, bus, live).install(api)
-    DutyDesk(access, live).install(server, api)
+    DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)
     risks.install(api, live)
     Trends(live, archive_at(settings.data_dir)).install(api)
     webapp.install(server)
@@ -173,6 +173,11 @@ def _routes(server: Flask, bus: Bus, hub: LiveHub, access: Access) -> None:
             dropped_screens=hub.backlog.dropped,
             deepest_queue=hub.backlog.deepest(),
             incidents=len(state.incidents),
+            history={
+                **hub.keeper.health.report(hub.archive.watermark()),
+                "recall_failures": hub.cold.failures,
+                "recalled": len(state.recalled),
+            },
             workers=len(state.positions),
             last=dict(hub.bridge.position or state.last_sid),
             stats=stats,

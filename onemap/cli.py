@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import redis
 
-from dashboard.config import Settings
+from dashboard.config import SettingError, Settings
 from dashboard.ops.printable import printable
 from feeds.bus import Bus
 from feeds.geo import load_geography
@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (redis.ConnectionError, redis.TimeoutError) as exc:  # a one-shot command, or startup
         log.error("redis unavailable at %s: %s", os.environ.get("ONEMAP_REDIS_URL"), exc)
         return 1
+    except SettingError as exc:  # a setting that cannot work: said in one line, no traceback
+        log.error("%s", exc)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,15 +234,29 @@ def _archive(args: argparse.Namespace) -> int:
 
 
 def _archive_once(args: argparse.Namespace, bus: Bus, archive: Archive) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime
 
-    from feeds.archive import archive_log
+    from dashboard.cold.keeper import archive_days, midnight, trim_log
+    from feeds.schema import CHINA_TZ
 
-    before = None
+    settings = Settings.from_env()
+    now = datetime.now(CHINA_TZ)
+    before = midnight(now)
     if args.before:
-        before = datetime.now(UTC) if args.before == "now" else datetime.fromisoformat(args.before)
-    run = archive_log(bus, archive, before)
-    log.info("archived %d steps (%d repeats) into %d days", run.steps, run.repeats, len(run.days))
+        before = now if args.before == "now" else datetime.fromisoformat(args.before)
+    run = archive_days(bus, archive, before)
+    if run is None:
+        log.info("another process is archiving this log now; nothing done")
+        return
+    trimmed = trim_log(bus, archive, now, settings.log_days)
+    log.info(
+        "archived %d steps (%d repeats) into %d days; %d log entries older than %d days trimmed",
+        run.steps,
+        run.repeats,
+        len(run.days),
+        trimmed,
+        settings.log_days,
+    )
 
 
 def _redis(args: argparse.Namespace) -> int:

@@ -50,17 +50,13 @@ import websocket
 
 from feeds.bus import EVENTS, Bus
 from feeds.geo import Geography
+from feeds.log_reader import sid_key
 from feeds.schema import EventMessage, decode_trusted
 from tests.factories import event_dict, line
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = "330200"
 TYPES = ["reported", "dispatched", "accepted", "handled", "feedback", "closed"]
-
-
-def sid_key(sid: str) -> tuple[int, int]:
-    ms, _, seq = sid.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def newer(a: str, b: str | None) -> bool:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-from dashboard.config import Settings, documented_settings
+import pytest
+
+from dashboard.config import SettingError, Settings, documented_settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -29,3 +35,28 @@ def test_overrides_win_over_the_environment():
 def test_yes_no_settings_read_zero_as_no():
     assert Settings.from_env({"ONEMAP_COOKIE_SECURE": "0"}).cookie_secure is False
     assert Settings.from_env({"ONEMAP_COOKIE_SECURE": "yes"}).cookie_secure is True
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"ONEMAP_HOT_DAYS": "2"}, "ONEMAP_HOT_DAYS must be at least 3"),
+        ({"ONEMAP_LOG_DAYS": "2"}, "ONEMAP_LOG_DAYS (2) must be at least ONEMAP_HOT_DAYS (3)"),
+        ({"ONEMAP_HOT_DAYS": "5", "ONEMAP_LOG_DAYS": "4"}, "ONEMAP_LOG_DAYS (4)"),
+    ],
+)
+def test_a_history_setting_that_would_lose_incidents_is_refused_in_one_line(env, said):
+    """A log shorter than the days memory keeps would lose, after a restart with no
+    checkpoint, incidents closed in between: neither in the log nor yet in the archive."""
+    with pytest.raises(SettingError, match=re.escape(said)):
+        Settings.from_env(env)
+    done = subprocess.run(
+        [sys.executable, "-m", "onemap.cli", "serve"],
+        env={**os.environ, "ONEMAP_REDIS_URL": "redis://127.0.0.1:1/0", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert said in done.stderr and "Traceback" not in done.stderr

@@ -148,8 +148,8 @@ def test_tablet_follow_instruction_and_a_view_sent_by_duty(tablet, tablet_server
     import redis
     import socketio
 
-    from dashboard.live.outbound import sid_key
     from feeds.bus import Bus
+    from feeds.log_reader import sid_key
     from tests.live import sign_in
 
     bus = Bus(redis.Redis.from_url(tablet_server.redis_url), prefix=tablet_server.prefix)

@@ -1,9 +1,10 @@
 """The wall's headline figures as they stood at any 10-minute mark: "vs yesterday, same time".
 
 Each incident contributes a few entries (absolute 10-minute slot, kind, +1/-1) computed from
-its current facts, like its day-row flags in ``tally``: a report at its slot; when closed, a
-close (on time, at the grid) at the closing slot; an open spell (+1 at the report, -1 at the
-close) and an overdue spell (+1 once both reported and past the deadline, -1 at the close).
+its current facts, like its day-row flags in ``tally`` and by the functions of ``rules``: a
+report at its slot; when closed, a close (on time, at the grid) at the closing slot; an open
+spell (+1 at the report, -1 at the close) and an overdue spell (+1 once both reported and past
+the deadline, -1 at the close).
 A step that changes those facts takes the old entries back and puts the new ones, so a
 rebuild from the log gives the same tallies. Patrol visits add one entry at the slot of each
 (worker, grid) pair's first on-duty fix of the day.
@@ -21,10 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dashboard.analytics import rules as r
 from dashboard.analytics.epoch import DAY_S, OFFSET_S
 
 SLOT_S = 600  # divides the 8-hour offset: slots start on local 10-minute marks
-# counted within the day of their slot
+# The kinds of a 10-minute row, by bit; ``rules`` says which an incident sets. Five share a
+# name with a day row's bit (``tally``) at another position: elsewhere, write ``h.ON_TIME``.
+# Counted within the day of their slot:
 REPORTED, REP_CLOSED, CLOSED, ON_TIME, AT_GRID, VISITS = range(6)
 # spells, counted since ever: open = OPENED - SHUT, overdue = LATE - LATE_DONE
 OPENED, SHUT, LATE, LATE_DONE = 6, 7, 8, 9
@@ -112,32 +116,23 @@ def incident_entries(
     rep_ts: float | None,
     close_ts: float | None,
     deadline: float,
+    on_time: bool,
     at_grid: bool,
 ) -> tuple[Entry, ...]:
     """What an incident contributes: reported at ``rep_ts`` (None: no report known yet),
-    closed at ``close_ts`` (None: open now), due at ``deadline``, closed at level 1."""
+    closed at ``close_ts`` (None: open now), due at ``deadline``; ``on_time`` and ``at_grid``
+    are its close's flags (``rules.on_time``, ``rules.at_grid``; not read when open). The
+    kinds each slot gets are the rules' (``settle.settle_bulk`` asks them over arrays)."""
     if rep_ts is None:
         return ()
     rep = slot_of(rep_ts)
-    masks = {rep: 1 << REPORTED}
-    end = None if close_ts is None else slot_of(close_ts)
-    if end is not None and close_ts is not None:
-        mask = 1 << CLOSED
-        if close_ts <= deadline:
-            mask |= 1 << ON_TIME
-        if at_grid:
-            mask |= 1 << AT_GRID
-        masks[end] = masks.get(end, 0) | mask
-        if day_start_slot(close_ts) == day_start_slot(rep_ts):  # only its report day's cohort
-            both = max(rep, end)  # reported and closed: from the later of the two
-            masks[both] |= 1 << REP_CLOSED
-    if end is None or end > rep:
-        masks[rep] |= 1 << OPENED
-        if end is not None:
-            masks[end] |= 1 << SHUT
-    late = max(rep, slot_of(deadline))  # past the deadline at a mark after it
-    if end is None or end > late:
-        masks[late] = masks.get(late, 0) | 1 << LATE
-        if end is not None:
-            masks[end] |= 1 << LATE_DONE
+    end = rep if close_ts is None else slot_of(close_ts)  # open: the rules do not read it
+    late_slot, opened, late = r.spells(close_ts is not None, rep, end, slot_of(deadline))
+    masks = {rep: r.report_slot_mask(opened)}
+    if close_ts is not None:
+        masks[end] = masks.get(end, 0) | r.end_slot_mask(on_time, at_grid, opened, late)
+        if r.closed_on_report_day(rep_ts, close_ts):
+            masks[r.later(rep, end)] |= 1 << REP_CLOSED
+    if late:
+        masks[late_slot] = masks.get(late_slot, 0) | 1 << LATE
     return tuple(masks.items())

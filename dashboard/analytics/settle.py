@@ -5,8 +5,8 @@ rebuild folds the log into an empty state every incident is new, and counting th
 time cost ~0.7 s for 41,000 incidents, most of it in reaching each incident's scattered steps
 and in Python per incident. Here the folded steps (in log order, as the fold kept them)
 become numpy columns, each incident's facts are reduced from them, and every counter row is
-added to once, with the formulas of ``Metrics._contribution`` and
-``hourly.incident_entries`` written over arrays.
+added to once. What each incident counts for comes from the functions of ``rules``, the same
+that ``Metrics._contribution`` and ``hourly.incident_entries`` call, here over arrays.
 
 An incident's ``Facts`` are not built here: ``Metrics`` builds them from its steps when a
 later step first needs them (``Metrics._materialize``), so a rebuilt state goes on exactly as
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from dashboard.analytics import hourly as h
+from dashboard.analytics import rules as r
 from dashboard.analytics import tally as t
 from dashboard.analytics.cutoff import Chain
 from dashboard.analytics.epoch import DAY_S, OFFSET_S
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from dashboard.analytics.folding import Folding
     from dashboard.state import Incident
 
-REACH_MASK = {lv: sum(1 << t.REACHED[x] for x in range(2, lv + 1)) for lv in range(1, 6)}
-_REACH = np.array([0, *(REACH_MASK[lv] for lv in range(1, 6))], dtype=np.int64)
 _REPORTED, _CLOSED, _REOPENED = 1, 2, 3  # kinds of step the counting tells apart
 _KIND = {"reported": _REPORTED, "closed": _CLOSED, "reopened": _REOPENED}
 _TALLY_BITS = np.array([[m >> b & 1 for b in range(t.SLOTS)] for m in range(1 << t.SLOTS)])
@@ -82,10 +81,9 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
     rep_row[pos_s[firsts]] = order[firsts]
     # epoch seconds only where needed (the reports and latest steps): each costs ~0.5 µs
     rep_ts = np.full(n, np.nan)
-    rep_ts[has_rep] = [heads[r].ts.timestamp() for r in rep_row[has_rep].tolist()]
-    close_ts = np.fromiter([heads[r].ts.timestamp() for r in last.tolist()], np.float64, n)
+    rep_ts[has_rep] = [heads[row].ts.timestamp() for row in rep_row[has_rep].tolist()]
+    close_ts = np.fromiter([heads[row].ts.timestamp() for row in last.tolist()], np.float64, n)
     closed = kind[last] == _CLOSED
-    at_grid = level[last] == 1
 
     chains: dict[Chain, int] = {}
     chain_list, categories, deadlines = [], [], []
@@ -103,21 +101,13 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
             areas[c, level_] = codes.setdefault(area, len(codes))
     names = list(codes)
 
-    # Tally: the report cohort (as Metrics._contribution) and the closing cohort
-    rep_day = np.floor_divide(np.where(has_rep, rep_ts, 0.0) + OFFSET_S, DAY_S).astype(np.int64)
-    cohort = (
-        1 << t.REPORTED
-        | _REACH[top]
-        | np.where(closed, 1 << t.REP_CLOSED, 0)
-        | np.where(ever_closed, 1 << t.REP_EVER_CLOSED, 0)
-        | np.where(ever_closed & reopened, 1 << t.REP_REOPENED, 0)
-    )
+    # Tally: the report cohort and the closing cohort (as Metrics._contribution)
+    rep_ts0 = np.where(has_rep, rep_ts, 0.0)  # no NaN into the arithmetic (masked out below)
+    rep_day = np.floor_divide(rep_ts0 + OFFSET_S, DAY_S).astype(np.int64)
+    cohort = r.cohort_mask(r.reach_mask(top), closed, ever_closed, reopened)
     close_day = np.floor_divide(close_ts + OFFSET_S, DAY_S).astype(np.int64)
-    closing = (
-        1 << t.CLOSED
-        | np.where(close_ts <= deadline, 1 << t.ON_TIME, 0)
-        | np.where(at_grid, 1 << t.AT_GRID, 0)
-    )
+    on_time, at_grid = r.on_time(close_ts, deadline), r.at_grid(level[last])
+    closing = r.closing_mask(on_time, at_grid)
     _add_tally(
         metrics.tally,
         names,
@@ -145,22 +135,14 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
     )
 
     # Hourly: the entries of hourly.incident_entries, for incidents with a report
-    rep_slot = np.floor_divide(np.where(has_rep, rep_ts, 0.0), h.SLOT_S).astype(np.int64)
+    rep_slot = np.floor_divide(rep_ts0, h.SLOT_S).astype(np.int64)
     end_slot = np.floor_divide(close_ts, h.SLOT_S).astype(np.int64)
-    late_slot = np.maximum(rep_slot, np.floor_divide(deadline, h.SLOT_S).astype(np.int64))
-    opened = ~closed | (end_slot > rep_slot)
-    late = ~closed | (end_slot > late_slot)
-    rep_mask = 1 << h.REPORTED | np.where(opened, 1 << h.OPENED, 0)
-    end_mask = (
-        1 << h.CLOSED
-        | np.where(close_ts <= deadline, 1 << h.ON_TIME, 0)
-        | np.where(at_grid, 1 << h.AT_GRID, 0)
-        | np.where(end_slot > rep_slot, 1 << h.SHUT, 0)
-        | np.where(end_slot > late_slot, 1 << h.LATE_DONE, 0)
-    )
-    same_day = _day_start_slot(close_ts) == _day_start_slot(np.where(has_rep, rep_ts, 0.0))
+    deadline_slot = np.floor_divide(deadline, h.SLOT_S).astype(np.int64)
+    late_slot, opened, late = r.spells(closed, rep_slot, end_slot, deadline_slot)
+    rep_mask = r.report_slot_mask(opened)
+    end_mask = r.end_slot_mask(on_time, at_grid, opened, late)  # read where closed
     done = has_rep & closed
-    both = done & same_day
+    both = done & r.closed_on_report_day(rep_ts0, close_ts)
     lates = has_rep & late
     upper = areas[:, :3]
     _add_hourly(
@@ -170,7 +152,7 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
         np.r_[
             rep_slot[has_rep],
             end_slot[done],
-            np.maximum(rep_slot, end_slot)[both],
+            r.later(rep_slot, end_slot)[both],
             late_slot[lates],
         ],
         np.r_[
@@ -189,12 +171,6 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
     if has_rep.any():
         metrics.known_since = min(metrics.known_since, float(rep_ts[has_rep].min()))
     metrics.bulk.update(index)
-
-
-def _day_start_slot(epoch_s: np.ndarray) -> np.ndarray:
-    """hourly.day_start_slot over an array."""
-    midnight = (epoch_s + OFFSET_S) // DAY_S * DAY_S - OFFSET_S  # ``//``: np.floor_divide
-    return (midnight // h.SLOT_S).astype(np.int64)
 
 
 def _rows(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dashboard.analytics.cutoff import Chain
 
+# The flags of a day row, by bit; ``rules`` says which an incident sets. Five share a name
+# with a 10-minute row's kind (``hourly``) at another position: elsewhere, write ``t.ON_TIME``.
 # Report cohort (bucketed by the day of the "reported" step)
 REPORTED, REP_CLOSED, REP_EVER_CLOSED, REP_REOPENED = 0, 1, 2, 3
 REACHED = {2: 4, 3: 5, 4: 6, 5: 7}  # level -> flag: the incident got to that level or higher

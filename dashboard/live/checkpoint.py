@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # makes older checkpoints unusable (folded again, not loaded).
 SOURCES = (
     "dashboard/state.py",
+    "dashboard/incident.py",
     "dashboard/analytics",
     "dashboard/live/actions.py",
     "dashboard/live/checkpoint.py",
@@ -97,7 +98,7 @@ def dump(state: State, book: ActionBook, prefix: str) -> bytes:
     gc.disable()  # pickling makes no cycles; the collector's passes over the state cost a third
     try:
         payload = pickle.dumps(
-            {"state": state.__dict__, "book": book.__getstate__()}, pickle.HIGHEST_PROTOCOL
+            {"state": _kept(state), "book": book.__getstate__()}, pickle.HIGHEST_PROTOCOL
         )
     finally:
         if collecting:
@@ -113,6 +114,11 @@ def dump(state: State, book: ActionBook, prefix: str) -> bytes:
         sha256=hashlib.sha256(payload).hexdigest(),
     )
     return json.dumps(header.__dict__).encode() + b"\n" + payload
+
+
+def _kept(state: State) -> dict[str, object]:
+    """The state's attributes a checkpoint keeps: not the server's hook into the archive."""
+    return {k: v for k, v in state.__dict__.items() if k != "recall"}
 
 
 class Unusable(Exception):

@@ -28,10 +28,9 @@ from dashboard.live.outbound import (
     StepPayload,
     incident_marker,
     position_row,
-    sid_key,
     step_payload,
 )
-from dashboard.state import OPEN, Applied, Incident
+from dashboard.state import OPEN, Applied, Incident, sid_key
 from dashboard.views import panels
 from feeds.bus import EVENTS, Bus, Entry, decode_entry
 from feeds.geo import contains

@@ -1,12 +1,14 @@
 """The live layer of one server process, assembled: who owns what, and the tasks it runs.
 
-    LiveState  the folded state, the actions book, the lock          dashboard.live.livestate
-    Rooms      which sockets watch which scope, walls' homes          dashboard.live.rooms
-    Bridge     the follow loop: log → state → rooms                   dashboard.live.bridge
-    Figures    KPIs and panels per watched scope; the heartbeat       dashboard.live.figures
-    Pages      connect, hello (snapshot or catch-up), disconnect      dashboard.live.pages
-    Checkpoints the folded state on disk, for a quick restart        dashboard.live.checkpoint
-    SocketApi  every inbound event decoded and checked in one place  dashboard.live.inbound
+LiveState  the folded state, the actions book, the lock          dashboard.live.livestate
+Rooms      which sockets watch which scope, walls' homes          dashboard.live.rooms
+Bridge     the follow loop: log → state → rooms                   dashboard.live.bridge
+Figures    KPIs and panels per watched scope; the heartbeat       dashboard.live.figures
+Pages      connect, hello (snapshot or catch-up), disconnect      dashboard.live.pages
+Checkpoints the folded state on disk, for a quick restart        dashboard.live.checkpoint
+Keeper     archive the log's days, trim it, let old incidents go  dashboard.cold.keeper
+ColdStore  incidents that left memory: searched, recalled         dashboard.cold.store
+SocketApi  every inbound event decoded and checked in one place  dashboard.live.inbound
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from flask_socketio import SocketIO
 
 from dashboard.access.auth import SocketGuard
+from dashboard.cold.keeper import Keeper
+from dashboard.cold.store import ColdStore
 from dashboard.config import Settings
 from dashboard.live.backlog import Backlog
 from dashboard.live.bridge import Bridge, Sender
@@ -26,6 +30,7 @@ from dashboard.live.livestate import LiveState
 from dashboard.live.pages import Pages
 from dashboard.live.rooms import Rooms
 from dashboard.state import State
+from feeds.archive import Archive
 from feeds.bus import Bus
 
 STOP_WRITE_S = 6.0  # of a 10 s stop budget (systemd's, a test's): the rest is for exiting
@@ -44,6 +49,18 @@ class LiveHub:
         self.socketio = socketio
         self.guard = guard  # who holds each socket, and which scopes they may watch
         self.live = LiveState(state)
+        self.archive = Archive(settings.archive_dir)
+        self.cold = ColdStore(self.archive)
+        # a step of an incident that has left memory brings it back whole
+        state.recall = self.cold.recall_or_none
+        self.keeper = Keeper(
+            self.live,
+            bus,
+            self.archive,
+            settings.archive_every_s,
+            settings.hot_days,
+            settings.log_days,
+        )
         self.rooms = Rooms(socketio)
         self.backlog = Backlog(socketio, settings.send_queue_max)
         self.health = BridgeHealth()
@@ -61,6 +78,7 @@ class LiveHub:
             settings.position_interval_ms,
             self.checkpoints,
             every,
+            self.cold.open_ids,
         )
         self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
         self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)
@@ -72,6 +90,7 @@ class LiveHub:
     def stop(self) -> None:
         """A clean stop (SIGTERM): the state written now, so the next start folds nothing;
         waited for at most STOP_WRITE_S, so the stop ends in time."""
+        self.keeper.stop()
         if self.checkpoints is not None and self.live.ready.is_set():
             live = self.live
             self.checkpoints.write_within(live.state, live.actions, live.lock, STOP_WRITE_S)
@@ -80,4 +99,6 @@ class LiveHub:
         self.socketio.start_background_task(self.bridge.run)
         self.socketio.start_background_task(self.figures.run)
         self.socketio.start_background_task(self.heartbeat.run)
+        if self.keeper.every_s > 0:
+            self.socketio.start_background_task(self.keeper.run)
         self.guard.start()  # disconnects sockets whose session is revoked or expired

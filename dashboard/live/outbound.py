@@ -104,12 +104,6 @@ class HelloReply(TypedDict):
 Emit = tuple[str, Mapping[str, object], str]
 
 
-def sid_key(sid: str) -> tuple[int, int]:
-    """Order of Redis stream ids ("1700000000000-3")."""
-    ms, _, seq = sid.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def step_payload(applied: Applied, geo: Geography, masked: bool = True) -> StepPayload:
     """One step for the live views. ``masked``: personal data in the title is hidden, as every
     wall and tablet needs; the full text goes only through the audited incident detail."""

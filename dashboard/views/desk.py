@@ -16,10 +16,11 @@ from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from dashboard.access.auth import DETAIL_ROLES, Access
+from dashboard.cold.store import ColdStore
 from dashboard.live.inbound import Caller, DutyRowsAsk, Reply, SocketApi
 from dashboard.live.livestate import LiveState
 from dashboard.views.duty_query import DutyQuery
-from dashboard.views.search import Filter, sort
+from dashboard.views.search import Filter
 from dashboard.views.table import rows
 
 EXPORT_MAX = 100_000
@@ -39,10 +40,12 @@ EXPORT_COLUMNS = [
 
 
 class DutyDesk:
-    def __init__(self, access: Access, live: LiveState) -> None:
+    def __init__(
+        self, access: Access, live: LiveState, cold: ColdStore | None = None, hot_days: int = 3
+    ) -> None:
         self.access = access
         self.live = live
-        self.query = DutyQuery(live)
+        self.query = DutyQuery(live, cold, hot_days)
 
     def install(self, server: Flask, api: SocketApi) -> None:
         api.on("duty_rows", DutyRowsAsk, roles=DETAIL_ROLES)(self.on_rows)
@@ -59,7 +62,7 @@ class DutyDesk:
         f = Filter.parse(request.args.to_dict())
         column = request.args.get("sort", "reported")
         geo = self.live.geo
-        found = sort(self.query.find(who, f), column, True, geo)[:EXPORT_MAX]
+        _total, found = self.query.ordered(who, f, column, True, EXPORT_MAX)
         now = datetime.now(UTC)
         table, plain = rows(found, geo, now, self.query.marks(), who.sees_pii)
         self.access.audit(

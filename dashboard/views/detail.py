@@ -15,6 +15,8 @@ from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 
 from dashboard.access.auth import DETAIL_ROLES, Access, Principal
+from dashboard.cold.store import ColdStore
+from dashboard.incident import Incident
 from dashboard.live.inbound import ANY_ROLE, Caller, IncidentAsk, Reply, SocketApi
 from dashboard.live.livestate import LiveState
 from dashboard.views.dossier import dossier_finish, dossier_locked
@@ -22,21 +24,17 @@ from feeds.geo import contains
 
 
 class Details:
-    def __init__(self, access: Access, live: LiveState) -> None:
+    def __init__(self, access: Access, live: LiveState, cold: ColdStore | None = None) -> None:
         self.access = access
         self.live = live
+        self.cold = cold  # incidents that have left memory, read from the archive
 
     def get(self, who: Principal | None, incident_id: str, via: str) -> dict[str, Any] | None:
-        found = incident = parts = None
+        found = None
         if who is not None and who.role in DETAIL_ROLES:
-            now = datetime.now(UTC)
-            with self.live.read() as state:  # the bridge mutates incidents under its lock
-                incident = state.incidents.get(incident_id)
-                if incident is not None and contains(who.scope, incident.area.town):
-                    book = self.live.actions
-                    parts = dossier_locked(state, incident, book, who.sees_pii, now)
-            if incident is not None and parts is not None:
-                found = dossier_finish(parts[0], state, incident, *parts[1:], who.sees_pii, now)
+            found = self._dossier(who, incident_id, archived=False)
+            if found is None and self.cold is not None:  # the archive, outside the lock
+                found = self._dossier(who, incident_id, archived=True)
         self.access.audit(
             "detail",
             who.name if who else "",
@@ -47,6 +45,25 @@ class Details:
             outcome="granted" if found else "refused",
             revealed="1" if found and not found["masked"] else "0",
         )
+        return found
+
+    def _dossier(self, who: Principal, incident_id: str, archived: bool) -> dict[str, Any] | None:
+        now = datetime.now(UTC)
+        incident: Incident | None = None
+        if archived:
+            assert self.cold is not None
+            incident = self.cold.recall({incident_id}).get(incident_id)
+            if incident is None:
+                return None
+        with self.live.read() as state:  # the bridge mutates incidents under its lock
+            if not archived:
+                incident = state.incidents.get(incident_id)
+            if incident is None or not contains(who.scope, incident.area.town):
+                return None
+            parts = dossier_locked(state, incident, self.live.actions, who.sees_pii, now)
+        found = dossier_finish(parts[0], state, incident, *parts[1:], who.sees_pii, now)
+        if archived:
+            found["archived"] = True  # read from the archive: it has left memory
         return found
 
     def install(self, server: Flask, api: SocketApi) -> None:

@@ -3,6 +3,11 @@
 The table asks block by block as it scrolls (AG Grid's infinite row model), with the filter
 and sort it shows; the answer is computed here inside the asker's jurisdiction, with free text
 revealed (and searchable) only for roles that may see it. ``bench.duty_query`` times it.
+
+Memory holds open incidents and those closed in the last hot days; older closed ones are in
+the archive (``dashboard.cold``). A filter they can pass is asked of both: the archive answers
+with its count and its first rows in the same order, and the two merge by the same sort, so
+the desk finds what it would if every incident were in memory.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dashboard.access.auth import Principal
+from dashboard.cold.keeper import midnight
+from dashboard.cold.store import Ask, ColdStore, Found, skips
 from dashboard.live.inbound import DutyRowsAsk, Reply
 from dashboard.live.livestate import LiveState
 from dashboard.state import Incident
 from dashboard.views.search import (
     MAX_BLOCK,
+    MAX_POINTS,
     SETS,
     SORTABLE,
     Filter,
@@ -29,22 +37,62 @@ from dashboard.views.search import (
     sort,
 )
 from dashboard.views.table import rows
+from feeds.geo import contains
 
 
 class DutyQuery:
-    def __init__(self, live: LiveState) -> None:
+    def __init__(self, live: LiveState, cold: ColdStore | None = None, hot_days: int = 3) -> None:
         self.live = live
+        self.cold = cold
+        self.hot_days = hot_days
         self.search = {True: SearchText(reveal=True), False: SearchText(reveal=False)}
+        self._besides: frozenset[str] = frozenset()  # of the last ``find``: see ``archived``
 
     def find(self, who: Principal, f: Filter) -> list[Incident]:
+        """The incidents in memory that pass ``f`` in ``who``'s jurisdiction."""
         with self.live.read() as state:  # a consistent list of incidents; filtering runs outside
             incidents = list(state.incidents.values())
+            recalled = set(state.recalled)
         now = datetime.now(UTC)
         city = self.live.geo.city.code
         search = self.search[who.sees_pii]
         if len(search.texts) > 2 * len(incidents) + 1000:  # incidents the state has let go
             search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
+        before = self.horizon(now)
+        # what memory holds that the archive may hold too: left out of the archive's answer
+        self._besides = frozenset(
+            recalled.union(i.id for i in incidents if _closed_before(i, before))
+        )
         return matching(incidents, f, who.scope, city, now, self.marks(), search)
+
+    def horizon(self, now: datetime) -> datetime:
+        """Incidents closed before this may have left memory (``dashboard.cold.keeper``)."""
+        return midnight(now, self.hot_days - 1)
+
+    def archived(
+        self, who: Principal, f: Filter, column: str, descending: bool, limit: int
+    ) -> Found:
+        """The archive's part of the answer to ``f`` (after ``find``): its count, and its first
+        ``limit`` incidents sorted by ``column``."""
+        if self.cold is None or skips(f):
+            return Found(0, [])
+        now = datetime.now(UTC)
+        city = self.live.geo.city.code
+        area = f.area if f.area and contains(who.scope, f.area) else who.scope
+        ask = Ask(f, area, city, who.sees_pii, self.marks(), self.horizon(now), now, self._besides)
+        return self.cold.search(ask, column, descending, limit)
+
+    def ordered(
+        self, who: Principal, f: Filter, column: str, descending: bool, limit: int
+    ) -> tuple[int, list[Incident]]:
+        """How many incidents, in memory and archived, pass ``f``, and the first ``limit``."""
+        found = self.find(who, f)
+        cold = self.archived(who, f, column, descending, limit)
+        geo = self.live.geo
+        first = sort(found, column, descending, geo, limit=limit)
+        if cold.incidents:
+            first = sort(first + cold.incidents, column, descending, geo, limit=limit)
+        return len(found) + cold.total, first[:limit]
 
     def marks(self) -> Marks:
         book = self.live.actions
@@ -70,20 +118,37 @@ class DutyQuery:
         end = min(start + MAX_BLOCK, max(start, start + 100 if asked.end is None else asked.end))
         found = self.find(who, f)
         now = datetime.now(UTC)
-        state, marks = self.live.state, self.marks()
-        latest = newest(found) if asked.points else []  # the map draws the newest matches
-        if asked.points and column == "reported" and descending and end <= len(latest):
+        state, marks, geo = self.live.state, self.marks(), self.live.geo
+        newest_first = column == "reported" and descending
+        # the default view (newest first, with the map) asks the archive once for both
+        want = max(end, MAX_POINTS) if asked.points and newest_first else end
+        cold = self.archived(who, f, column, descending, want)
+        latest: list[Incident] = []
+        if asked.points:  # the map draws the newest matches
+            latest = newest(found)
+            extra = (
+                cold.incidents
+                if newest_first
+                else self.archived(who, f, "reported", True, MAX_POINTS).incidents
+            )
+            if extra:
+                latest = newest(latest + extra)
+        if asked.points and newest_first and end <= len(latest):
             ordered = latest  # the default view: one pass serves the map and the table
         else:
-            ordered = sort(found, column, descending, state.geo, limit=end)
-        block, plain = rows(ordered[start:end], state.geo, now, marks, who.sees_pii)
+            ordered = sort(found, column, descending, geo, limit=end)
+            if cold.incidents:
+                ordered = sort(ordered + cold.incidents[:end], column, descending, geo, limit=end)
+        block, plain = rows(ordered[start:end], geo, now, marks, who.sees_pii)
         reply: dict[str, Any] = {
             "ok": True,
             "rows": block,
-            "total": len(found),
+            "total": len(found) + cold.total,
             "filter": f.query(),
             "last": state.last_sid["events"],
         }
+        if cold.total:
+            reply["archived"] = cold.total  # of the total, how many come from the archive
         if asked.points:
             reply["points"] = points(latest, now)
         if plain:
@@ -92,3 +157,8 @@ class DutyQuery:
             reply["set"] = {"key": f.set, "name": SETS[f.set][0]}
         reply["ms"] = round((time.perf_counter() - started) * 1000, 1)
         return reply
+
+
+def _closed_before(incident: Incident, before: datetime) -> bool:
+    latest = incident.latest
+    return latest is not None and latest.type == "closed" and latest.ts < before

@@ -4,8 +4,9 @@ A filter is a flat dict of strings (what a URL query holds), so the duty page ca
 its address and share it. Search matches a substring of the title or the detail, or the
 initials of the title's pinyin (``jgqs`` finds 井盖缺失): what Chinese users type into a
 search box. Named sets (``set=overdue``, ``set=closed_on_time`` ...) are the incidents behind
-each KPI, with the same definitions as docs/metrics.md, so a KPI can be drilled into. What is
-found becomes table rows in ``dashboard.views.table``.
+each KPI, with the same definitions as docs/metrics.md (on time, at the grid and overdue are
+the functions of ``dashboard.analytics.rules`` that the counters use), so a KPI can be drilled
+into. What is found becomes table rows in ``dashboard.views.table``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from operator import attrgetter
 from typing import Any
 
 from dashboard.access.privacy import mask_text
+from dashboard.analytics import rules
 from dashboard.state import CLOSED, OPEN, Incident
 from dashboard.views.initials import initials
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
@@ -132,23 +134,32 @@ def _closed_today(i: Incident, now: datetime, midnight: datetime) -> bool:
 
 def _closed_on_time(i: Incident, now: datetime, midnight: datetime) -> bool:
     closed = _closed_at(i)
-    return closed is not None and midnight <= closed <= i.deadline
+    return closed is not None and closed >= midnight and rules.on_time(closed, i.deadline)
 
 
 def _closed_at_grid(i: Incident, now: datetime, midnight: datetime) -> bool:
-    latest = i.latest
-    return _closed_today(i, now, midnight) and latest is not None and latest.level == 1
+    latest = i.latest  # when closed, the closing step
+    return _closed_today(i, now, midnight) and latest is not None and rules.at_grid(latest.level)
 
 
-def _overdue(i: Incident, now: datetime, midnight: datetime) -> bool:
-    return i.status == OPEN and i.deadline < now
+def _overdue(i: Incident, now: datetime) -> bool:
+    return i.status == OPEN and rules.overdue(i.deadline, now)
+
+
+def _due_soon(i: Incident, now: datetime) -> bool:
+    """Overdue within ``DUE_SOON`` but not yet (as the metrics' two deadline cutoffs)."""
+    return (
+        i.status == OPEN
+        and rules.overdue(i.deadline, now + DUE_SOON)
+        and not rules.overdue(i.deadline, now)
+    )
 
 
 SETS: dict[str, tuple[str, Test]] = {
     "reported": ("今日上报", lambda i, now, m: reported_at(i) >= m),
     "open": ("在办", lambda i, now, m: i.status == OPEN),
-    "overdue": ("超期", _overdue),
-    "due_soon": ("临期", lambda i, now, m: i.status == OPEN and now <= i.deadline < now + DUE_SOON),
+    "overdue": ("超期", lambda i, now, m: _overdue(i, now)),
+    "due_soon": ("临期", lambda i, now, m: _due_soon(i, now)),
     "closed": ("今日办结", _closed_today),
     "reported_closed": (
         "今日上报且已办结",
@@ -157,7 +168,7 @@ SETS: dict[str, tuple[str, Test]] = {
     "closed_on_time": ("今日按期办结", _closed_on_time),
     "due": (
         "今日应办结（办结 + 超期）",
-        lambda i, now, m: _closed_today(i, now, m) or _overdue(i, now, m),
+        lambda i, now, m: _closed_today(i, now, m) or _overdue(i, now),
     ),
     "closed_at_grid": ("今日网格自办结", _closed_at_grid),
 }
@@ -191,12 +202,17 @@ class SearchText:
     def of(self, incident: Incident) -> str:
         text = self.texts.get(incident.id)
         if text is None:
-            title, detail = incident.title, incident.detail
-            if not self.reveal:
-                title, detail = mask_text(title), mask_text(detail)
-            text = f"{title}\n{detail}\n{initials(title)}".lower()
+            text = searchable(incident.title, incident.detail, self.reveal)
             self.texts[incident.id] = text
         return text
+
+
+def searchable(title: str, detail: str, reveal: bool) -> str:
+    """What a search matches: title, detail and the title's pinyin initials, lower case;
+    masked unless ``reveal``. The archive stores both (``dashboard.cold.summaries``)."""
+    if not reveal:
+        title, detail = mask_text(title), mask_text(detail)
+    return f"{title}\n{detail}\n{initials(title)}".lower()
 
 
 # -- the query -------------------------------------------------------------------------------
@@ -261,9 +277,9 @@ def _since(period: str, now: datetime, midnight: datetime) -> datetime | None:
 
 def _flagged(i: Incident, flag: str, now: datetime, marks: Marks) -> bool:
     if flag == "overdue":
-        return i.status == OPEN and i.deadline < now
+        return _overdue(i, now)
     if flag == "due_soon":
-        return i.status == OPEN and now <= i.deadline < now + DUE_SOON
+        return _due_soon(i, now)
     if flag == "supervised":
         return i.id in marks.supervised
     if flag == "acknowledged":
@@ -312,7 +328,7 @@ def points(newest_first: list[Incident], now: datetime) -> list[list[Any]]:
             round(i.lat, 5),
             round(i.lon, 5),
             CATEGORIES[i.category].colour,
-            int(i.status == OPEN and i.deadline < now),
+            int(i.status == OPEN and rules.overdue(i.deadline, now)),
         ]
         for i in newest
     ]

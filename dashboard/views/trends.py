@@ -1,11 +1,10 @@
 """Reported and closed per day, over the last 7 or 30 days, for one area: the tablet's trends.
 
 Socket event ``trends`` ``{scope, days}`` → ``{ok, scope, days: [{day, reported, closed,
-source}]}``, oldest first, today last. Days still in the Redis log come from the state (it keeps
-every step of every incident in the log); days older than the log from the Parquet archive
-(``feeds.archive``, written by ``onemap archive``); a day neither holds is ``null`` (the chart
-leaves a gap rather than drawing a zero). The log's oldest day is usually cut short by the
-stream's cap, so the archive wins for it when it has it.
+source}]}``, oldest first, today last. Days the Parquet archive covers (``feeds.archive``,
+written by the server's history job or ``onemap archive``) come from it, and so does the log's
+oldest day, usually cut short; later days from the state; a day neither holds is ``null`` (the
+chart leaves a gap rather than drawing a zero).
 
 The per-day, per-town counts over the whole state are built in one pass and kept for
 ``CACHE_S``; today's point is then overwritten by the page with the live KPIs.
@@ -119,10 +118,18 @@ class Trends:
     def _archived(
         self, scope: str, wanted: list[int], first: int | None
     ) -> dict[int, tuple[int, int]]:
-        """Days the log does not cover in full (its oldest and before), from the archive."""
+        """Days the archive covers (every day up to its watermark's) and days the log does not
+        cover in full (its oldest and before), from the archive: memory lets go of incidents
+        once archived, so its counts of those days fall short."""
         if self.archive is None:
             return {}
-        older = [d for d in wanted if first is None or d <= first]
+        mark = self.archive.watermark()
+        through = local_day(_moment(mark)) if mark not in ("0", "0-0") else None
+        older = [
+            d
+            for d in wanted
+            if first is None or d <= first or (through is not None and d <= through)
+        ]
         have = {(d - date(1970, 1, 1)).days for d in self.archive.days()}
         older = [d for d in older if d in have]
         if not older:
@@ -145,6 +152,10 @@ class Trends:
             return {"ok": False, "error": "days must be 7 or 30"}
         now = datetime.now(CHINA_TZ)
         return {"ok": True, "scope": caller.scope, "days": self.series(caller.scope, days, now)}
+
+
+def _moment(sid: str) -> datetime:
+    return datetime.fromtimestamp(int(sid.split("-")[0]) / 1000, CHINA_TZ)
 
 
 def archive_at(data_dir: str) -> Archive:

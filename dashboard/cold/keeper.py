@@ -1,0 +1,175 @@
+"""Keeping history bounded: archive the log's complete days, trim the log, let memory go.
+
+One job, run by every server process every ``ONEMAP_ARCHIVE_EVERY_S`` (and by ``onemap
+archive``), in this order, each step safe to repeat:
+
+1. **archive** (one process at a time, by a lock in Redis): every log step that arrived before
+   local midnight goes to the Parquet archive (``feeds.archive``), and the incidents they
+   belong to are summarised there (``summaries``) before the archive's watermark moves;
+2. **trim** the hot log to its last ``ONEMAP_LOG_DAYS`` days, never past the watermark: the
+   archive holds every step before the log drops it;
+3. **evict**: incidents closed before the local midnight ``ONEMAP_HOT_DAYS - 1`` days ago, all
+   of whose steps are archived, leave memory (``State.evict``), a slice at a time under the
+   state's lock. They are searched (``ColdStore.search``) and opened (``ColdStore.recall``) from
+   the archive, and come back whole with a new step.
+
+docs/metrics.md ("What lives where") says the same for users.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dashboard.cold.summaries import write_summaries
+from dashboard.live.livestate import LiveState
+from dashboard.state import sid_key
+from feeds.archive import Archive, ArchiveRun, archive_log
+from feeds.bus import EVENTS, Bus
+from feeds.schema import CHINA_TZ
+
+log = logging.getLogger(__name__)
+
+LOCK_S = 3600  # an archiving process that died frees the lock after this
+SLICE = 2000  # incidents let go per hold of the state's lock
+
+
+@dataclass
+class KeeperHealth:
+    runs: int = 0
+    errors: int = 0
+    archived: int = 0  # steps written by this process
+    trimmed: int = 0  # log entries dropped by this process
+    evicted: int = 0  # incidents let go
+    last_run: float | None = None  # monotonic
+    last_error: str = ""
+    busy: bool = field(default=False)
+
+    def report(self, watermark: str) -> dict[str, Any]:
+        age = None if self.last_run is None else round(time.monotonic() - self.last_run, 1)
+        return {
+            "watermark": watermark,
+            "runs": self.runs,
+            "errors": self.errors,
+            "archived": self.archived,
+            "trimmed": self.trimmed,
+            "evicted": self.evicted,
+            "last_run_age_s": age,
+            "last_error": self.last_error,
+        }
+
+
+def midnight(now: datetime, days_back: int = 0) -> datetime:
+    local = now.astimezone(CHINA_TZ) - timedelta(days=days_back)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def archive_days(bus: Bus, archive: Archive, before: datetime) -> ArchiveRun | None:
+    """Step 1: the steps that arrived before ``before`` (the job: local midnight), under the
+    archive lock (None: another process holds it)."""
+    lock, token = f"{bus.prefix}:archive-lock", secrets.token_hex(8)
+    if not bus.client.set(lock, token, nx=True, ex=LOCK_S):
+        return None
+    try:
+        return archive_log(bus, archive, before, copied=_summariser(archive))
+    finally:
+        if bus.client.get(lock) in (token, token.encode()):
+            bus.client.delete(lock)
+
+
+def _summariser(archive: Archive) -> Callable[[set[str], str], None]:
+    def summarise(ids: set[str], last: str) -> None:
+        written = write_summaries(archive, ids, last)
+        log.info("archive: %d incident(s) touched, %d closed summarised", len(ids), written)
+
+    return summarise
+
+
+def trim_log(bus: Bus, archive: Archive, now: datetime, log_days: int) -> int:
+    """Step 2: drop log entries older than ``log_days`` days and archived."""
+    watermark = archive.watermark()
+    if watermark in ("0", "0-0"):
+        return 0
+    keep_from = f"{int((now - timedelta(days=log_days)).timestamp() * 1000)}-0"
+    cut = min(keep_from, watermark, key=sid_key)  # the watermark's own entry stays
+    return bus.trim_before(EVENTS, cut)
+
+
+def evict(live: LiveState, archive: Archive, now: datetime, hot_days: int) -> int:
+    """Step 3: let go of closed, archived incidents older than the hot days."""
+    before = midnight(now, hot_days - 1)
+    watermark = archive.watermark()
+    with live.read() as state:
+        incidents = list(state.incidents.values())
+    candidates = [
+        i.id
+        for i in incidents
+        if (latest := i.latest) is not None and latest.type == "closed" and latest.ts < before
+    ]
+    gone = 0
+    for start in range(0, max(len(candidates), 1), SLICE):
+        with live.lock:  # re-checked inside: a step may have arrived since the list was made
+            gone += len(live.state.evict(before, watermark, candidates[start : start + SLICE]))
+    return gone
+
+
+class Keeper:
+    def __init__(
+        self,
+        live: LiveState,
+        bus: Bus,
+        archive: Archive,
+        every_s: float,
+        hot_days: int,
+        log_days: int,
+    ) -> None:
+        self.live = live
+        self.bus = bus
+        self.archive = archive
+        self.every_s = every_s
+        self.hot_days = hot_days
+        self.log_days = log_days
+        self.health = KeeperHealth()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Forever, once the state is ready; a failed round is logged and counted."""
+        self.live.ready.wait()
+        while not self._stop.is_set():
+            self.run_once(datetime.now(CHINA_TZ))
+            self._stop.wait(self.every_s)
+
+    def run_once(self, now: datetime) -> None:
+        h = self.health
+        h.busy = True
+        try:
+            run = archive_days(self.bus, self.archive, midnight(now))
+            if run is not None:
+                h.archived += run.steps
+            h.trimmed += trim_log(self.bus, self.archive, now, self.log_days)
+            gone = evict(self.live, self.archive, now, self.hot_days)
+            h.evicted += gone
+            if gone or (run is not None and run.steps):
+                log.info(
+                    "history: %d step(s) archived, %d incident(s) left memory, %d in memory",
+                    run.steps if run else 0,
+                    gone,
+                    len(self.live.state.incidents),
+                )
+        except Exception as exc:  # the history job fails alone, never the server
+            h.errors += 1
+            h.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            log.exception("history job failed; it runs again in %s s", self.every_s)
+        finally:
+            h.runs += 1
+            h.last_run = time.monotonic()
+            h.busy = False
+
+    def stop(self) -> None:
+        self._stop.set()
