@@ -74,8 +74,11 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -
 
 
 @contextmanager
-def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iterator[Server]:
-    """The real dashboard (`python -m onemap.cli serve`) on a free port, like tests/live."""
+def dashboard_server(
+    redis_url: str, prefix: str, tmp: Path, ready_timeout: float = 90, **env: str
+) -> Iterator[Server]:
+    """The real dashboard (`python -m onemap.cli serve`) on a free port, like tests/live;
+    ``ready_timeout``: how long its first fold may take (a long log's takes minutes)."""
     port = free_port()
     log_path = tmp / f"dashboard-{port}.log"
     environ = {
@@ -97,7 +100,12 @@ def dashboard_server(redis_url: str, prefix: str, tmp: Path, **env: str) -> Iter
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        wait_http(f"{server.url}/healthz", process, lambda body: json.loads(body).get("ready"))
+        wait_http(
+            f"{server.url}/healthz",
+            process,
+            lambda body: json.loads(body).get("ready"),
+            timeout=ready_timeout,
+        )
         yield server
     finally:
         stop_process(process)

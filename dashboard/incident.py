@@ -113,8 +113,17 @@ def add_step(incident: Incident, sid: str, message: EventMessage | StepHead) -> 
     step = incident.steps[message.seq] = Step(
         message.seq, message.type, message.ts, message.level, sid
     )
+    # ``put_step``, inlined: this runs for every step of a rebuild
     if incident.latest is None or message.seq > incident.latest.seq:
         incident.latest = step
     if incident.first is None or message.seq < incident.first.seq:
         incident.first = step
     return step
+
+
+def put_step(incident: Incident, step: Step) -> None:
+    incident.steps[step.seq] = step
+    if incident.latest is None or step.seq > incident.latest.seq:
+        incident.latest = step
+    if incident.first is None or step.seq < incident.first.seq:
+        incident.first = step

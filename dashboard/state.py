@@ -28,6 +28,7 @@ from dashboard.incident import (
     StepHead,
     add_step,
     head_of,
+    put_step,
     sid_key,
 )
 from feeds.geo import Geography
@@ -206,18 +207,17 @@ class State:
         incidents, done = self.incidents, None  # done: the last stream id folded
         folded: list[StepHead | EventMessage] = []  # the steps added, for the metrics
         report = self.metrics.fold_report
+        earlier: set[str] = set()  # new incidents whose earlier steps the archive may hold
+        archived = self._may_be_archived
         try:
             for sids, heads, fulls in batches:
-                back = self._recall_batch(heads)
                 for sid, head, full in zip(sids, heads, fulls, strict=True):
                     incident = incidents.get(head.id)
-                    if incident is None and head.id in back:
-                        incident = incidents[head.id] = back.pop(head.id)
-                        before[head.id] = None
-                        folded += [head_of(incident.id, s) for s in incident.steps.values()]
                     if incident is None:
                         incident = incidents[head.id] = self._new_incident(_fields(full))
                         before[head.id] = None
+                        if archived(head):
+                            earlier.add(head.id)
                     elif head.seq in incident.steps:
                         self.duplicates += 1
                         done = sid
@@ -230,6 +230,8 @@ class State:
                     last.append((sid, full, incident))
                     folded.append(head)
                     done = sid
+            if earlier:  # one read of the archive for the whole fold, not one per batch
+                folded += self._earlier_steps(earlier)
         finally:
             # A fold that failed (Redis went away mid-read) resumes after the last step it
             # folded: what was folded is counted, and nothing is folded twice.
@@ -248,13 +250,17 @@ class State:
                 gc.enable()
         return len(folded)
 
-    def _recall_batch(self, heads: Sequence[StepHead | EventMessage]) -> dict[str, Incident]:
-        """The incidents of a batch's steps that come back from the archive, in one lookup."""
-        if self.recall is None:
-            return {}
-        known = self.incidents
-        wanted = {h.id for h in heads if h.id not in known and self._may_be_archived(h)}
-        return self._recall(wanted) if wanted else {}
+    def _earlier_steps(self, ids: set[str]) -> list[StepHead]:
+        """Put into the incidents ``ids`` (begun by this fold from a later step) the steps the
+        archive has of them and the fold did not; returns those steps, to be counted."""
+        added: list[StepHead] = []
+        for incident_id, archived in self._recall(ids).items():
+            incident = self.incidents[incident_id]
+            for step in archived.steps.values():
+                if step.seq not in incident.steps:
+                    put_step(incident, step)
+                    added.append(head_of(incident_id, step))
+        return added
 
     def _history(self, incident: Incident) -> None:
         first = incident.first

@@ -16,6 +16,7 @@ from werkzeug.serving import BaseWSGIServer
 
 from dashboard.access.auth import Access, SocketGuard
 from dashboard.access.store import UserStore
+from dashboard.cold import arrow_on_system_allocator
 from dashboard.config import Settings
 from dashboard.live.hub import LiveHub
 from dashboard.state import State
@@ -77,6 +78,7 @@ class OneMap:
 def create_app(settings: Settings) -> OneMap:
     if not settings.redis_url:
         raise ValueError("ONEMAP_REDIS_URL is empty: start Redis first (`onemap demo` does)")
+    arrow_on_system_allocator()
     geo = load_geography()
     server = Flask(__name__)
     server.config["ONEMAP_SETTINGS"] = settings

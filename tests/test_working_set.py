@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pyarrow.parquet as pq
 import pytest
 
 from dashboard.access.auth import Principal
+from dashboard.cold import summaries
 from dashboard.cold.keeper import archive_days, evict, midnight, trim_log
 from dashboard.cold.store import ColdStore
 from dashboard.live.inbound import DutyRowsAsk
@@ -234,3 +236,20 @@ def _first_message(bus: Bus, incident_id: str) -> EventMessage:
         if isinstance(entry.message, EventMessage) and entry.message.id == incident_id:
             return entry.message
     raise AssertionError(incident_id)
+
+
+def test_a_month_of_summaries_is_one_file_with_one_row_per_incident_however_often_written(world):
+    _state, _live, archive, _cold, _now = world
+    parts = summaries.files(archive)
+    assert len(parts) == 1 and parts[0].endswith("summaries.parquet")
+    table = pq.read_table(parts[0])
+    ids = table["id"].to_pylist()
+    assert len(ids) == len(set(ids)) > 100
+    first_ts = table["first_ts"].to_pylist()
+    assert first_ts == sorted(first_ts, reverse=True)  # newest report first
+    # a run repeated (a crash before its watermark moved) or a later run of the same month
+    some = set(ids[:50])
+    run = archive.watermark()
+    assert summaries.write_summaries(archive, some, run) == 50
+    again = pq.read_table(summaries.files(archive)[0])["id"].to_pylist()
+    assert sorted(again) == sorted(ids)

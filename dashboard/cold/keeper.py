@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dashboard.cold.summaries import write_summaries
+from dashboard.cold.summaries import open_ids, write_summaries
 from dashboard.live.livestate import LiveState
 from dashboard.state import sid_key
 from feeds.archive import Archive, ArchiveRun, archive_log
@@ -144,6 +144,22 @@ class Keeper:
         while not self._stop.is_set():
             self.run_once(datetime.now(CHINA_TZ))
             self._stop.wait(self.every_s)
+
+    def after_rebuild(self) -> None:
+        """Before the state is ready: open incidents whose every step the log has dropped come
+        back whole from the archive (a rebuild with no checkpoint, on a log trimmed to its
+        days), and what may leave memory leaves, so the first checkpoint and every page see
+        the bounded set. The archive's catch-up (slow on a long log) waits for ``run``."""
+        back = self.live.state.bring_back(open_ids(self.archive))
+        gone = evict(self.live, self.archive, datetime.now(CHINA_TZ), self.hot_days)
+        self.health.evicted += gone
+        if back or gone:
+            log.info(
+                "rebuild: %d open incident(s) older than the log from the archive, "
+                "%d closed incident(s) left memory",
+                back,
+                gone,
+            )
 
     def run_once(self, now: datetime) -> None:
         h = self.health

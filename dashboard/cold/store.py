@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from dashboard.cold import summaries
-from dashboard.incident import Incident, Step
+from dashboard.incident import Incident, Step, put_step
 from dashboard.views.search import AREA_FIELD, PERIODS, Filter, Marks
 from feeds.archive import Archive
 from feeds.catalogue import CATEGORIES
@@ -40,6 +40,12 @@ ORDER = {
     "source": "source",
 }
 _AREA = ("county", "town", "village", "grid")
+# what the table's sort and the map read: no text (a scan's cost is mostly text)
+_BRIEF = (
+    "id, category, county, town, village, grid, lon, lat, source, severity, deadline, "
+    "first_seq, first_type, first_ts, first_level, first_sid, "
+    "last_seq, last_type, last_ts, last_level, last_sid"
+)
 _ROW = (
     "id, category, county, town, village, grid, lon, lat, source, title, detail, reporter, "
     "severity, deadline, first_seq, first_type, first_ts, first_level, first_sid, "
@@ -66,7 +72,8 @@ class Ask:
 @dataclass(frozen=True)
 class Found:
     total: int  # rows matching
-    incidents: list[Incident]  # the first ``limit`` of them, in the asked order
+    incidents: list[Incident]  # the first ``limit`` of them, in the asked order, without text
+    # (``ColdStore.complete`` reads the rest of those shown)
 
 
 class ColdStore:
@@ -106,7 +113,7 @@ class ColdStore:
                 incident = found[row["id"]] = _incident(row)
             if row["seq"] not in incident.steps:
                 ts = row["ts"].astimezone(UTC)  # as the fold keeps them (Arrow's tz object aside)
-                _put(incident, Step(row["seq"], row["type"], ts, row["level"], row["sid"]))
+                put_step(incident, Step(row["seq"], row["type"], ts, row["level"], row["sid"]))
         return found
 
     def open_ids(self) -> set[str]:
@@ -138,15 +145,38 @@ class ColdStore:
         with _connection() as con:
             ids = pa.array(sorted(ask.besides), pa.string())
             con.register("besides", pa.table({"id": ids}))
-            # two queries: the count reads only the filter's columns, and the top rows let
-            # DuckDB keep a heap of ``limit`` rows rather than every match's text
-            count = con.sql(f"SELECT count(*) FROM ({matching})", params=asked).fetchall()
-            table = con.sql(
-                f"SELECT {_ROW} FROM ({matching}) ORDER BY {order} LIMIT ?",
-                params=[*asked, limit],
-            ).to_arrow_table()
-        total = int(count[0][0]) if count else 0
+            if ask.f.q:
+                # the text is read once (it is most of the time): every match, briefly, then
+                # counted and cut in memory
+                found = con.sql(f"SELECT {_BRIEF} FROM ({matching})", params=asked)
+                table = found.to_arrow_table()
+                total = table.num_rows
+                con.register("found", table)
+                top = f"SELECT * FROM found ORDER BY {order} LIMIT ?"
+                table = con.sql(top, params=[limit]).to_arrow_table()
+            else:  # the count reads only the filter's columns; the top rows no text
+                count = con.sql(f"SELECT count(*) FROM ({matching})", params=asked).fetchall()
+                total = int(count[0][0]) if count else 0
+                top = f"SELECT {_BRIEF} FROM ({matching}) ORDER BY {order} LIMIT ?"
+                table = con.sql(top, params=[*asked, limit]).to_arrow_table()
         return Found(total, [_summary(r) for r in table.to_pylist()])
+
+    def complete(self, incidents: list[Incident], archived: set[str]) -> list[Incident]:
+        """``incidents`` with those of ``archived`` (as ``search`` gave them: no text) read
+        in full: what a block of the table shows."""
+        wanted = [i.id for i in incidents if i.id in archived]
+        if not wanted:
+            return incidents
+        with _connection() as con:
+            table = con.sql(
+                f"""
+                SELECT {_ROW} FROM read_parquet(?) WHERE list_contains(?, id)
+                QUALIFY row_number() OVER (PARTITION BY id ORDER BY last_ms DESC) = 1
+                """,
+                params=[summaries.files(self.archive), wanted],
+            ).to_arrow_table()
+        full = {row["id"]: _summary(row) for row in table.to_pylist()}
+        return [full.get(i.id, i) for i in incidents]
 
 
 def _where(ask: Ask) -> tuple[str, list[object]]:
@@ -210,9 +240,9 @@ def _incident(row: dict[str, Any]) -> Incident:
         row["lon"],
         row["lat"],
         row["source"],
-        row["title"],
-        row["detail"] or "",
-        row["reporter"],
+        row.get("title") or "",
+        row.get("detail") or "",
+        row.get("reporter"),
         row["severity"],
         row["deadline"].astimezone(UTC),
     )
@@ -223,7 +253,7 @@ def _summary(row: dict[str, Any]) -> Incident:
     table, the map and the sort read; the detail recalls the whole of it)."""
     incident = _incident(row)
     for end in ("first", "last"):
-        _put(
+        put_step(
             incident,
             Step(
                 row[f"{end}_seq"], row[f"{end}_type"], row[f"{end}_ts"].astimezone(UTC),
@@ -232,11 +262,3 @@ def _summary(row: dict[str, Any]) -> Incident:
             ),
         )  # fmt: skip
     return incident
-
-
-def _put(incident: Incident, step: Step) -> None:
-    incident.steps[step.seq] = step
-    if incident.latest is None or step.seq > incident.latest.seq:
-        incident.latest = step
-    if incident.first is None or step.seq < incident.first.seq:
-        incident.first = step

@@ -4,12 +4,16 @@ the incident has left memory (``State.evict``).
 Written by the archive job (``dashboard.cold.keeper``) for every incident whose steps a run
 copied, from all of its archived steps, before the run's watermark moves:
 
-    <archive>/incidents/month=YYYY-MM/part-<run's last stream id>.parquet
+    <archive>/incidents/month=YYYY-MM/summaries.parquet
 
-(the month of the run). Only incidents closed as of the run are written: open ones are always
-in memory. An incident written before and touched again (reopened, a late step) makes its older
-rows stale; they are listed in ``<archive>/incidents/superseded.parquet`` (id, last_ms), which
-every query leaves out, so each incident is read from its newest row only.
+(the month of the run): each run merges its rows into its month's file, replacing the rows of
+the same incidents, and writes it again sorted, newest report first, in row groups of 50,000,
+atomically (a reader holds the old file or the new). One file a month, not one a run: DuckDB
+pays per file opened (60 daily files made the desk's newest-first query 5× slower than one).
+Only incidents closed as of the run are written: open ones are always in memory. An incident
+summarised in an earlier month and touched again (reopened, a late step) leaves a stale row
+there; those are listed in ``<archive>/incidents/superseded.parquet`` (id, last_ms), which every
+query leaves out, so each incident is read from its newest row only.
 
 A row holds the incident's fields as the state keeps them (its lowest-seq step's), its first and
 latest steps, and its searchable text twice (``SearchText``: as revealed, and masked), so a
@@ -37,6 +41,9 @@ _FIELDS = (
     "reporter", "severity", "deadline",
 )  # fmt: skip
 _ENDS = ("seq", "type", "ts", "level", "sid")  # of the first (lowest seq) and latest step
+# newest reports first, in row groups DuckDB reads in parallel (one group of 470,000 rows:
+# the desk's newest-first query took 235 ms; in groups of 50,000 so ordered, 42 ms)
+ROW_GROUP = 50_000
 SUPERSEDED = pa.schema([("id", pa.string()), ("last_ms", pa.int64())])
 
 
@@ -84,8 +91,14 @@ def write_summaries(archive: Archive, ids: set[str], run: str) -> int:
         texts = [searchable(t, d or "", reveal) for t, d in zip(titles, details, strict=True)]
         closed = closed.append_column(name, pa.array(texts, pa.string()))
     month = datetime.fromtimestamp(int(run.split("-")[0]) / 1000, CHINA_TZ).strftime("%Y-%m")
-    _write(folder(archive) / f"month={month}" / f"part-{run}.parquet", closed)
-    return int(closed.num_rows)
+    target = folder(archive) / f"month={month}" / "summaries.parquet"
+    written = closed.num_rows
+    if target.exists():  # this run's rows replace the month's rows of the same incidents
+        kept = pq.read_table(target, schema=closed.schema)
+        fresh = pa.compute.is_in(kept["id"], value_set=closed["id"])
+        closed = pa.concat_tables([kept.filter(pa.compute.invert(fresh)), closed])
+    _write(target, closed.sort_by([("first_ts", "descending")]))
+    return int(written)
 
 
 def open_ids(archive: Archive) -> set[str]:
@@ -128,5 +141,5 @@ def _supersede(con: duckdb.DuckDBPyConnection, archive: Archive, fresh: pa.Table
 def _write(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{uuid.uuid4().hex}.tmp"
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
     os.replace(tmp, path)

@@ -74,7 +74,7 @@ class Bridge:
         position_interval_ms: int,
         checkpoints: Checkpoints | None = None,
         checkpoint_every_s: float = 0,
-        archived_open: Callable[[], set[str]] | None = None,
+        after_rebuild: Callable[[], None] | None = None,
     ) -> None:
         self.live = live
         self.bus = bus
@@ -90,7 +90,8 @@ class Bridge:
         self.checkpoints = checkpoints
         self.checkpoint_every = Every(checkpoint_every_s) if checkpoints else None
         self.guarded = Guarded(self.health, log, "live bridge")
-        self.archived_open = archived_open  # incidents open as of the archive (dashboard.cold)
+        # the history job's part of a rebuild (dashboard.cold.keeper): before ready
+        self.after_rebuild = after_rebuild
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -115,7 +116,8 @@ class Bridge:
             restored = self.checkpoints.restore(state, book, accept=self._log_holds)
         self.health.progress = Progress()
         self.live.newest_ts = rebuild(self.bus, state, book, self.health.progress)
-        self.guarded("recall", self._bring_back)
+        if self.after_rebuild is not None:
+            self.guarded("history", self.after_rebuild)
         self.position = {**state.last_sid, ACTIONS: book.last_sid}
         # The detectors' first round after a fold is long (thousands of warnings, pruning):
         # paid here, before any page is answered, not in the live loop's first seconds.
@@ -125,14 +127,6 @@ class Bridge:
         if self.checkpoint_every is not None and restored is not None:
             self.checkpoint_every.last = time.monotonic()  # else one now: the fold was long
         self.live.ready.set()
-
-    def _bring_back(self) -> None:
-        """Open incidents whose every step the log has dropped (a rebuild with no checkpoint,
-        on a log trimmed to its last days) come back whole from the archive."""
-        if self.archived_open is not None:
-            back = self.live.state.bring_back(self.archived_open())
-            if back:
-                log.info("rebuild: %d open incident(s) older than the log, from the archive", back)
 
     def _log_holds(self, header: Header) -> str | None:
         """Why a checkpoint does not belong to this log (None: it does). The last ids it

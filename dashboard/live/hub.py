@@ -78,7 +78,7 @@ class LiveHub:
             settings.position_interval_ms,
             self.checkpoints,
             every,
-            self.cold.open_ids,
+            self.keeper.after_rebuild,
         )
         self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
         self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)

@@ -92,7 +92,13 @@ class DutyQuery:
         first = sort(found, column, descending, geo, limit=limit)
         if cold.incidents:
             first = sort(first + cold.incidents, column, descending, geo, limit=limit)
-        return len(found) + cold.total, first[:limit]
+        return len(found) + cold.total, self._complete(first[:limit], cold)
+
+    def _complete(self, shown: list[Incident], cold: Found) -> list[Incident]:
+        """The archive's incidents among ``shown`` read in full (``search`` gave them briefly)."""
+        if self.cold is None or not cold.incidents:
+            return shown
+        return self.cold.complete(shown, {i.id for i in cold.incidents})
 
     def marks(self) -> Marks:
         book = self.live.actions
@@ -139,7 +145,7 @@ class DutyQuery:
             ordered = sort(found, column, descending, geo, limit=end)
             if cold.incidents:
                 ordered = sort(ordered + cold.incidents[:end], column, descending, geo, limit=end)
-        block, plain = rows(ordered[start:end], geo, now, marks, who.sees_pii)
+        block, plain = rows(self._complete(ordered[start:end], cold), geo, now, marks, who.sees_pii)
         reply: dict[str, Any] = {
             "ok": True,
             "rows": block,
