@@ -17,8 +17,11 @@ now, all real processes, each history in its own redis-server and data dir:
    ``max(step ts, previous id)`` in ms, ``<ms>-<n>`` strictly increasing. The simulator emits
    in arrival order, so a reordered or repeated step keeps its place after the steps that
    overtook it, with an id at most its arrival time (archiving and retention go by id);
-3. ``onemap archive`` runs as a subprocess on the same Redis, prefix and data dir (copies the
-   complete days to Parquet; with the bounded working set it also trims the log). Then the
+3. after each complete day, the history job's archive and trim run on it
+   (``dashboard.cold.keeper.archive_days`` and ``trim_log``, in this process), as a server
+   would have run them each night (so the archive has a summaries run per day, as in
+   operation); at the end ``onemap archive`` runs as a subprocess on the same Redis, prefix
+   and data dir (nothing left to copy but what arrived since, if anything). Then the
    log is capped at ``--events-maxlen`` (XTRIM MAXLEN ~), which the Bus does at every publish
    of a live feed and this raw writer does not (the default cap, 2,000,000, holds ~48 days of
    8,000 incidents: the longest log a server could have before ONEMAP_LOG_DAYS);

@@ -6,14 +6,14 @@ copied, from all of its archived steps, before the run's watermark moves:
 
     <archive>/incidents/month=YYYY-MM/summaries.parquet
 
-(the month of the run): each run merges its rows into its month's file, replacing the rows of
-the same incidents, and writes it again sorted, newest report first, in row groups of 50,000,
-atomically (a reader holds the old file or the new). One file a month, not one a run: DuckDB
-pays per file opened (60 daily files made the desk's newest-first query 5× slower than one).
-Only incidents closed as of the run are written: open ones are always in memory. An incident
-summarised in an earlier month and touched again (reopened, a late step) leaves a stale row
-there; those are listed in ``<archive>/incidents/superseded.parquet`` (id, last_ms), which every
-query leaves out, so each incident is read from its newest row only.
+(the month of the run): each run merges its rows into its month's file and writes it again
+sorted, newest report first, in row groups of 50,000, atomically (a reader holds the old file
+or the new). One file a month, not one a run: DuckDB pays per file opened (60 daily files made
+the desk's newest-first query 5× slower than one), and in one sorted file a top-N query reads
+the first row groups only. Only incidents closed as of the run are written: open ones are
+always in memory. An incident touched again (reopened, a late step) loses its older row
+wherever it is, so the archive holds one row per incident, its newest, and none for one that
+memory holds again; queries need no deduplication.
 
 A row holds the incident's fields as the state keeps them (its lowest-seq step's), its first and
 latest steps, and its searchable text twice (``SearchText``: as revealed, and masked), so a
@@ -35,7 +35,6 @@ from dashboard.views.search import searchable
 from feeds.archive import Archive
 from feeds.schema import CHINA_TZ
 
-_TS = pa.timestamp("ms", tz="Asia/Shanghai")
 _FIELDS = (
     "category", "county", "town", "village", "grid", "lon", "lat", "source", "title", "detail",
     "reporter", "severity", "deadline",
@@ -44,7 +43,6 @@ _ENDS = ("seq", "type", "ts", "level", "sid")  # of the first (lowest seq) and l
 # newest reports first, in row groups DuckDB reads in parallel (one group of 470,000 rows:
 # the desk's newest-first query took 235 ms; in groups of 50,000 so ordered, 42 ms)
 ROW_GROUP = 50_000
-SUPERSEDED = pa.schema([("id", pa.string()), ("last_ms", pa.int64())])
 
 
 def folder(archive: Archive) -> Path:
@@ -55,10 +53,6 @@ def files(archive: Archive) -> list[str]:
     """Every summary part (DuckDB reads the list; none yet: empty)."""
     base = folder(archive)
     return sorted(str(p) for p in base.glob("month=*/*.parquet")) if base.exists() else []
-
-
-def superseded_file(archive: Archive) -> Path:
-    return folder(archive) / "superseded.parquet"
 
 
 def write_summaries(archive: Archive, ids: set[str], run: str) -> int:
@@ -80,9 +74,11 @@ def write_summaries(archive: Archive, ids: set[str], run: str) -> int:
     with duckdb.connect() as con:
         con.register("wanted", wanted)
         table = con.sql(sql, params=[archive.files("events")]).to_arrow_table()
-        _supersede(con, archive, table.select(["id", "last_ms"]))
     is_closed = pa.compute.equal(table["last_type"], "closed")
     _keep_open(archive, ids, table.filter(pa.compute.invert(is_closed))["id"].to_pylist())
+    month = datetime.fromtimestamp(int(run.split("-")[0]) / 1000, CHINA_TZ).strftime("%Y-%m")
+    target = folder(archive) / f"month={month}" / "summaries.parquet"
+    _drop_older_rows(archive, ids, besides=target)
     closed = table.filter(is_closed)
     if not closed.num_rows:
         return 0
@@ -90,15 +86,27 @@ def write_summaries(archive: Archive, ids: set[str], run: str) -> int:
     for name, reveal in (("search_plain", True), ("search_masked", False)):
         texts = [searchable(t, d or "", reveal) for t, d in zip(titles, details, strict=True)]
         closed = closed.append_column(name, pa.array(texts, pa.string()))
-    month = datetime.fromtimestamp(int(run.split("-")[0]) / 1000, CHINA_TZ).strftime("%Y-%m")
-    target = folder(archive) / f"month={month}" / "summaries.parquet"
     written = closed.num_rows
     if target.exists():  # this run's rows replace the month's rows of the same incidents
         kept = pq.read_table(target, schema=closed.schema)
-        fresh = pa.compute.is_in(kept["id"], value_set=closed["id"])
-        closed = pa.concat_tables([kept.filter(pa.compute.invert(fresh)), closed])
+        stale = pa.compute.is_in(kept["id"], value_set=pa.array(sorted(ids), pa.string()))
+        closed = pa.concat_tables([kept.filter(pa.compute.invert(stale)), closed])
     _write(target, closed.sort_by([("first_ts", "descending")]))
     return int(written)
+
+
+def _drop_older_rows(archive: Archive, ids: set[str], besides: Path) -> None:
+    """Take the incidents ``ids`` (summarised again, or open again) out of the other months'
+    files: an incident has one row in the archive, its newest, or none while memory holds it."""
+    touched = pa.array(sorted(ids), pa.string())
+    for name in files(archive):
+        path = Path(name)
+        if path == besides:
+            continue
+        stale = pa.compute.is_in(pq.read_table(path, columns=["id"])["id"], value_set=touched)
+        if pa.compute.any(stale).as_py():
+            table = pq.read_table(path)
+            _write(path, table.filter(pa.compute.invert(stale)))
 
 
 def open_ids(archive: Archive) -> set[str]:
@@ -115,27 +123,6 @@ def open_file(archive: Archive) -> Path:
 def _keep_open(archive: Archive, touched: set[str], still_open: list[str]) -> None:
     ids = (open_ids(archive) - touched) | set(still_open)
     _write(open_file(archive), pa.table({"id": pa.array(sorted(ids), pa.string())}))
-
-
-def _supersede(con: duckdb.DuckDBPyConnection, archive: Archive, fresh: pa.Table) -> None:
-    """Mark the older rows of the incidents summarised again as stale."""
-    older = files(archive)
-    if not older:
-        return
-    con.register("fresh", fresh)
-    stale = con.sql(
-        """
-        SELECT s.id, s.last_ms FROM read_parquet(?) s JOIN fresh f ON s.id = f.id
-        WHERE s.last_ms < f.last_ms
-        """,
-        params=[older],
-    ).to_arrow_table()
-    if not stale.num_rows:
-        return
-    path = superseded_file(archive)
-    known = pq.read_table(path) if path.exists() else SUPERSEDED.empty_table()
-    con.register("merged", pa.concat_tables([known, stale.cast(SUPERSEDED)]))
-    _write(path, con.sql("SELECT DISTINCT * FROM merged").to_arrow_table().cast(SUPERSEDED))
 
 
 def _write(path: Path, table: pa.Table) -> None:

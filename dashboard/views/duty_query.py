@@ -70,17 +70,23 @@ class DutyQuery:
         return midnight(now, self.hot_days - 1)
 
     def archived(
-        self, who: Principal, f: Filter, column: str, descending: bool, limit: int
+        self,
+        who: Principal,
+        f: Filter,
+        column: str,
+        descending: bool,
+        limit: int,
+        newest: int = 0,
     ) -> Found:
-        """The archive's part of the answer to ``f`` (after ``find``): its count, and its first
-        ``limit`` incidents sorted by ``column``."""
+        """The archive's part of the answer to ``f`` (after ``find``): its count, its first
+        ``limit`` incidents sorted by ``column``, and its ``newest`` reported (for the map)."""
         if self.cold is None or skips(f):
-            return Found(0, [])
+            return Found(0, [], [])
         now = datetime.now(UTC)
         city = self.live.geo.city.code
         area = f.area if f.area and contains(who.scope, f.area) else who.scope
         ask = Ask(f, area, city, who.sees_pii, self.marks(), self.horizon(now), now, self._besides)
-        return self.cold.search(ask, column, descending, limit)
+        return self.cold.search(ask, column, descending, limit, newest)
 
     def ordered(
         self, who: Principal, f: Filter, column: str, descending: bool, limit: int
@@ -88,17 +94,17 @@ class DutyQuery:
         """How many incidents, in memory and archived, pass ``f``, and the first ``limit``."""
         found = self.find(who, f)
         cold = self.archived(who, f, column, descending, limit)
+        return len(found) + cold.total, self._merged(found, cold, column, descending, limit)
+
+    def _merged(
+        self, found: list[Incident], cold: Found, column: str, descending: bool, limit: int
+    ) -> list[Incident]:
+        """The first ``limit`` of memory's matches and the archive's, by the same sort."""
         geo = self.live.geo
         first = sort(found, column, descending, geo, limit=limit)
         if cold.incidents:
             first = sort(first + cold.incidents, column, descending, geo, limit=limit)
-        return len(found) + cold.total, self._complete(first[:limit], cold)
-
-    def _complete(self, shown: list[Incident], cold: Found) -> list[Incident]:
-        """The archive's incidents among ``shown`` read in full (``search`` gave them briefly)."""
-        if self.cold is None or not cold.incidents:
-            return shown
-        return self.cold.complete(shown, {i.id for i in cold.incidents})
+        return first[:limit]
 
     def marks(self) -> Marks:
         book = self.live.actions
@@ -125,27 +131,18 @@ class DutyQuery:
         found = self.find(who, f)
         now = datetime.now(UTC)
         state, marks, geo = self.live.state, self.marks(), self.live.geo
-        newest_first = column == "reported" and descending
-        # the default view (newest first, with the map) asks the archive once for both
-        want = max(end, MAX_POINTS) if asked.points and newest_first else end
-        cold = self.archived(who, f, column, descending, want)
+        cold = self.archived(who, f, column, descending, end, MAX_POINTS if asked.points else 0)
         latest: list[Incident] = []
-        if asked.points:  # the map draws the newest matches
+        if asked.points:  # the map draws the newest matches, in memory or archived
             latest = newest(found)
-            extra = (
-                cold.incidents
-                if newest_first
-                else self.archived(who, f, "reported", True, MAX_POINTS).incidents
-            )
-            if extra:
-                latest = newest(latest + extra)
-        if asked.points and newest_first and end <= len(latest):
-            ordered = latest  # the default view: one pass serves the map and the table
+            if cold.newest:
+                latest = newest(latest + cold.newest)
+        newest_first = column == "reported" and descending
+        if asked.points and newest_first and not cold.incidents and end <= len(latest):
+            ordered = latest  # the default view in memory: one pass serves the map and the table
         else:
-            ordered = sort(found, column, descending, geo, limit=end)
-            if cold.incidents:
-                ordered = sort(ordered + cold.incidents[:end], column, descending, geo, limit=end)
-        block, plain = rows(self._complete(ordered[start:end], cold), geo, now, marks, who.sees_pii)
+            ordered = self._merged(found, cold, column, descending, end)
+        block, plain = rows(ordered[start:end], geo, now, marks, who.sees_pii)
         reply: dict[str, Any] = {
             "ok": True,
             "rows": block,
