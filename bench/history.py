@@ -29,7 +29,7 @@ now, all real processes, each history in its own redis-server and data dir:
    checkpoint is written (the one at SIGTERM may not be done within its 6 s on a big state),
    and stopped (SIGTERM writes another); then **restarted**: the
    measured start (time to ready from process start, RSS when ready, ``/healthz`` incidents
-   and ``cold``). On the restarted server, a duty officer signed in through the real form asks
+   and ``history``). On the restarted server, a duty officer signed in through the real form asks
    ``duty_rows`` over the socket, as the duty desk does (bench.duty_query's QUERIES, first
    block of 100 rows with map points), first once then ``--repeat`` times each: the round
    trip is what the desk waits for; the reply's ``ms`` is the server's share.
@@ -232,7 +232,7 @@ def _start(
         "ready_s": ready_s,
         "rss_mb": rss,
         "incidents": health["incidents"],
-        "cold": health.get("cold"),
+        "history": health.get("history"),
         "duty": duty,
         "log": lines,
     }
@@ -412,8 +412,8 @@ def _report(result: dict[str, Any]) -> None:
     ]
     print(table(rows, header))
     for r in result["runs"]:
-        if r["restart"]["cold"] is not None:
-            print(f"  {r['days']} d: cold {r['restart']['cold']}")
+        if r["restart"]["history"] is not None:
+            print(f"  {r['days']} d: history {r['restart']['history']}")
         for line in r["archive_log"]:
             print(f"  {r['days']} d archive: {line}")
         for name in ("first", "restart"):

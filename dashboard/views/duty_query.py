@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import time
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from dashboard.access.auth import Principal
@@ -22,7 +23,7 @@ from dashboard.cold.keeper import midnight
 from dashboard.cold.store import Ask, ColdStore, Found, skips
 from dashboard.live.inbound import DutyRowsAsk, Reply
 from dashboard.live.livestate import LiveState
-from dashboard.state import Incident
+from dashboard.state import Incident, sid_key
 from dashboard.views.search import (
     MAX_BLOCK,
     MAX_POINTS,
@@ -46,24 +47,38 @@ class DutyQuery:
         self.cold = cold
         self.hot_days = hot_days
         self.search = {True: SearchText(reveal=True), False: SearchText(reveal=False)}
-        self._besides: frozenset[str] = frozenset()  # of the last ``find``: see ``archived``
 
     def find(self, who: Principal, f: Filter) -> list[Incident]:
         """The incidents in memory that pass ``f`` in ``who``'s jurisdiction."""
+        return self._hot(who, f)[0]
+
+    def _hot(self, who: Principal, f: Filter) -> tuple[list[Incident], frozenset[str]]:
+        """``find``, and the incidents memory holds whose archived row the archive's answer
+        must leave out (``_twice``)."""
         with self.live.read() as state:  # a consistent list of incidents; filtering runs outside
             incidents = list(state.incidents.values())
-            recalled = set(state.recalled)
+            recalled = [state.incidents[i] for i in state.recalled if i in state.incidents]
         now = datetime.now(UTC)
         city = self.live.geo.city.code
         search = self.search[who.sees_pii]
         if len(search.texts) > 2 * len(incidents) + 1000:  # incidents the state has let go
             search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
+        besides = self._twice(incidents, recalled, now)
+        return matching(incidents, f, who.scope, city, now, self.marks(), search), besides
+
+    def _twice(
+        self, incidents: list[Incident], recalled: list[Incident], now: datetime
+    ) -> frozenset[str]:
+        """Incidents memory holds that the archive holds too, as closed before the horizon
+        (the archive's answer takes only those): closed then and not yet let go, or back in
+        memory (a new step, a rebuild) while the archive's row says closed then. Of the
+        recalled, the archive's row is what their steps up to its watermark say."""
         before = self.horizon(now)
-        # what memory holds that the archive may hold too: left out of the archive's answer
-        self._besides = frozenset(
-            recalled.union(i.id for i in incidents if _closed_before(i, before))
-        )
-        return matching(incidents, f, who.scope, city, now, self.marks(), search)
+        twice = {i.id for i in incidents if _closed_before(i, before)}
+        if recalled and self.cold is not None:
+            mark = sid_key(self.cold.archive.watermark())
+            twice.update(i.id for i in recalled if _archived_closed_before(i, before, mark))
+        return frozenset(twice)
 
     def horizon(self, now: datetime) -> datetime:
         """Incidents closed before this may have left memory (``dashboard.cold.keeper``)."""
@@ -73,27 +88,28 @@ class DutyQuery:
         self,
         who: Principal,
         f: Filter,
+        besides: frozenset[str],
         column: str,
         descending: bool,
         limit: int,
         newest: int = 0,
     ) -> Found:
-        """The archive's part of the answer to ``f`` (after ``find``): its count, its first
-        ``limit`` incidents sorted by ``column``, and its ``newest`` reported (for the map)."""
+        """The archive's part of the answer to ``f`` (``besides``: see ``_hot``): its count,
+        its first ``limit`` incidents sorted by ``column``, its ``newest`` reported (the map)."""
         if self.cold is None or skips(f):
             return Found(0, [], [])
         now = datetime.now(UTC)
         city = self.live.geo.city.code
         area = f.area if f.area and contains(who.scope, f.area) else who.scope
-        ask = Ask(f, area, city, who.sees_pii, self.marks(), self.horizon(now), now, self._besides)
+        ask = Ask(f, area, city, who.sees_pii, self.marks(), self.horizon(now), now, besides)
         return self.cold.search(ask, column, descending, limit, newest)
 
     def ordered(
         self, who: Principal, f: Filter, column: str, descending: bool, limit: int
     ) -> tuple[int, list[Incident]]:
         """How many incidents, in memory and archived, pass ``f``, and the first ``limit``."""
-        found = self.find(who, f)
-        cold = self.archived(who, f, column, descending, limit)
+        found, besides = self._hot(who, f)
+        cold = self.archived(who, f, besides, column, descending, limit)
         return len(found) + cold.total, self._merged(found, cold, column, descending, limit)
 
     def _merged(
@@ -128,10 +144,11 @@ class DutyQuery:
         descending = asked.dir != "asc"
         start = max(0, asked.start)
         end = min(start + MAX_BLOCK, max(start, start + 100 if asked.end is None else asked.end))
-        found = self.find(who, f)
+        found, besides = self._hot(who, f)
         now = datetime.now(UTC)
         state, marks, geo = self.live.state, self.marks(), self.live.geo
-        cold = self.archived(who, f, column, descending, end, MAX_POINTS if asked.points else 0)
+        mapped = MAX_POINTS if asked.points else 0
+        cold = self.archived(who, f, besides, column, descending, end, mapped)
         latest: list[Incident] = []
         if asked.points:  # the map draws the newest matches, in memory or archived
             latest = newest(found)
@@ -160,6 +177,16 @@ class DutyQuery:
             reply["set"] = {"key": f.set, "name": SETS[f.set][0]}
         reply["ms"] = round((time.perf_counter() - started) * 1000, 1)
         return reply
+
+
+def _archived_closed_before(incident: Incident, before: datetime, mark: tuple[int, int]) -> bool:
+    """Whether the archive's row of ``incident`` (its steps up to the watermark ``mark``)
+    says closed before ``before``."""
+    archived = [s for s in list(incident.steps.values()) if sid_key(s.sid) <= mark]
+    if not archived:
+        return False
+    last = max(archived, key=attrgetter("seq"))
+    return last.type == "closed" and last.ts < before
 
 
 def _closed_before(incident: Incident, before: datetime) -> bool:
