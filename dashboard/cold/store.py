@@ -150,17 +150,20 @@ class ColdStore:
                     held = ", ".join(_quoted(i) for i in besides)
                     also = f"SELECT count(*) FROM ({matching}) WHERE id IN ({held})"
                     total -= int(con.sql(also, params=asked).fetchall()[0][0])
+                # newest first (the desk's default) serves the table and the map in one read
+                both = newest and order == _NEWEST
                 top = f"SELECT {_ROW} FROM ({matching}) ORDER BY {order} LIMIT ?"
-                shown = con.sql(top, params=[*asked, limit + len(besides)])
-                rows = _records(shown.to_arrow_table())
-                points = []
-                if newest:
+                wanted = (max(limit, newest) if both else limit) + len(besides)
+                rows = _records(con.sql(top, params=[*asked, wanted]).to_arrow_table())
+                points = rows if both else []
+                if newest and not both:
                     top = f"SELECT {_BRIEF} FROM ({matching}) ORDER BY {_NEWEST} LIMIT ?"
                     mapped = con.sql(top, params=[*asked, newest + len(besides)])
                     points = _records(mapped.to_arrow_table())
-        first = [_summary(r) for r in rows if r["id"] not in kept][:limit]
-        latest = [_summary(r) for r in points if r["id"] not in kept][:newest]
-        return Found(total, first, latest)
+        made = {r["id"]: _summary(r) for r in rows if r["id"] not in kept}
+        first = list(made.values())[:limit]
+        latest = [made.get(r["id"]) or _summary(r) for r in points if r["id"] not in kept]
+        return Found(total, first, latest[:newest])
 
 
 def _searched(
