@@ -63,7 +63,9 @@ class DutyQuery:
         search = self.search[who.sees_pii]
         if len(search.texts) > 2 * len(incidents) + 1000:  # incidents the state has let go
             search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
-        besides = self._twice(incidents, recalled, now)
+        # only when the archive is asked: a scan of every incident in memory
+        wanted = self.cold is not None and not skips(f)
+        besides = self._twice(incidents, recalled, now) if wanted else frozenset()
         return matching(incidents, f, who.scope, city, now, self.marks(), search), besides
 
     def _twice(
