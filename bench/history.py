@@ -445,7 +445,9 @@ def _report(result: dict[str, Any]) -> None:
 
 
 # -- compressed, in-process -----------------------------------------------------------------------
-def _end_of_day(state: State, archive: Archive, bus: Bus, now: datetime) -> dict[str, Any]:
+def _end_of_day(
+    state: State, archive: Archive, bus: Bus, now: datetime, redis_url: str
+) -> dict[str, Any]:
     """ADAPTER to the server's history job at ``now``; what it did, for the per-day line.
 
     The job every server runs each ONEMAP_ARCHIVE_EVERY_S (``dashboard.cold.keeper``): archive
@@ -454,11 +456,13 @@ def _end_of_day(state: State, archive: Archive, bus: Bus, now: datetime) -> dict
     without it (before issue 16) this only archives: nothing trimmed, nothing evicted.
     """
     try:
-        from dashboard.cold.keeper import Keeper
+        from dashboard.cold.keeper import ArchiveProcess, Keeper
     except ImportError:
         return {"archived": archive_log(bus, archive, before=now).steps}
     settings = Settings.from_env()
-    keeper = Keeper(LiveState(state), bus, archive, 0, settings.hot_days, settings.log_days)
+    # the archive step in a child process, as the server runs it (dashboard.live.hub)
+    child = ArchiveProcess(bus, archive, redis_url, bus.prefix, str(archive.root.parent))
+    keeper = Keeper(LiveState(state), bus, archive, 0, settings.hot_days, settings.log_days, child)
     keeper.run_once(now)
     h = keeper.health
     return {"archived": h.archived, "trimmed": h.trimmed, "evicted": h.evicted, "errors": h.errors}
@@ -495,7 +499,7 @@ def _compressed(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             started = time.perf_counter()
             _live_day(state, writer.write(steps), steps)
             fold_s = time.perf_counter() - started
-            done = _end_of_day(state, archive, bus, now)
+            done = _end_of_day(state, archive, bus, now, redis_server.url)
             job_s = time.perf_counter() - started - fold_s
             del steps  # the day's messages are the bench's, not the server's: not measured
             gc.collect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -91,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("--every", type=float, default=0, help="repeat every N s (0: once)")
     archive.add_argument("--before", help="ISO time or 'now' (default: today's local midnight)")
     archive.add_argument("--trend", type=int, metavar="DAYS", help="print daily totals, then exit")
+    archive.add_argument("--json", action="store_true", help="print the run as one JSON line")
+    archive.add_argument(
+        "--no-trim", action="store_true", help="leave the log as it is (the caller trims it)"
+    )
     archive.set_defaults(func=_archive)
 
     from dashboard.ops.accounts import add_commands
@@ -247,8 +252,10 @@ def _archive_once(args: argparse.Namespace, bus: Bus, archive: Archive) -> None:
     run = archive_days(bus, archive, before)
     if run is None:
         log.info("another process is archiving this log now; nothing done")
+        if args.json:
+            print("null", flush=True)
         return
-    trimmed = trim_log(bus, archive, now, settings.log_days)
+    trimmed = 0 if args.no_trim else trim_log(bus, archive, now, settings.log_days)
     log.info(
         "archived %d steps (%d repeats) into %d days; %d log entries older than %d days trimmed",
         run.steps,
@@ -257,6 +264,9 @@ def _archive_once(args: argparse.Namespace, bus: Bus, archive: Archive) -> None:
         trimmed,
         settings.log_days,
     )
+    if args.json:  # for the server's history job, which runs this in a child
+        said = {"steps": run.steps, "repeats": run.repeats, "watermark": run.watermark}
+        print(json.dumps({**said, "trimmed": trimmed}), flush=True)
 
 
 def _redis(args: argparse.Namespace) -> int:

@@ -10,10 +10,12 @@ from dashboard.state import State
 from dashboard.views.initials import initials
 from dashboard.views.search import SETS, Filter, Marks, SearchText, matching, sort
 from dashboard.views.table import countdown, row
-from feeds.schema import decode_trusted
+from feeds.schema import CHINA_TZ, decode_trusted
 from tests.factories import event_dict, line
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+# a fixed local afternoon: the steps lie in the hour before it, and "today" must hold them
+# whenever the suite runs (just after local midnight the hour before now is yesterday)
+NOW = datetime(2026, 12, 5, 15, 0, tzinfo=CHINA_TZ).astimezone(UTC)
 
 
 def _fold(geo, events: list[dict]) -> State:

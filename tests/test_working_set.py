@@ -217,7 +217,9 @@ def test_a_rebuild_on_a_trimmed_log_has_every_open_incident_whole(world, bus: Bu
         assert back.first.type == incident.first.type
     city = geo.city.code
     want, got = state.metrics.figures(city, now), fresh.metrics.figures(city, now)
-    assert got == pytest.approx(want, rel=1e-9, nan_ok=True)
+    assert got.keys() == want.keys()
+    for key, value in want.items():  # a rate with nothing to count is None (after midnight)
+        assert got[key] == (value if value is None else pytest.approx(value, rel=1e-9)), key
 
 
 def _second_block(ask: dict, sort: str, direction: str) -> DutyRowsAsk:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask_socketio import SocketIO
 
 from dashboard.access.auth import SocketGuard
-from dashboard.cold.keeper import Keeper
+from dashboard.cold.keeper import ArchiveProcess, Keeper
 from dashboard.cold.store import ColdStore
 from dashboard.config import Settings
 from dashboard.live.backlog import Backlog
@@ -60,6 +60,9 @@ class LiveHub:
             settings.archive_every_s,
             settings.hot_days,
             settings.log_days,
+            ArchiveProcess(
+                bus, self.archive, settings.redis_url, settings.prefix, settings.data_dir
+            ),
         )
         self.rooms = Rooms(socketio)
         self.backlog = Backlog(socketio, settings.send_queue_max)
