@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,7 +54,6 @@ class KeeperHealth:
     evicted: int = 0  # incidents let go
     last_run: float | None = None  # monotonic
     last_error: str = ""
-    busy: bool = field(default=False)
 
     def report(self, watermark: str) -> dict[str, Any]:
         age = None if self.last_run is None else round(time.monotonic() - self.last_run, 1)
@@ -212,7 +211,6 @@ class Keeper:
 
     def run_once(self, now: datetime) -> None:
         h = self.health
-        h.busy = True
         try:
             run = self.archiver(midnight(now))
             if run is not None:
@@ -234,7 +232,6 @@ class Keeper:
         finally:
             h.runs += 1
             h.last_run = time.monotonic()
-            h.busy = False
 
     def stop(self) -> None:
         self._stop.set()
