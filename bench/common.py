@@ -75,10 +75,17 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -
 
 @contextmanager
 def dashboard_server(
-    redis_url: str, prefix: str, tmp: Path, ready_timeout: float = 90, **env: str
+    redis_url: str,
+    prefix: str,
+    tmp: Path,
+    ready_timeout: float = 90,
+    kind: str = "gunicorn",
+    **env: str,
 ) -> Iterator[Server]:
     """The real dashboard (`python -m onemap.cli serve`) on a free port, like tests/live;
-    ``ready_timeout``: how long its first fold may take (a long log's takes minutes)."""
+    ``ready_timeout``: how long its first fold may take (a long log's takes minutes);
+    ``kind="werkzeug"``: the development server it ran on before (``bench.dev_server``), as a
+    baseline."""
     port = free_port()
     log_path = tmp / f"dashboard-{port}.log"
     environ = {
@@ -94,6 +101,8 @@ def dashboard_server(
         **env,
     }
     command = [PY, "-m", "onemap.cli", "serve"]
+    if kind == "werkzeug":
+        command = [PY, "-m", "bench.dev_server"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
@@ -199,6 +208,27 @@ def rss_mb(pid: int) -> float:
         return psutil.Process(pid).memory_info().rss / 2**20
     except psutil.NoSuchProcess:
         return float("nan")
+
+
+def server_pids(pid: int) -> list[int]:
+    """A dashboard server's processes: the master (gunicorn's arbiter, ``onemap serve``'s own
+    pid) and its worker, which holds the dashboard. Not the worker's short-lived children (the
+    checkpoint writer is a fork: its pages are the worker's, counted once)."""
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children())]
+    except psutil.NoSuchProcess:
+        return [pid]
+
+
+def server_rss_mb(pid: int) -> float:
+    """What a dashboard server holds: its master's and its worker's RSS."""
+    return sum(rss_mb(p) for p in server_pids(pid))
+
+
+def worker_pid(pid: int) -> int:
+    """The process that holds the dashboard (its threads, its state)."""
+    pids = server_pids(pid)
+    return pids[-1]
 
 
 def descendants_named(word: str) -> list[int]:

@@ -63,13 +63,15 @@ from bench.common import (
     kiosk_token,
     machine,
     percentile,
-    rss_mb,
     run_in_tmp,
     say,
+    server_pids,
+    server_rss_mb,
     session_cookie,
     stop_process,
     summary,
     table,
+    worker_pid,
 )
 from bench.load import event_messages, publish_events
 from feeds.geo import load_geography
@@ -319,14 +321,14 @@ def wait_backfill(process: subprocess.Popen[bytes], log: Path) -> str:
 
 
 def server_now(server: Server) -> dict[str, Any]:
-    pid = server.process.pid
+    pid = worker_pid(server.process.pid)
     try:
         threads = psutil.Process(pid).num_threads()
     except psutil.NoSuchProcess:
         threads = -1
     health = server.health()
     return {
-        "rss_mb": rss_mb(pid),
+        "rss_mb": server_rss_mb(server.process.pid),
         "threads": threads,
         "screens": health["screens"],
         "dropped_screens": health["dropped_screens"],
@@ -355,7 +357,7 @@ def threads_settle(server: Server, target: int, limit: float = 30.0) -> float:
     """Seconds until the server is back to ``target`` threads (or ``limit``: NaN)."""
     began = time.monotonic()
     while time.monotonic() - began < limit:
-        if psutil.Process(server.process.pid).num_threads() <= target:
+        if psutil.Process(worker_pid(server.process.pid)).num_threads() <= target:
             return time.monotonic() - began
         time.sleep(0.5)
     return float("nan")
@@ -537,7 +539,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         scopes = [city, *sorted(geo.counties)]
         tokens = {scope: kiosk_token(redis_server.url, PREFIX, scope) for scope in scopes}
         base = {
-            "server": [server.process.pid],
+            "server": server_pids(server.process.pid),
             "simulator": [simulator.pid],
             "redis": [redis_server.process.pid],
         }

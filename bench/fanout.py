@@ -47,10 +47,12 @@ from bench.common import (
     kiosk_token,
     machine,
     print_profile,
-    rss_mb,
     say,
+    server_pids,
+    server_rss_mb,
     summary,
     table,
+    worker_pid,
     write_json,
 )
 from bench.load import FeedPlan, feed_positions, publish_probe, worker_index
@@ -171,7 +173,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         say(f"{connected} clients connected in {args.procs} processes")
         fleet.flush()  # drops the warm-up's frames
         groups = {
-            "server": [server.process.pid],
+            "server": server_pids(server.process.pid),
             "clients": fleet.pids,
             "feeder": [feeder.pid],
             "redis": [redis_server.process.pid],
@@ -182,7 +184,11 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         _print_header()
         for step_start, rate, seconds in plan.timeline(start.value):
             window = (step_start + args.settle, step_start + seconds)
-            spy = PySpy(server.process.pid, tmp / "py-spy.txt") if rate == args.profile else None
+            spy = (
+                PySpy(worker_pid(server.process.pid), tmp / "py-spy.txt")
+                if rate == args.profile
+                else None
+            )
             step = _step(window, rate, CpuMeter(groups), fleet, published, log, server, spy)
             steps.append(_judge(step, connected))
             _print_step(step, steps[0])
@@ -226,7 +232,7 @@ def _step(
         spy.start(window[1] - window[0])
     time.sleep(max(0.0, window[1] - time.time()))
     used = cpu.stop()
-    rss = rss_mb(server.process.pid)
+    rss = server_rss_mb(server.process.pid)
     time.sleep(0.3)  # a frame in flight at the window's end belongs to the window
     records = fleet.flush()
     published.drain(log)
@@ -341,7 +347,7 @@ def _idle(
         "drained_in_s": drained,
         "clients_still_connected": fleet.expected - fleet.lost,
         "cpu_percent": used,
-        "server_rss_mb": rss_mb(server_pid),
+        "server_rss_mb": server_rss_mb(server_pid),
         "heartbeats_received": beats + kpis,
         "probe_reached_clients": reached,
     }

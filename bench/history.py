@@ -84,6 +84,7 @@ from bench.common import (
     rss_mb,
     run_in_tmp,
     say,
+    server_rss_mb,
     table,
 )
 from bench.duty_query import QUERIES
@@ -218,7 +219,7 @@ def _start(
     ) as server:
         ready_s = time.perf_counter() - started
         health = server.health()
-        rss = rss_mb(server.process.pid)
+        rss = server_rss_mb(server.process.pid)
         if wait_checkpoint:
             _wait_for_line(server.log_path, "checkpoint written", timeout=600)
         duty = _duty(server.url, repeat) if repeat else None

@@ -49,6 +49,7 @@ from bench.common import (
     summary,
     table,
     wait_http,
+    worker_pid,
 )
 from bench.load import event_messages, publish_events, simulator_speed, start_simulator
 from feeds.bus import POSITIONS, Bus
@@ -197,7 +198,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         }
         profiler = _PageProfiler(pages["push"]) if args.profile else None
         tracer = _PageTracer(pages["push"], tmp / "trace.json") if args.trace else None
-        spy = PySpy(server.process.pid, tmp / "py-spy.txt") if args.profile else None
+        spy = PySpy(worker_pid(server.process.pid), tmp / "py-spy.txt") if args.profile else None
         load = _measure_window(window, CpuMeter(groups), bus, pages, profiler, spy, tracer)
         sent: dict[str, float] = sent_q.get(timeout=args.warmup + args.measure + 60)
         time.sleep(3.0)  # the last steps reach both pages (the poller needs up to 1 s more)

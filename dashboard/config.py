@@ -35,6 +35,11 @@ class Settings:
     max_age_h: int = _setting(72, "Reject messages older than this many hours.")
     host: str = _setting("127.0.0.1", "Address the dashboard listens on.")
     port: int = _setting(8050, "Port the dashboard listens on.")
+    threads: int = _setting(
+        500,
+        "Connections one server process serves at once (a thread each): every screen holds "
+        "one for as long as it is open.",
+    )
     secret_key: str = _setting(
         "", "Key that signs session cookies. Empty: one generated key kept in Redis, shared."
     )
@@ -72,6 +77,11 @@ class Settings:
         256, "Packets that may wait for one screen; a screen further behind is dropped."
     )
     cookie_secure: bool = _setting(True, "Session cookie only over HTTPS (0 for plain-HTTP demos).")
+    trusted_proxies: int = _setting(
+        0,
+        "How many proxies in front (a load balancer: 1): the client's address and scheme are "
+        "then read from their X-Forwarded-For and X-Forwarded-Proto.",
+    )
     session_hours: int = _setting(12, "A person's session ends this many hours after sign-in.")
     kiosk_session_days: int = _setting(30, "A wall's session cookie lasts this many days per load.")
     allowed_origins: str = _setting(

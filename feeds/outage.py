@@ -1,10 +1,20 @@
-"""Riding out Redis stalls and restarts: capped backoff, one log line per outage, a client factory.
+"""Riding out Redis stalls, restarts and failovers: capped backoff, one log line per outage, a
+client factory.
 
 Every long-running process (the server's bridge, ingest, the simulator, the archive) talks to
 Redis through a client made by :func:`connect` and wraps each round trip's failure in an
 :class:`Outage`: the first failure logs one warning, later ones are silent while the backoff
 grows, and the first success after them logs how long Redis was away. An outage is never a
 traceback per retry, and never the end of the process.
+
+``ONEMAP_REDIS_URL`` is either one server (``redis://``, ``rediss://``, ``unix://``) or a group
+watched by Redis Sentinel, in the form python-socketio's message queue reads too, so one URL
+serves both settings (docs/redis-failover.md)::
+
+    redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/DB/SERVICE
+
+A client on a Sentinel URL asks the sentinels where the master of ``SERVICE`` is at every
+(re)connect, so after a failover its next retry reaches the promoted replica.
 """
 
 from __future__ import annotations
@@ -13,9 +23,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.sentinel import Sentinel
 
 T = TypeVar("T")
 
@@ -23,6 +36,10 @@ T = TypeVar("T")
 # as an error within seconds, not hang a blocking read forever: every read has a deadline.
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
+# A sentinel answers "where is the master" from memory: one that takes longer is down or
+# stalled, and the next one in the list should be asked instead of waiting 10 s per connect.
+SENTINEL_TIMEOUT_S = 1.0
+SENTINEL_SCHEME = "redis+sentinel"
 
 # What counts as "Redis is away": every redis-py error except a refused command (a bug or bad
 # data, not an outage), plus the OS errors a dropped socket can raise underneath it.
@@ -40,7 +57,8 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 
 
 def connect(url: str, name: str, **options: object) -> redis.Redis:
-    """A client for ``url`` with deadlines on every read and a name Redis can show and kill."""
+    """A client for ``url`` with deadlines on every read and a name Redis can show and kill;
+    on a Sentinel URL, a client of whichever server is the master now."""
     settings: dict[str, object] = {
         "socket_timeout": SOCKET_TIMEOUT_S,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
@@ -49,7 +67,73 @@ def connect(url: str, name: str, **options: object) -> redis.Redis:
         "client_name": name,
         **options,
     }
-    return redis.Redis.from_url(url, **settings)
+    group = sentinel_url(url)
+    if group is None:
+        return redis.Redis.from_url(url, **settings)
+    return _master_for(group, settings)
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """A parsed ``redis+sentinel://`` URL; the credentials are the master's, not the
+    sentinels' (sentinels listen on loopback or a private network without a password)."""
+
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def sentinel_url(url: str) -> SentinelURL | None:
+    """``url`` parsed if it names a Sentinel group; ``None`` for a plain server URL.
+
+    Raises ValueError for a Sentinel URL that lacks an address or the service name."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        return None
+    addresses = parts.netloc.rpartition("@")[2]
+    sentinels = [_address(a) for a in addresses.split(",") if a]
+    path = [p for p in parts.path.split("/") if p]
+    if not sentinels or not path or len(path) > 2:
+        raise ValueError(f"a Sentinel URL reads {SENTINEL_SCHEME}://HOST:PORT,.../DB/SERVICE")
+    db = path[0] if len(path) == 2 else "0"
+    # "/0" alone is a db without its service, "/onemap/0" the two swapped: both refused
+    if not db.isdigit() or path[-1].isdigit():
+        raise ValueError(f"a Sentinel URL ends /DB/SERVICE (DB a number), not {parts.path!r}")
+    return SentinelURL(
+        sentinels,
+        path[-1],
+        int(db),
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit():
+        raise ValueError(f"a sentinel address is HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)  # [::1]:26379 as well
+
+
+def _master_for(group: SentinelURL, settings: dict[str, object]) -> redis.Redis:
+    # redis-py leaves Sentinel unannotated; master_for returns a redis.Redis by default
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        group.sentinels,
+        sentinel_kwargs={
+            "socket_timeout": SENTINEL_TIMEOUT_S,
+            "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+        },
+    )
+    client: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        group.service,
+        db=group.db,
+        username=group.username,
+        password=group.password,
+        **settings,
+    )
+    return client
 
 
 class Outage:

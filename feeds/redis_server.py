@@ -175,14 +175,15 @@ def start_redis(
     return server
 
 
-def die_with_parent() -> None:
-    """In a child before exec: SIGTERM it when its parent dies, even by SIGKILL (Linux only;
-    elsewhere a no-op). A supervisor killed outright must not leave its children running."""
+def die_with_parent(signum: int = signal.SIGTERM) -> bool:
+    """In a child (before exec, or after a fork): ``signum`` when its parent dies, even by
+    SIGKILL (Linux only; elsewhere a no-op, False). A supervisor killed outright must not leave
+    its children running."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+        return bool(libc.prctl(1, int(signum)) == 0)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return False
 
 
 def _wait_for_ping(server: RedisProcess, timeout: float = 15.0) -> None:

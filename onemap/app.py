@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-import signal
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dash
 import redis
 from flask import Flask, jsonify, redirect
 from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO
-from werkzeug.serving import BaseWSGIServer
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.access.auth import Access, SocketGuard
 from dashboard.access.store import UserStore
@@ -30,6 +31,9 @@ from dashboard.web.security import DashScriptHashes, SecurityHeaders
 from feeds.bus import Bus
 from feeds.geo import Geography, load_geography
 from feeds.outage import connect, until_ok
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,30 +53,20 @@ class OneMap:
     geo: Geography
     access: Access
 
-    def run(self) -> None:
-        # Werkzeug queues 128 connections; a storm of walls reconnecting at once (a server
-        # restart) overflowed it and came back in waves (bench.connect). Until the production
-        # server replaces it, a deeper queue: the kernel caps it at somaxconn.
-        BaseWSGIServer.request_queue_size = 4096
-        signal.signal(signal.SIGTERM, self._terminated)
-        self.hub.start()
-        self.socketio.run(
-            self.server,
-            host=self.settings.host,
-            port=self.settings.port,
-            allow_unsafe_werkzeug=True,
-            use_reloader=False,
-            log_output=False,
-        )
+    draining: threading.Event = field(default_factory=threading.Event)
 
-
-    def _terminated(self, signum: int, frame: object) -> None:
-        """SIGTERM (a deploy, systemd, a test's teardown): write a checkpoint, then exit."""
-        log.info("SIGTERM: writing a checkpoint, then stopping")
-        try:
-            self.hub.stop()
-        finally:
-            raise SystemExit(0)
+    def drain(self) -> None:
+        """A stop (SIGTERM, Ctrl-C; ``onemap.server``): not ready from now on, every screen
+        sent to reconnect (through a load balancer, to another replica), then the state
+        written (a checkpoint) so the next start folds almost nothing."""
+        self.draining.set()
+        sockets = list(self.socketio.server.eio.sockets.values())
+        log.info("stopping: %d screen(s) sent to reconnect, then the state written", len(sockets))
+        for socket in sockets:
+            # aborted, as a lost connection: clients (browser and python) reconnect at once;
+            # an orderly close packet would make a python client stay away
+            socket.close(wait=False, abort=True)
+        self.hub.stop()
 
 
 def create_app(settings: Settings) -> OneMap:
@@ -117,14 +111,19 @@ def create_app(settings: Settings) -> OneMap:
     webapp.install(server)
     # /healthz must answer at once while Redis stalls: its own client, with a short deadline.
     probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)
-    _routes(server, probe, hub, access)
+    onemap = OneMap(settings, server, dash_app, socketio, bus, state, hub, geo, access)
+    _routes(server, probe, onemap)
     # The headers outermost, so Socket.IO's own responses and error pages carry them too.
     policy = DashScriptHashes(dash_app, settings.tile_url).policy
     wrapped = SecurityHeaders(
         webapp.GzipStatic(server.wsgi_app), policy, hsts=settings.cookie_secure
     )
-    server.wsgi_app = wrapped  # type: ignore[method-assign]  # Flask's documented middleware hook
-    return OneMap(settings, server, dash_app, socketio, bus, state, hub, geo, access)
+    outermost: WSGIApplication = wrapped
+    if settings.trusted_proxies:  # behind a balancer: the login throttle and the audit see clients
+        n = settings.trusted_proxies
+        outermost = ProxyFix(wrapped, x_for=n, x_proto=n)
+    server.wsgi_app = outermost  # type: ignore[method-assign,assignment]  # Flask's documented middleware hook
+    return onemap
 
 
 def _dash_app(server: Flask) -> dash.Dash:
@@ -147,7 +146,9 @@ def _dash_app(server: Flask) -> dash.Dash:
     return app
 
 
-def _routes(server: Flask, bus: Bus, hub: LiveHub, access: Access) -> None:
+def _routes(server: Flask, bus: Bus, onemap: OneMap) -> None:
+    hub, access = onemap.hub, onemap.access
+
     @server.get("/")
     def index() -> ResponseReturnValue:
         return redirect("/wall")
@@ -161,6 +162,18 @@ def _routes(server: Flask, bus: Bus, hub: LiveHub, access: Access) -> None:
         except KeyError:
             return jsonify(error="unknown area"), 404
 
+    @server.get("/livez")
+    def livez() -> ResponseReturnValue:
+        """The process answers (a load balancer's and systemd's liveness check)."""
+        return jsonify(live=True)
+
+    @server.get("/readyz")
+    def readyz() -> ResponseReturnValue:
+        """Whether to send screens here: the state is folded and the server is not stopping
+        (a load balancer's health check; 503 while rebuilding or draining)."""
+        ready = hub.live.ready.is_set() and not onemap.draining.is_set()
+        return jsonify(ready=ready, draining=onemap.draining.is_set()), 200 if ready else 503
+
     @server.get("/healthz")
     def healthz() -> ResponseReturnValue:
         try:
@@ -170,6 +183,7 @@ def _routes(server: Flask, bus: Bus, hub: LiveHub, access: Access) -> None:
         state = hub.live.state
         return jsonify(
             ready=hub.live.ready.is_set(),
+            draining=onemap.draining.is_set(),
             bridge=hub.health.report(),
             screens=hub.rooms.screens(),
             dropped_screens=hub.backlog.dropped,

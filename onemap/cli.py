@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="serve the dashboard (needs ONEMAP_REDIS_URL)")
+    serve.add_argument("--host", default=None, help="address to listen on (ONEMAP_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (ONEMAP_PORT)")
+    serve.add_argument(
+        "--threads", type=int, default=None, help="connections at once, screens included"
+    )
     serve.set_defaults(func=_serve)
 
     simulate = sub.add_parser("simulate", help="run the simulator, publishing to Redis")
@@ -82,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=10000)
     demo.add_argument("--speed", type=float, default=1.0)
     demo.set_defaults(func=_demo)
+
+    cluster = sub.add_parser(
+        "cluster", help="3 replicas behind HAProxy on Redis with Sentinel, on loopback, fed"
+    )
+    cluster.add_argument("--port", type=int, default=None, help="the balancer's (ONEMAP_PORT)")
+    cluster.add_argument("--dir", default=None, help="default: <ONEMAP_DATA_DIR>/cluster")
+    cluster.add_argument("--no-simulator", action="store_true", help="no simulated feed")
+    cluster.set_defaults(func=_cluster)
 
     deadletter = sub.add_parser("deadletter", help="show the latest rejected messages")
     deadletter.add_argument("--count", type=int, default=20)
@@ -141,21 +154,15 @@ def _stop_on_signals(hangup: bool = False) -> threading.Event:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from onemap.app import create_app
+    from onemap.server import Serving
 
-    # Werkzeug's loop ends quietly on KeyboardInterrupt; SIGTERM should end it the same way.
-    signal.signal(signal.SIGTERM, _interrupt)
-    settings = Settings.from_env()
-    app = create_app(settings)
-    log.info("OneMap dashboard on http://%s:%s/wall", settings.host, settings.port)
-    app.run()
-    # Stopped (Ctrl-C or SIGTERM). Redis holds all state, so skip the interpreter's teardown:
-    # with the bridge's threads still holding DuckDB objects it only prints nanobind's leak
-    # report, pages of it, at every stop.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    given = {"host": args.host, "port": args.port, "threads": args.threads}
+    settings = Settings.from_env(**{k: v for k, v in given.items() if v is not None})
+    if not settings.redis_url:
+        log.error("ONEMAP_REDIS_URL is empty: start Redis first (`onemap demo` does)")
+        return 2
+    Serving(settings).run()  # returns when stopped; exits if it fails
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -289,6 +296,12 @@ def _redis(args: argparse.Namespace) -> int:
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from dashboard.ops.cluster import run_cluster
+
+    return run_cluster(args, _stop_on_signals(hangup=True))
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -662,7 +662,10 @@ def bridge_state(answer: dict[str, Any] | str) -> str:
 
 
 def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
+    """A server's RSS: its own and its direct children's (`onemap serve` is gunicorn's master;
+    the dashboard lives in its worker)."""
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children()]) / 2**20
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -300,7 +300,7 @@ def test_the_checkpoint_at_stop_is_written_after_an_incident_came_back_from_the_
         _settled(server)
         _reopen(bus, history.steps(STONE))
         _until(lambda: server.health()["history"]["recalled"] == 1, "recalled", timeout=10)
-    stopping = server.log()[server.log().index("SIGTERM") :]
+    stopping = server.log()[server.log().index("stopping:") :]
     last = [line for line in stopping.splitlines() if "dashboard.live.checkpoint" in line][-1]
     assert "checkpoint written by a forked writer" in last, last  # not "writer failed"
 

@@ -25,7 +25,8 @@ from tests.live import CITY, PASSWORD, dashboard, fetch, run_cli, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 # + the tablet's web app manifest and the favicon: browsers fetch them without the cookie
-PUBLIC = {"/login", "/login.css", "/healthz", "/manifest.webmanifest", "/favicon.ico"}
+PUBLIC = {"/login", "/login.css", "/healthz", "/readyz", "/livez"}  # + probes
+PUBLIC |= {"/manifest.webmanifest", "/favicon.ico"}
 HEADERS = {
     "Content-Security-Policy",
     "X-Content-Type-Options",

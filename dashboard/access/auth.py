@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty": DETAIL_ROLES}
 # + the web app manifest, its icons and the favicon: browsers fetch them without the session
 # cookie (dashboard.web.webapp.PUBLIC).
-PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", *PUBLIC})
+PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", "/readyz", "/livez", *PUBLIC})
 DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here
 MAX_NEXT = 2048
 TOKEN_ID_CHARS = 12  # of a refused wall link, in the audit trail: enough to find it, no more
