@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test test-fast lint format bench browser-deps clean
+.PHONY: install demo cluster test test-fast lint format bench browser-deps cluster-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,25 @@ browser-deps:
 	    chromium chromium-driver fonts-noto-cjk >/dev/null; \
 	fi
 
+# Debian's HAProxy and Sentinel, for `onemap cluster` and its tests, installed only when missing.
+cluster-deps:
+	@if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ] \
+	    || ! command -v redis-sentinel >/dev/null; then \
+	  echo "installing haproxy, redis-sentinel"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    haproxy redis-sentinel >/dev/null; \
+	fi
+
+# Three replicas behind HAProxy on Redis with Sentinel, on loopback, fed by the simulator.
+cluster: install cluster-deps
+	$(VENV)/bin/onemap cluster
+
 # The fault tests mostly wait (stalls, outages, two-minute holds): they run side by side after
 # the rest, which stays serial because its browser tests measure what a page does in time.
 FAULT_WORKERS ?= 4
 
-test: install browser-deps
+test: install browser-deps cluster-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -m "not fault"

@@ -19,7 +19,7 @@ from dashboard.live.health import BridgeHealth
 from dashboard.live.hello import Greeter
 from dashboard.live.inbound import Caller, HelloAsk, SocketApi, current_sid, refusal
 from dashboard.live.livestate import LiveState
-from dashboard.live.rooms import Rooms, user_room
+from dashboard.live.rooms import Gone, Rooms, user_room
 from feeds.geo import contains
 
 # A hello during the rebuild waits this long, then is asked to retry and told how far the
@@ -78,6 +78,8 @@ class Pages:
             reply: dict[str, Any] = dict(self.greeter.reply(caller.scope, asked.after, asked.lite))
             reply["following"] = self._join_home(caller, asked.home or "")
             return reply
+        except Gone:  # disconnected while its hello was answered: nobody to answer
+            return refusal("gone")
         finally:
             self.rooms.end_hello(sid)
 

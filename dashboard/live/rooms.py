@@ -30,6 +30,10 @@ def user_room(name: str) -> str:
     return f"user:{name}"
 
 
+class Gone(Exception):
+    """The socket disconnected while it was being put in a room (a hello that outlived it)."""
+
+
 class Rooms:
     def __init__(self, socketio: SocketIO) -> None:
         self.socketio = socketio
@@ -68,21 +72,28 @@ class Rooms:
                 server.leave_room(sid, area_room(before), namespace=NAMESPACE)
                 self._screens[before] -= 1
             if before != scope:
-                server.enter_room(sid, area_room(scope), namespace=NAMESPACE)
+                try:
+                    self.enter(sid, area_room(scope))
+                except Gone:  # left uncounted; ``before`` was taken off already
+                    self._scope_of.pop(sid, None)
+                    raise
                 self._screens[scope] += 1
                 self._scope_of[sid] = scope
             (self._lite.add if lite else self._lite.discard)(sid)
 
     def enter(self, sid: str, room: str) -> None:
-        self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)
+        try:
+            self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)
+        except ValueError as exc:  # python-socketio: "sid is not connected to ... namespace"
+            raise Gone(sid) from exc
 
     def set_home(self, sid: str, home: str) -> bool:
         """Record a wall's home once; False if it has one already."""
         with self._lock:
             if sid in self._home_of:
                 return False
+            self.enter(sid, home_room(home))
             self._home_of[sid] = home
-        self.enter(sid, home_room(home))
         return True
 
     def home_of(self, sid: str) -> str:

@@ -40,7 +40,8 @@ STOP_S = 10.0
 
 
 class RedisGroup(Protocol):
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def stop(self) -> None: ...
 
