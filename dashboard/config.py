@@ -50,6 +50,11 @@ class Settings:
         ".onemap",
         "Where the embedded Redis (AOF) and the archive live; made absolute at start.",
     )
+    archive_dir: str = _setting(
+        "",
+        "The Parquet archive of the log's past days (empty: <data dir>/archive). Replicas "
+        "share one: one of them archives each day, all read it.",
+    )
     hot_days: int = _setting(
         3,
         "Closed incidents stay in memory this many local days (today included); older ones, "
@@ -101,6 +106,8 @@ class Settings:
         # Resolved once, against the directory the command started in: redis-server changes
         # into its --dir, and a child started elsewhere must find the same files.
         object.__setattr__(self, "data_dir", os.path.abspath(self.data_dir))
+        archive = self.archive_dir or os.path.join(self.data_dir, "archive")
+        object.__setattr__(self, "archive_dir", os.path.abspath(archive))
         # Memory lets closed incidents go after hot_days; today's and yesterday's figures must
         # not move when they do, and the log must still hold every step of those it keeps.
         if self.hot_days < 3:
@@ -115,10 +122,6 @@ class Settings:
     def redis_dir(self) -> str:
         """The embedded Redis's files (AOF, log, the URL it serves on)."""
         return os.path.join(self.data_dir, "redis")
-
-    @property
-    def archive_dir(self) -> str:
-        return os.path.join(self.data_dir, "archive")
 
     @property
     def checkpoint_dir(self) -> str:

@@ -25,7 +25,7 @@ from dashboard.views import geo_api, risks
 from dashboard.views.act import Actions
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
-from dashboard.views.trends import Trends, archive_at
+from dashboard.views.trends import Trends
 from dashboard.web import webapp
 from dashboard.web.security import DashScriptHashes, SecurityHeaders
 from feeds.bus import Bus
@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> OneMap:
     Actions(access, bus, live).install(api)
     DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)
     risks.install(api, live)
-    Trends(live, archive_at(settings.data_dir)).install(api)
+    Trends(live, hub.archive).install(api)
     webapp.install(server)
     # /healthz must answer at once while Redis stalls: its own client, with a short deadline.
     probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)

@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import redis
@@ -224,7 +223,7 @@ def _archive(args: argparse.Namespace) -> int:
     from feeds.archive import Archive, trend
 
     settings = Settings.from_env()
-    archive = Archive(args.dir or Path(settings.data_dir) / "archive")
+    archive = Archive(args.dir or settings.archive_dir)
     if args.trend:
         print(trend(archive, args.trend).to_string(index=False))
         return 0

@@ -5,17 +5,21 @@ under a steady feed, with 20 screens connected through the balancer, each compar
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import socketio
 
+from dashboard.access.store import UserStore
 from dashboard.ops.cluster import Cluster, start_cluster
 from feeds.bus import Bus
 from feeds.outage import connect
 from feeds.redis_server import RedisProcess, start_redis
-from tests.live import CITY
+from tests.live import CITY, PASSWORD, fetch, sign_in
 from tests.screens import (
     Publisher,
     Screen,
@@ -55,8 +59,6 @@ def cluster(own_redis: RedisProcess, tmp_path: Path) -> Iterator[Cluster]:
 
 
 def _wall_cookie(cluster: Cluster) -> str:
-    from dashboard.access.store import UserStore
-
     store = UserStore(connect(cluster.redis_url, "test"), "cluster")
     _kiosk, token = store.add_kiosk(CITY, "集群大屏")
     return kiosk_cookie(cluster.url, f"/wall?kiosk={token}")
@@ -165,3 +167,63 @@ def test_a_rolling_restart_leaves_no_screen_without_data_for_more_than_5_s(
     long = {name: gap for name, gap in gaps.items() if gap > GAP_S}
     assert not long, f"without data for more than {GAP_S} s: {long}; replicas away {away}"
     assert not failures, "\n".join(failures)
+
+
+YINZHOU = "330212"
+SAID_WITHIN_S = 10.0
+
+
+def _until(check, what: str, timeout: float = SAID_WITHIN_S) -> float:
+    began = time.monotonic()
+    while not check():
+        assert time.monotonic() - began < timeout, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
+def _socket(url: str, cookie: str, hello: dict) -> tuple[socketio.Client, list[dict]]:
+    client = socketio.Client(reconnection=False)
+    commands: list[dict] = []
+    client.on("command", commands.append)
+    client.connect(url, headers={"Cookie": cookie}, transports=["websocket"])
+    assert client.call("hello", hello, timeout=30)["ok"]
+    return client, commands
+
+
+def test_what_a_user_does_on_one_replica_takes_effect_on_every_replica(cluster: Cluster):
+    """A follow and its release, a sign-out and a revoked wall link, each done through one
+    replica, reach the screens held by the other two."""
+    first, *others = cluster.replicas
+    store = UserStore(connect(cluster.redis_url, "test"), "cluster")
+    store.add_user("leader-x", "leader", CITY, PASSWORD)
+    kiosk, token = store.add_kiosk(CITY, "跨副本大屏")
+    walls = [
+        _socket(r.url, kiosk_cookie(r.url, f"/wall?kiosk={token}"), {"scope": CITY, "home": CITY})
+        for r in others
+    ]
+    cookie = sign_in(SimpleNamespace(url=first.url), "leader-x")
+    leader, _ = _socket(first.url, cookie, {"scope": CITY})
+    elsewhere, _ = _socket(others[0].url, cookie, {"scope": CITY})  # the same person's tablet
+    try:
+        assert leader.call("act", {"verb": "follow", "target": CITY, "area": YINZHOU})["ok"]
+        for _client, commands in walls:
+            _until(lambda c=commands: any(x["verb"] == "follow" for x in c), "follow")
+            assert [x["area"] for x in commands if x["verb"] == "follow"] == [YINZHOU]
+        assert leader.call("act", {"verb": "release", "target": CITY})["ok"]
+        for _client, commands in walls:
+            _until(lambda c=commands: any(x["verb"] == "release" for x in c), "release")
+
+        issued = fetch(f"{first.url}/api/csrf", cookie=cookie)
+        csrf = json.loads(issued.body)["token"]
+        out = fetch(f"{first.url}/logout", f"csrf_token={csrf}".encode(), issued.cookie)
+        assert out.status == 302
+        took = _until(lambda: not elsewhere.connected, "signed out on another replica")
+        print(f"sign-out on {first.name} → socket on {others[0].name} closed in {took:.2f} s")
+
+        store.revoke_kiosk(kiosk.id)
+        for client, _ in walls:
+            _until(lambda c=client: not c.connected, "wall link revoked")
+    finally:
+        for client in [leader, elsewhere, *(c for c, _ in walls)]:
+            if client.connected:
+                client.disconnect()

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 REPLICAS = 3  # the servers deploy/haproxy/haproxy.cfg names
+# `onemap` + these + the port: as deploy/systemd/onemap-serve@.service starts a replica
+SERVE = ["serve", "--host", "127.0.0.1", "--port"]
 STOP_S = 10.0
 
 
@@ -68,10 +70,10 @@ class Replica:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         env = {**self.env, "ONEMAP_DATA_DIR": str(self.directory / "data")}
-        command = [sys.executable, "-m", "onemap.cli", "serve", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "onemap.cli", *SERVE, str(self.port)]
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port)],
+                command,
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -229,6 +231,9 @@ def start_cluster(
         **(env or {}),
         "ONEMAP_REDIS_URL": redis_url,
         "ONEMAP_TRUSTED_PROXIES": "1",  # the balancer's X-Forwarded-For: the client's address
+        # one archive for all: each replica archives under the same Redis lock and reads the
+        # days the others archived (and trimmed from the log)
+        "ONEMAP_ARCHIVE_DIR": str(directory / "archive"),
         "PYTHONUNBUFFERED": "1",
     }
     replicas = [

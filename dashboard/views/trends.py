@@ -16,7 +16,6 @@ import threading
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from dashboard.live.inbound import Caller, Reply, SocketApi, TrendsAsk
@@ -156,8 +155,3 @@ class Trends:
 
 def _moment(sid: str) -> datetime:
     return datetime.fromtimestamp(int(sid.split("-")[0]) / 1000, CHINA_TZ)
-
-
-def archive_at(data_dir: str) -> Archive:
-    """The archive ``onemap archive`` writes by default (it may not exist yet)."""
-    return Archive(Path(data_dir) / "archive")
