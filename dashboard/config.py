@@ -21,7 +21,9 @@ def _setting(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best 
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = _setting(
-        "", "Redis server URL. Empty: `onemap demo` starts an embedded redis-server."
+        "",
+        "Redis server URL (redis://, or redis+sentinel://H:P,H:P,H:P/DB/SERVICE for failover). "
+        "Empty: `onemap demo` starts an embedded redis-server.",
     )
     prefix: str = _setting("onemap", "Prefix of every Redis key, so several feeds can share one.")
     events_maxlen: int = _setting(
@@ -36,9 +38,10 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address the dashboard listens on.")
     port: int = _setting(8050, "Port the dashboard listens on.")
     threads: int = _setting(
-        500,
-        "Connections one server process serves at once (a thread each): every screen holds "
-        "one for as long as it is open.",
+        1000,
+        "Connections one server process serves at once, a thread each. A screen holds one as "
+        "long as it is open, so a replica holds fewer screens than this: page loads and "
+        "callbacks need the rest (the balancer's per-replica maxconn stays below it).",
     )
     secret_key: str = _setting(
         "", "Key that signs session cookies. Empty: one generated key kept in Redis, shared."
