@@ -78,6 +78,14 @@ class RedisGroup:
         self.killed.append(server)
         return server
 
+    def restart(self, server: RedisProcess) -> RedisProcess:
+        """Start a killed server again on its port and (rewritten) configuration file, as
+        systemd would; the sentinels turn a former master into a replica of the new one."""
+        config = next(server.directory.glob("redis-*.conf"))
+        started = _launch(server.directory, server.port, [redis_binary(), str(config)])
+        self.servers[self.servers.index(server)] = started
+        return started
+
     def wait_for_failover(self, old: RedisProcess, timeout: float = 60) -> float:
         """Seconds until a majority of sentinels name a master other than ``old`` that
         answers as a master (raises RuntimeError at ``timeout``)."""
@@ -172,17 +180,21 @@ def _start(
     config.write_text(
         render(template, {**values, "host": HOST, "port": str(port), "dir": str(directory)})
     )
-    # redis-server takes the config file as its first argument; a sentinel must be given
-    # it as is, writable, since it rewrites it.
+    return _launch(directory, port, [*command, str(config)], sentinel)
+
+
+def _launch(directory: Path, port: int, command: list[str], sentinel: bool = False) -> RedisProcess:
+    # redis-server and redis-sentinel take the config file as their first argument; a
+    # sentinel must be given it writable, since it rewrites it.
     process = subprocess.Popen(
-        [*command, str(config)],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=die_with_parent,  # no orphans if the test or benchmark is killed
     )
     server = RedisProcess(port, directory, process)
     log = directory / ("sentinel.log" if sentinel else "redis.log")
-    _wait(lambda: _pings(server), START_TIMEOUT_S, f"{template} on {port}", lambda: _tail(log))
+    _wait(lambda: _pings(server), START_TIMEOUT_S, f"{command[-1]} on {port}", lambda: _tail(log))
     return server
 
 
