@@ -30,7 +30,8 @@ from tests.screens import (
     wait_until_complete,
 )
 
-pytestmark = pytest.mark.fault
+# Not among the fault tests that run side by side: "back within 5 s" and "no gap over 5 s"
+# are promises about time, measured here with three replicas and 20 screens on two cores.
 
 COUNTIES = ["330212", "330203"]
 SCOPES = [CITY] * 8 + [COUNTIES[0]] * 6 + [COUNTIES[1]] * 6  # 20 screens
