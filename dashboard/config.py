@@ -104,6 +104,18 @@ class Settings:
         100_000, "Approximate cap of the audit stream of failures by the not signed in."
     )
     public_url: str = _setting("", "Base URL printed in kiosk links (empty: http://HOST:PORT).")
+    notify_tries: int = _setting(5, "Tries of one notification before its dead letter.")
+    notify_backoff_s: float = _setting(
+        5.0, "Delay before a notification's first retry, doubled each retry (at most 10 min)."
+    )
+    notify_timeout_s: float = _setting(10.0, "One notification try's HTTP timeout.")
+    notify_workers: int = _setting(4, "Delivery threads of one `onemap notify run` process.")
+    notify_minute_s: float = _setting(
+        60.0, "Seconds in a subscription's minute (escalation delays; tests shorten it)."
+    )
+    notify_link_hours: float = _setting(
+        72.0, "A signed acknowledgement link in a notification works this many hours."
+    )
 
     def __post_init__(self) -> None:
         # Resolved once, against the directory the command started in: redis-server changes

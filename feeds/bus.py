@@ -91,6 +91,20 @@ redis.call('PUBLISH', KEYS[2], '{"stream":"warnings","sid":"' .. id .. '","m":' 
 return id
 """
 
+# KEYS: accepted-marker, then the append's; ARGV: marker ttl (s), then the append's.
+# The ingest API's append (``publish_once``): a producer's retry of a message accepted before
+# gets that first stream id back and appends nothing. Marker and append in one script, so two
+# retries racing each other still append once.
+_APPEND_ONCE = """
+local seen = redis.call('GET', KEYS[1])
+if seen then return {seen, 0} end
+local marker, ttl = table.remove(KEYS, 1), table.remove(ARGV, 1)
+""" + _APPEND_AND_ANNOUNCE.replace(
+    "return id", "redis.call('SET', marker, id, 'EX', ttl)\nreturn {id, 1}"
+)
+assert _APPEND_AND_ANNOUNCE.count("return id") == 1, "update _APPEND_ONCE"
+POSITION_MEMORY_S = 600  # a position's marker: a retry comes within minutes; fixes are many
+
 ACTIONS_MAXLEN = 1_000_000  # the audit of operators' work: months at any plausible rate
 WARNINGS_MAXLEN = 100_000
 WARNING_MEMORY_S = 8 * 86_400  # a warning id is remembered this long (the log holds days)
@@ -119,12 +133,14 @@ class Bus(LogReader, DeadLetters):
             WARNINGS: f"{prefix}:warnings",
             "warnings_channel": f"{prefix}:warnings:live",
             ACTIONS: f"{prefix}:actions",
+            "notify": f"{prefix}:notify",  # the notifier's keys (dashboard.notify.store)
         }
         self.maxlen = {EVENTS: events_maxlen, POSITIONS: positions_maxlen}
         self.deadletter_maxlen = deadletter_maxlen
         self._append = client.register_script(_APPEND_AND_ANNOUNCE)
         self._warn = client.register_script(_PUBLISH_WARNING)
         self._count = client.register_script(COUNT_RANGE)
+        self._append_once = client.register_script(_APPEND_ONCE)
 
     # -- writing ---------------------------------------------------------------------------
     def publish(self, message: Message) -> str:
@@ -141,6 +157,30 @@ class Bus(LogReader, DeadLetters):
         if not count:
             return []
         return [as_text(sid) for sid in pipe.execute()]
+
+    def publish_once(self, messages: Iterable[Message], memory_s: int) -> list[tuple[str, bool]]:
+        """``publish_many`` for the ingest API: (stream id, appended now) per message.
+
+        A step already accepted through here (same id and seq, for ``memory_s`` seconds: at
+        least the oldest ``ts`` validation lets in) is not appended again: its first stream id
+        comes back with False. A position is remembered by worker and time, for at most
+        ``POSITION_MEMORY_S``.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for message in messages:
+            keys, args = self._script_args(message)
+            if isinstance(message, EventMessage):
+                marker, ttl = f"{self.prefix}:accepted:{message.id}:{message.seq}", memory_s
+            else:
+                at = int(message.ts.timestamp() * 1000)
+                marker = f"{self.prefix}:accepted-position:{message.worker}:{at}"
+                ttl = min(memory_s, POSITION_MEMORY_S)
+            self._append_once(keys=[marker, *keys], args=[ttl, *args], client=pipe)
+            count += 1
+        if not count:
+            return []
+        return [(as_text(sid), bool(fresh)) for sid, fresh in pipe.execute()]
 
     def _script_args(self, message: Message) -> tuple[list[str], list[_Arg]]:
         payload = encode(message)

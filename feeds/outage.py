@@ -119,14 +119,14 @@ def _address(text: str) -> tuple[str, int]:
 
 def _master_for(group: SentinelURL, settings: dict[str, object]) -> redis.Redis:
     # redis-py leaves Sentinel unannotated; master_for returns a redis.Redis by default
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    sentinels = Sentinel(
         group.sentinels,
         sentinel_kwargs={
             "socket_timeout": SENTINEL_TIMEOUT_S,
             "socket_connect_timeout": SENTINEL_TIMEOUT_S,
         },
     )
-    client: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinels.master_for(
         group.service,
         db=group.db,
         username=group.username,

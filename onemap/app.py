@@ -16,15 +16,20 @@ from flask_socketio import SocketIO
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.access.auth import Access, SocketGuard
+from dashboard.access.producers import ProducerStore
 from dashboard.access.store import UserStore
 from dashboard.cold import arrow_on_system_allocator
 from dashboard.config import Settings
 from dashboard.live.hub import LiveHub
+from dashboard.notify import ack as notify_ack
+from dashboard.notify.ack import link_key
+from dashboard.notify.store import NotifyStore
 from dashboard.state import State
 from dashboard.views import geo_api, risks
 from dashboard.views.act import Actions
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
+from dashboard.views.ingest_api import IngestApi
 from dashboard.views.trends import Trends
 from dashboard.web import webapp
 from dashboard.web.security import DashScriptHashes, SecurityHeaders
@@ -109,6 +114,8 @@ def create_app(settings: Settings) -> OneMap:
     risks.install(api, live)
     Trends(live, hub.archive).install(api)
     webapp.install(server)
+    notify_ack.install(server, access, NotifyStore(bus), link_key(secret))
+    IngestApi(ProducerStore(client, settings.prefix), bus, geo, access, settings).install(server)
     # /healthz must answer at once while Redis stalls: its own client, with a short deadline.
     probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)
     onemap = OneMap(settings, server, dash_app, socketio, bus, state, hub, geo, access)

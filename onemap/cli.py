@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     from dashboard.ops.accounts import add_commands
 
     add_commands(sub)  # user, kiosk, audit
+    from dashboard.notify.commands import add_notify_commands
+
+    add_notify_commands(sub, _stop_on_signals)  # notify add, list, remove, test, run, deadletter
+    from dashboard.ops.producers import add_producer_commands
+
+    add_producer_commands(sub)  # producer add, list, revoke (keys of the ingest API)
     return parser
 
 

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 STOP_S = 10.0  # systemd's and Kubernetes' patience is longer; a deploy's is not
 
 
-class DashboardWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
+class DashboardWorker(ThreadWorker):
     """gunicorn's threaded worker that drains the dashboard when told to stop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -79,7 +79,7 @@ class DashboardWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             self.drained.set()
 
 
-class Serving(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hints
+class Serving(BaseApplication):
     """The dashboard as a gunicorn application; ``create_app`` runs in the worker, after the
     fork, so the live layer's threads are the worker's own."""
 

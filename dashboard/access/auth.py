@@ -67,6 +67,14 @@ ROLE_PATHS = {"/api/incident/": DETAIL_ROLES, "/api/duty/": DETAIL_ROLES, "/duty
 # + the web app manifest, its icons and the favicon: browsers fetch them without the session
 # cookie (dashboard.web.webapp.PUBLIC).
 PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", "/readyz", "/livez", *PUBLIC})
+# The ingest API (dashboard.views.ingest_api) checks a producer's key in the Authorization
+# header itself: the gate lets it through. No cookie ever makes a write there (no CSRF); its
+# description also opens to a signed-in person.
+INGEST_PATH, OPENAPI_PATH = "/api/v1/messages", "/api/v1/openapi.json"
+BEARER_PATHS = frozenset({INGEST_PATH, OPENAPI_PATH})
+# A notification's acknowledgement link (dashboard.notify.ack) is its own credential: an HMAC
+# signature checked by its handler, which shows a page and acknowledges only on POST.
+SIGNED_LINK_PATH = "/notify/ack/"
 DEFAULT_NEXT = "/wall"  # where a sign-in goes when ``next`` is missing or not a path here
 MAX_NEXT = 2048
 TOKEN_ID_CHARS = 12  # of a refused wall link, in the audit trail: enough to find it, no more
@@ -141,7 +149,7 @@ class Access:
     # -- the gate ------------------------------------------------------------------------
     def _gate(self) -> ResponseReturnValue | None:
         path = request.path
-        if path in PUBLIC_PATHS:
+        if path in PUBLIC_PATHS or path in BEARER_PATHS or path.startswith(SIGNED_LINK_PATH):
             return None
         token = request.args.get("kiosk")
         if token and request.method == "GET":
