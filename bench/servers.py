@@ -10,25 +10,34 @@ each with ``ONEMAP_CHECKPOINT_EVERY_S=0`` (a checkpoint is a fork's CPU in one w
 server only). Each starts with 10,000 workers' positions folded, so every screen's ``hello``
 snapshot is a city's from the first step on.
 
-The screens are python-socketio clients (bench.clients.ClientFleet: ``--procs`` processes, a
-websocket each, a kiosk sign-in each, ``hello`` to the city scope, as walls). The servers are
-ramped together, step by step (``--screens``): at each step each server in turn, the order
-alternating from step to step so drift favours neither, gets its screens topped up to the step
-while the other holds its own screens idle:
+The screens (bench.clients.ClientFleet) each open a websocket after a kiosk sign-in of their own
+and say ``hello`` to the city scope, as walls do. ``--probes`` of them (20) are python-socketio
+clients that decode every frame: they measure position rows and their latency. The rest are lean
+screens (bench.clients.LeanScreen: Socket.IO spoken by hand, frames not decoded, event steps
+timed from the raw text), ``--procs`` processes of them per step: to the server the same
+websocket, the same hello and the same frames, at about a fifth of the client CPU (100 screens:
+20 % of a core instead of 56 %). With decoding clients only, 200 screens took 110-125 % of a
+core, the machine sat at 200 %, and what was measured was the clients' queue (step p50 0.6-1.8 s
+with the server at 32-35 % of a core), the same on both servers. The servers are ramped
+together, step by step (``--screens``, all screens counted): at each step each server in turn,
+the order alternating from step to step so drift favours neither, gets its screens topped up to
+the step while the other holds its own screens idle:
 
 1. **Connections held**: the added screens connect (all of each process's in a row, the
    processes side by side, their start included); within ``--deadline`` seconds or the
    server's ramp ends there. Per step: screens the server counts, the seconds until the last
-   was in, the server's CPU per connecting screen, RSS (master + worker) and the worker's
-   threads.
+   was in, the server's CPU per added screen (the held screens' frames included: there is a
+   trickle of positions), RSS (master + worker; the worker alone) and the worker's threads.
 2. **Publish → screen**, with the step's screens on: a feeder publishes positions at
    ``--rate``/s (10,000 distinct workers in turn, as bench.fanout: the 500 ms coalescing never
    merges two moves of one worker) and new incidents at ``--event-rate``/s (bench.load's tagged
-   steps) for ``--seconds`` after ``--settle``. Measured: deliveries/s (position rows received
-   per second over all screens), publish → receipt of 1 position row in ``--sample-every``
-   (p50 ≈ 250 ms of it is the coalescing frame's wait), publish → receipt of every event step on
-   every screen (a step a screen never got counts as infinitely late), the server's CPU (% of
-   one core), the screens' CPU, the idle rival's and everyone else's.
+   steps) for ``--seconds`` after ``--settle``. Measured: position rows per second on each
+   probe (its share of the offered rate; deliveries/s = that × screens, since every screen of
+   the scope gets the same frames, and the lean screens' frames per second say they did),
+   publish → receipt of 1 position row in ``--sample-every`` on the probes (p50 ≈ 250 ms of it
+   is the coalescing frame's wait), publish → receipt of every event step on every screen (a
+   step a screen never got counts as infinitely late), the server's CPU (% of one core), the
+   screens' CPU, the idle rival's (its server and screens) and everyone else's.
 3. **Screens held per replica at p99 ≤ 250 ms**: the largest step whose event-step p99 stayed
    ≤ 250 ms with every screen in, nothing missing and no screen lost. Events, not positions: a
    position waits up to 500 ms for its frame by design.
@@ -36,7 +45,10 @@ while the other holds its own screens idle:
 A server's ramp also ends when it loses screens or its step p99 passes ``--give-up-ms``. Ratios
 gunicorn ÷ werkzeug are printed per step: on a shared 2-core machine, where the screens
 themselves take a good part of a core, absolute figures are rough and ratios firmer.
-``ONEMAP_THREADS`` (gunicorn's threads, so its connections at once) comes from the environment.
+``ONEMAP_THREADS`` (gunicorn's threads: its connections at once, screens included) comes from the
+environment; past it a screen's connection waits unserved, and so does ``/healthz`` (a ramp that
+reaches it ends with the health check's timeout). Screens are ended by stopping their processes
+(a lean screen's close waits 3 s for the server's).
 """
 
 from __future__ import annotations
@@ -64,6 +76,7 @@ from bench.common import (
     dashboard_server,
     kiosk_token,
     machine,
+    rss_mb,
     run_in_tmp,
     say,
     server_pids,
@@ -82,6 +95,7 @@ TARGET_P99_MS = 250.0
 GRACE_S = 2.0  # after the last publish: steps still in flight belong to the window
 PREFILL_RATE = 5000.0  # positions/s of the first fold of the workers
 NOTEWORTHY = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
+BASELINE_SAYS = re.compile(r"development server|used in a production deployment")  # at start
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -92,7 +106,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--screens", default="100,200,300,400", help="screens held at each step")
-    add("--procs", type=int, default=4, help="processes each step's added screens are spread over")
+    add("--procs", type=int, default=4, help="processes each step's lean screens are spread over")
+    add("--probes", type=int, default=20, help="python-socketio screens (one process), in step 1")
     add("--deadline", type=float, default=120.0, help="seconds a step's screens have to connect")
     add("--seconds", type=float, default=25.0, help="measured window of each step")
     add("--settle", type=float, default=3.0, help="seconds of each window not measured")
@@ -105,9 +120,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
     args.steps = [int(n) for n in args.screens.split(",")]
-    added = [b - a for a, b in zip([0, *args.steps], args.steps, strict=False)]
-    if any(n <= 0 or n % args.procs for n in added):
-        parser.error("--screens must rise, each step by a multiple of --procs")
+    added = [b - a for a, b in zip([args.probes, *args.steps], args.steps, strict=False)]
+    if added[0] < 0 or any(n <= 0 for n in added[1:]) or any(n % args.procs for n in added):
+        parser.error("--screens must rise, the first from --probes, each by a multiple of --procs")
+    if args.probes < 1:
+        parser.error("--probes must be at least 1: position rows are counted on them")
     return args
 
 
@@ -124,13 +141,18 @@ class Contender:
     server: Server
     prefix: str
     token: str  # the city's kiosk link on this server's prefix
-    fleets: list[ClientFleet] = field(default_factory=list)
+    probes: ClientFleet | None = None  # decoding screens
+    lean: list[ClientFleet] = field(default_factory=list)  # the rest, a fleet per step
     asked: int = 0  # screens asked for so far
     events: int = 0  # tagged steps published so far: each window's titles are new
     ended: str = ""  # why its ramp ended, once it has
 
     def pids(self) -> list[int]:
         return server_pids(self.server.process.pid)
+
+    @property
+    def fleets(self) -> list[ClientFleet]:
+        return ([self.probes] if self.probes else []) + self.lean
 
     def screen_pids(self) -> list[int]:
         return [pid for fleet in self.fleets for pid in fleet.pids]
@@ -141,7 +163,11 @@ class Contender:
             threads = psutil.Process(worker_pid(self.server.process.pid)).num_threads()
         except psutil.NoSuchProcess:
             threads = -1
-        found = {"rss_mb": server_rss_mb(self.server.process.pid), "threads": threads}
+        found = {
+            "rss_mb": server_rss_mb(self.server.process.pid),
+            "worker_rss_mb": rss_mb(worker_pid(self.server.process.pid)),
+            "threads": threads,
+        }
         try:
             health = self.server.health()
         except OSError as exc:  # a server with no thread left for /healthz says so this way
@@ -152,13 +178,21 @@ class Contender:
             "deepest_queue": health["deepest_queue"],
         }
 
-    def flush(self) -> list[Record]:
-        return [record for fleet in self.fleets for record in fleet.flush()]
+    def flush(self) -> list[list[Record]]:
+        """Each fleet's records (the probes' first): a screen's number is its fleet's."""
+        return [fleet.flush() for fleet in self.fleets]
 
     def stop_screens(self) -> None:
         for fleet in self.fleets:
-            fleet.stop()
-        self.fleets = []
+            for process in fleet.processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in fleet.processes:
+                process.join(timeout=10)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+        self.probes, self.lean = None, []
 
 
 def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -192,11 +226,16 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def _prefill(redis_url: str, prefix: str, workers: int) -> None:
-    """Every worker's first position, published before the server starts (in this process)."""
+    """Every worker's first position, published before the server starts (in this process;
+    again when a busy machine made the feeder miss part of its plan's time)."""
     ctx = mp.get_context("spawn")
     plan = FeedPlan(workers, ((PREFILL_RATE, workers / PREFILL_RATE + 0.5),))
-    started = ctx.Value("d", time.time() + 2.0)  # after the feeder's own preparation
-    feed_positions(redis_url, prefix, plan, started, ctx.Event(), queue.Queue())  # type: ignore[arg-type]
+    for _attempt in range(3):
+        log: queue.Queue[tuple[float, int, int] | None] = queue.Queue()
+        started = ctx.Value("d", time.time() + 2.0)  # after the feeder's own preparation
+        feed_positions(redis_url, prefix, plan, started, ctx.Event(), log)  # type: ignore[arg-type]  # a queue.Queue read in this process, not an mp.Queue
+        if sum(item[2] for item in log.queue if item) >= workers:
+            return
 
 
 def _step(
@@ -229,18 +268,23 @@ def _step(
 
 # -- part 1: connections held -------------------------------------------------------------------
 def _ramp(c: Contender, target: int, args: argparse.Namespace, city: str) -> dict[str, Any]:
-    added = target - c.asked
-    spec = ClientSpec(
-        c.server.url, city, c.token, added // args.procs, args.sample_every, record_steps=True
-    )
-    fleet = ClientFleet(spec, args.procs)
-    c.fleets.append(fleet)
+    added, fleets = target - c.asked, []
+    url, token = c.server.url, c.token
+    if c.probes is None:
+        spec = ClientSpec(url, city, token, args.probes, args.sample_every, record_steps=True)
+        c.probes = ClientFleet(spec, 1)
+        fleets.append(c.probes)
+    lean = (added - len(fleets) * args.probes) // args.procs
+    if lean:
+        spec = ClientSpec(url, city, token, lean, record_steps=True, lean=True)
+        c.lean.append(ClientFleet(spec, args.procs))
+        fleets.append(c.lean[-1])
     c.asked = target
     before = c.now()
     meter = CpuMeter({"server": c.pids()})
     meter.start()
     began = time.monotonic()
-    connected, all_in_s, errors = _connect(fleet, args.deadline)
+    connected, all_in_s, errors = _connect(fleets, args.deadline)
     cpu = meter.stop()
     server_cpu_s = cpu["server"] / 100 * (time.monotonic() - began)
     time.sleep(1.0)  # threads of the handshakes settle
@@ -264,23 +308,25 @@ def _ramp(c: Contender, target: int, args: argparse.Namespace, city: str) -> dic
     return result
 
 
-def _connect(fleet: ClientFleet, deadline: float) -> tuple[int, float, list[str]]:
-    """Start the fleet's processes; (screens in, seconds until the last, errors) by the
+def _connect(fleets: list[ClientFleet], deadline: float) -> tuple[int, float, list[str]]:
+    """Start the fleets' processes; (screens in, seconds until the last, errors) by the
     deadline. Unlike ``ClientFleet.start``, a failure is counted, not raised."""
     began = time.monotonic()
-    for process in fleet.processes:
-        process.start()
+    for fleet in fleets:
+        for process in fleet.processes:
+            process.start()
     connected, errors = 0, []
-    for _ in fleet.processes:
-        left = max(0.1, began + deadline - time.monotonic())
-        try:
-            _index, n, error = fleet.ready.get(timeout=left)
-        except queue.Empty:
-            errors.append(f"not all in within {deadline:g} s")
-            break
-        connected += n
-        if error:
-            errors.append(error[:200])
+    for fleet in fleets:
+        for _ in fleet.processes:
+            left = max(0.1, began + deadline - time.monotonic())
+            try:
+                _index, n, error = fleet.ready.get(timeout=left)
+            except queue.Empty:
+                errors.append(f"not all in within {deadline:g} s")
+                break
+            connected += n
+            if error:
+                errors.append(error[:200])
     seconds = time.monotonic() - began
     return connected, seconds if not errors else math.inf, errors
 
@@ -331,14 +377,22 @@ def _window(
         if publisher.is_alive():
             publisher.terminate()
     time.sleep(GRACE_S)
-    records = c.flush()
+    probes, *lean = c.flush()
+    everyone = [record for records in (probes, *lean) for record in records]
     published = Publications(args.workers)
     published.drain(log)
-    result = _analyse(window, args.rate, records, published, used, server["rss_mb"])
-    result |= {"screens": screens, "server": server, **_steps_latency(sent, records, screens)}
-    result["share_delivered"] = result["deliveries_per_s"] / max(
-        1.0, result["offered_per_s"] * screens
-    )
+    result = _analyse(window, args.rate, probes, published, used, server["rss_mb"])
+    per_screen = result.pop("deliveries_per_s") / args.probes
+    result |= {
+        "screens": screens,
+        "server": server,
+        "rows_per_s_per_probe": per_screen,
+        "share_delivered": per_screen / max(1.0, result["offered_per_s"]),
+        "deliveries_per_s": per_screen * screens,
+        "lean_frames_per_s": _frames_per_s(window, lean),
+        "disconnects": sum(len(r.disconnects) for r in everyone),
+        **_steps_latency(sent, everyone, screens),
+    }
     lat = result["step_latency_ms"]
     say(f"{c.kind}: step p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, "
         f"{result['deliveries_per_s']:,.0f} deliveries/s, "
@@ -347,6 +401,21 @@ def _window(
         c.ended = f"at {screens} screens: {result['disconnects']} lost, p99 {lat['p99']:.0f} ms"
         say(f"!! {c.kind}: ramp ends: {c.ended}")
     return result
+
+
+def _frames_per_s(window: tuple[float, float], fleets: list[list[Record]]) -> dict[str, float]:
+    """Position frames per second of each lean screen in the window (one every 500 ms when it
+    keeps up)."""
+    rates = []
+    for records in fleets:
+        seen: dict[int, list[float]] = {}
+        for record in records:
+            for number, at, _rows in record.frames:
+                if window[0] <= at < window[1]:
+                    seen.setdefault(number, []).append(at)
+        # between the first frame and the last, as bench.fanout counts rows
+        rates += [(len(t) - 1) / (max(t) - min(t)) for t in seen.values() if max(t) > min(t)]
+    return summary(rates) | {"min": min(rates, default=math.nan)}
 
 
 def _steps_latency(sent: dict[str, float], records: list[Record], screens: int) -> dict[str, Any]:
@@ -366,7 +435,7 @@ def _steps_latency(sent: dict[str, float], records: list[Record], screens: int) 
 def _log_report(server: Server) -> dict[str, Any]:
     """Warnings and errors in a server's log (Werkzeug's own warning at start aside)."""
     lines = server.log().splitlines()
-    noted = [line for line in lines if NOTEWORTHY.search(line) and "development server" not in line]
+    noted = [line for line in lines if NOTEWORTHY.search(line) and not BASELINE_SAYS.search(line)]
     return {"tracebacks": server.tracebacks(), "lines": len(lines), "noted": noted[:20],
             "noted_count": len(noted)}  # fmt: skip
 
@@ -392,11 +461,11 @@ def _connect_table(steps: list[dict[str, Any]]) -> str:
         per = (on["threads"] - r["server_before"]["threads"]) / max(1, r["added"])
         rows.append([
             s["kind"], s["target"], r["added"], on["screens"], r["all_in_s"],
-            r["server_cpu_ms_per_screen"], on["rss_mb"], on["threads"], per,
-            len(r["errors"]),
+            r["server_cpu_ms_per_screen"], on["rss_mb"], on["worker_rss_mb"], on["threads"],
+            per, len(r["errors"]),
         ])  # fmt: skip
-    header = ["1. connections", "screens", "added", "held", "all in s", "server CPU ms/screen",
-              "RSS MiB", "threads", "threads/added", "errors"]  # fmt: skip
+    header = ["1. connections", "screens", "added", "held", "all in s", "server CPU ms/added",
+              "RSS MiB", "worker RSS", "threads", "threads/added", "errors"]  # fmt: skip
     return table(rows, header)
 
 
@@ -407,11 +476,13 @@ def _window_table(steps: list[dict[str, Any]]) -> str:
         cpu, lat, pos = w["cpu_percent"], w["step_latency_ms"], w["latency_ms"]
         rows.append([
             s["kind"], w["screens"], w["deliveries_per_s"], w["share_delivered"],
+            w["lean_frames_per_s"]["p50"], w["lean_frames_per_s"]["min"],
             pos["p50"], pos["p99"], lat["p50"], lat["p99"], lat["max"], w["step_missing"],
             w["disconnects"], cpu["server"], cpu.get("screens", math.nan),
             cpu.get("idle rival", math.nan), cpu[OTHERS], cpu[MACHINE], w["server"]["rss_mb"],
         ])  # fmt: skip
-    header = ["2. publish → screen", "screens", "deliveries/s", "share", "pos p50 ms",
+    header = ["2. publish → screen", "screens", "deliveries/s", "share", "lean frames/s p50",
+              "min", "pos p50 ms",
               "pos p99", "step p50 ms", "step p99", "step max", "missing", "lost",
               "server CPU%", "screens CPU%", "idle rival CPU%", "others CPU%", "machine%",
               "RSS MiB"]  # fmt: skip
@@ -434,9 +505,10 @@ def _ratio_table(steps: list[dict[str, Any]]) -> str:
 
         def ratio(pick: Any, g: dict[str, Any] = g, w: dict[str, Any] = w) -> float:
             try:
-                return float(pick(g) / pick(w))
+                found = float(pick(g) / pick(w))
             except (KeyError, ZeroDivisionError):
                 return math.nan
+            return found if math.isfinite(found) and found > 0 else math.nan
 
         rows.append([
             target,
@@ -450,7 +522,7 @@ def _ratio_table(steps: list[dict[str, Any]]) -> str:
             ratio(lambda s: s["window"]["step_latency_ms"]["p50"]),
             ratio(lambda s: s["window"]["step_latency_ms"]["p99"]),
         ])  # fmt: skip
-    header = ["gunicorn ÷ werkzeug", "all in s", "CPU ms/screen", "RSS", "threads",
+    header = ["gunicorn ÷ werkzeug", "all in s", "CPU ms/added", "RSS", "threads",
               "server CPU%", "deliveries/s", "pos p99", "step p50", "step p99"]  # fmt: skip
     return table(rows, header)
 
