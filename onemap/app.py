@@ -30,6 +30,7 @@ from dashboard.views.act import Actions
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
 from dashboard.views.ingest_api import IngestApi
+from dashboard.views.open311 import Open311
 from dashboard.views.trends import Trends
 from dashboard.web import webapp
 from dashboard.web.security import DashScriptHashes, SecurityHeaders
@@ -116,6 +117,9 @@ def create_app(settings: Settings) -> OneMap:
     webapp.install(server)
     notify_ack.install(server, access, NotifyStore(bus), link_key(secret))
     IngestApi(ProducerStore(client, settings.prefix), bus, geo, access, settings).install(server)
+    Open311(ProducerStore(client, settings.prefix), bus, access, live, hub.cold, settings).install(
+        server
+    )
     # /healthz must answer at once while Redis stalls: its own client, with a short deadline.
     probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)
     onemap = OneMap(settings, server, dash_app, socketio, bus, state, hub, geo, access)

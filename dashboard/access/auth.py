@@ -72,6 +72,9 @@ PUBLIC_PATHS = frozenset({"/login", "/login.css", "/healthz", "/readyz", "/livez
 # description also opens to a signed-in person.
 INGEST_PATH, OPENAPI_PATH = "/api/v1/messages", "/api/v1/openapi.json"
 BEARER_PATHS = frozenset({INGEST_PATH, OPENAPI_PATH})
+# Open311 GeoReport v2 (dashboard.views.open311) checks a producer key (``api_key``) itself on
+# every path under it, as the ingest API does: the gate lets the prefix through.
+OPEN311_PATH = "/open311/v2/"
 # A notification's acknowledgement link (dashboard.notify.ack) is its own credential: an HMAC
 # signature checked by its handler, which shows a page and acknowledges only on POST.
 SIGNED_LINK_PATH = "/notify/ack/"
@@ -150,6 +153,8 @@ class Access:
     def _gate(self) -> ResponseReturnValue | None:
         path = request.path
         if path in PUBLIC_PATHS or path in BEARER_PATHS or path.startswith(SIGNED_LINK_PATH):
+            return None
+        if path.startswith(OPEN311_PATH):
             return None
         token = request.args.get("kiosk")
         if token and request.method == "GET":
