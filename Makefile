@@ -44,14 +44,15 @@ cluster: install cluster-deps
 	$(VENV)/bin/onemap cluster
 
 # The fault tests mostly wait (stalls, outages, two-minute holds): they run side by side after
-# the rest, which stays serial because its browser tests measure what a page does in time.
+# the rest, with the tests marked parallel (their own servers, no promise about time); the rest
+# stays serial because its browser and timing tests measure what happens in time.
 FAULT_WORKERS ?= 4
 
 test: install browser-deps cluster-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -m "not fault"
-	$(PY) -m pytest -q -m fault -n $(FAULT_WORKERS)
+	$(PY) -m pytest -q -m "not fault and not parallel" --durations=15
+	$(PY) -m pytest -q -m "fault or parallel" -n $(FAULT_WORKERS) --durations=10
 
 test-fast: install
 	$(PY) -m pytest -q -m "not browser and not fault"

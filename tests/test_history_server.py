@@ -32,6 +32,9 @@ from tests.factories import event_dict, line
 from tests.live import CITY, Dashboard, dashboard, fetch, sign_in
 from tests.test_working_set import HOT_DAYS, logged_at_their_time
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 YINZHOU, YUYAO = "330212", "330281"
 STONE = "H-stone-000001"  # a hand-made incident of five days ago, in Yinzhou, with PII
 WORD = "石狮子"  # in its title only

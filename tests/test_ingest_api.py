@@ -25,6 +25,9 @@ from tests.factories import a_grid, event_dict, line, position_dict
 from tests.live import CITY, Dashboard, Fetched, dashboard, fetch, run_cli, sign_in
 from tests.test_contract import _bad_lines
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 API = "/api/v1/messages"
 YINZHOU, CIXI = "330212", "330282"
 

@@ -31,6 +31,9 @@ from feeds.schema import EventMessage
 from tests.factories import a_grid
 from tests.live import CITY, Dashboard, Fetched, dashboard, fetch
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 BASE = "/open311/v2"
 YINZHOU, CIXI = "330212", "330282"
 

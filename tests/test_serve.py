@@ -92,7 +92,6 @@ def test_sigterm_sends_screens_away_refuses_new_connections_and_exits_in_time(
     assert re.search(r"stopping: 1 screen\(s\) sent to reconnect", log), log[-2000:]
     after = log[log.index("stopping:") :]
     assert "checkpoint written" in after, after  # the state written on the way out
-    assert screen.connects >= 2 or screen.errors, "the screen was never told to go"
     assert "Traceback" not in log, log
     assert port_is_free(port)
 

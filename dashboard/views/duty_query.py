@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
@@ -40,6 +41,10 @@ from dashboard.views.search import (
 from dashboard.views.table import rows
 from feeds.geo import contains
 
+# The archive's part of a desk query, beside memory's (``DutyQuery._both``): a few at once,
+# as requests arrive; each opens and closes its own DuckDB connection (dashboard.cold.store).
+_COLD = ThreadPoolExecutor(max_workers=4, thread_name_prefix="duty-archive")
+
 
 class DutyQuery:
     def __init__(self, live: LiveState, cold: ColdStore | None = None, hot_days: int = 3) -> None:
@@ -50,23 +55,42 @@ class DutyQuery:
 
     def find(self, who: Principal, f: Filter) -> list[Incident]:
         """The incidents in memory that pass ``f`` in ``who``'s jurisdiction."""
-        return self._hot(who, f)[0]
+        incidents, _recalled = self._held()
+        return self._matching(who, f, incidents)
 
-    def _hot(self, who: Principal, f: Filter) -> tuple[list[Incident], frozenset[str]]:
-        """``find``, and the incidents memory holds whose archived row the archive's answer
-        must leave out (``_twice``)."""
-        with self.live.read() as state:  # a consistent list of incidents; filtering runs outside
+    def _held(self) -> tuple[list[Incident], list[Incident]]:
+        """The incidents in memory, and those of them recalled from the archive: a consistent
+        list (filtering runs outside the lock)."""
+        with self.live.read() as state:
             incidents = list(state.incidents.values())
             recalled = [state.incidents[i] for i in state.recalled if i in state.incidents]
-        now = datetime.now(UTC)
-        city = self.live.geo.city.code
+        return incidents, recalled
+
+    def _matching(self, who: Principal, f: Filter, incidents: list[Incident]) -> list[Incident]:
         search = self.search[who.sees_pii]
         if len(search.texts) > 2 * len(incidents) + 1000:  # incidents the state has let go
             search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
-        # only when the archive is asked: a scan of every incident in memory
-        wanted = self.cold is not None and not skips(f)
-        besides = self._twice(incidents, recalled, now) if wanted else frozenset()
-        return matching(incidents, f, who.scope, city, now, self.marks(), search), besides
+        city = self.live.geo.city.code
+        now = datetime.now(UTC)
+        return matching(incidents, f, who.scope, city, now, self.marks(), search)
+
+    def _both(
+        self, who: Principal, f: Filter, column: str, descending: bool, limit: int, newest: int
+    ) -> tuple[list[Incident], Found]:
+        """Memory's matches and the archive's answer (``archived``), the two at once: the
+        archive's query runs in DuckDB, which lets go of the interpreter, while memory's
+        filter runs here (a text search over 60 days: the archive's scan and memory's took
+        about the same time, one after the other)."""
+        incidents, recalled = self._held()
+        if self.cold is None or skips(f):
+            return self._matching(who, f, incidents), Found(0, [], [])
+        besides = self._twice(incidents, recalled, datetime.now(UTC))
+        asked = _COLD.submit(self.archived, who, f, besides, column, descending, limit, newest)
+        try:
+            found = self._matching(who, f, incidents)
+        finally:
+            cold = asked.result()
+        return found, cold
 
     def _twice(
         self, incidents: list[Incident], recalled: list[Incident], now: datetime
@@ -96,7 +120,7 @@ class DutyQuery:
         limit: int,
         newest: int = 0,
     ) -> Found:
-        """The archive's part of the answer to ``f`` (``besides``: see ``_hot``): its count,
+        """The archive's part of the answer to ``f`` (``besides``: see ``_twice``): its count,
         its first ``limit`` incidents sorted by ``column``, its ``newest`` reported (the map)."""
         if self.cold is None or skips(f):
             return Found(0, [], [])
@@ -110,8 +134,7 @@ class DutyQuery:
         self, who: Principal, f: Filter, column: str, descending: bool, limit: int
     ) -> tuple[int, list[Incident]]:
         """How many incidents, in memory and archived, pass ``f``, and the first ``limit``."""
-        found, besides = self._hot(who, f)
-        cold = self.archived(who, f, besides, column, descending, limit)
+        found, cold = self._both(who, f, column, descending, limit, 0)
         return len(found) + cold.total, self._merged(found, cold, column, descending, limit)
 
     def _merged(
@@ -146,11 +169,10 @@ class DutyQuery:
         descending = asked.dir != "asc"
         start = max(0, asked.start)
         end = min(start + MAX_BLOCK, max(start, start + 100 if asked.end is None else asked.end))
-        found, besides = self._hot(who, f)
+        mapped = MAX_POINTS if asked.points else 0
+        found, cold = self._both(who, f, column, descending, end, mapped)
         now = datetime.now(UTC)
         state, marks, geo = self.live.state, self.marks(), self.live.geo
-        mapped = MAX_POINTS if asked.points else 0
-        cold = self.archived(who, f, besides, column, descending, end, mapped)
         latest: list[Incident] = []
         if asked.points:  # the map draws the newest matches, in memory or archived
             latest = newest(found)
