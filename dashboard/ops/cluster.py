@@ -2,7 +2,8 @@
 
 Three dashboard replicas (`onemap serve`, each its own port and data dir) behind HAProxy
 (``deploy/haproxy/haproxy.cfg``, as it is), on Redis with Sentinel failover (a primary, a
-replica and three sentinels: ``feeds.redis_group``), and the simulator feeding it. The
+replica and three sentinels: ``feeds.redis_group``), the notifier (`onemap notify run`) and the
+simulator feeding it. The
 replicas share nothing but Redis: each folds the log itself, so any of them can serve any
 screen, and a screen whose replica goes away reconnects through the balancer to another.
 
@@ -324,18 +325,21 @@ def run_cluster(args: argparse.Namespace, stop: threading.Event) -> int:
         for replica in cluster.replicas:
             print(f"{replica.name}: {replica.url} (log {replica.log_path})", flush=True)
         print(f"balancer: {cluster.url} (HAProxy, {HAPROXY_CFG})", flush=True)
+        children = [("notify", ["notify", "run"])]  # idle until someone subscribes
         if not args.no_simulator:
-            simulate = [sys.executable, "-m", "onemap.cli", "simulate", "--history-days", "1"]
-            with (cluster.directory / "simulate.log").open("ab") as out:
+            children.append(("simulate", ["simulate", "--history-days", "1"]))
+        for name, argv in children:
+            with (cluster.directory / f"{name}.log").open("ab") as out:
                 cluster.others.append(
                     subprocess.Popen(
-                        simulate,
-                        env={**os.environ, "ONEMAP_REDIS_URL": cluster.redis_url},
+                        [sys.executable, "-m", "onemap.cli", *argv],
+                        env={**os.environ, "ONEMAP_REDIS_URL": cluster.redis_url,
+                             "ONEMAP_PUBLIC_URL": cluster.url},
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         preexec_fn=die_with_parent,
                     )
-                )
+                )  # fmt: skip
         while not stop.wait(1.0):
             for replica in cluster.replicas:  # a replica that dies comes back, as systemd's would
                 if replica.process is not None and replica.process.poll() is not None:
