@@ -39,6 +39,7 @@ from bench.common import (
     table,
     worker_pid,
 )
+from bench.fanout import _end
 from bench.servers import TARGET_P99_MS, Contender, _prefill, _ramp, _window
 from dashboard.ops.cluster import Cluster, start_cluster
 from feeds.geo import load_geography
@@ -150,7 +151,11 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             run: dict[str, Any] = {"replicas": k, "connect": _ramp(c, args.screens, args, city)}
             if not c.ended:
                 say(f"{k} replica(s): {args.screens} screens on {c.now()['per_replica']}")
-                run["window"] = _window(c, rival, args, redis_server, _feed(args, redis_server))
+                feeder, start, stop, log = _feed(args, redis_server)
+                try:
+                    run["window"] = _window(c, rival, args, redis_server, (feeder, start, log))
+                finally:
+                    _end(feeder, stop)
                 run["per_replica_cpu"] = _per_replica_cpu(cluster, args)
             events = c.events
             c.stop_screens()
@@ -159,7 +164,8 @@ def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {"machine": info, "config": vars(args), "runs": runs}
 
 
-def _feed(args: argparse.Namespace, redis_server: Any) -> tuple[Any, Any, Any]:
+def _feed(args: argparse.Namespace, redis_server: Any) -> tuple[Any, Any, Any, Any]:
+    """bench.servers' position feeder; ``stop`` must outlive it (the child unpickles it)."""
     import multiprocessing as mp
 
     from bench.load import FeedPlan, feed_positions
@@ -174,7 +180,7 @@ def _feed(args: argparse.Namespace, redis_server: Any) -> tuple[Any, Any, Any]:
         daemon=True,
     )
     feeder.start()
-    return feeder, start, log
+    return feeder, start, stop, log
 
 
 def _per_replica_cpu(cluster: Cluster, args: argparse.Namespace) -> dict[str, float]:
