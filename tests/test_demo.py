@@ -7,6 +7,7 @@ Ctrl-C is SIGINT to the whole group), with only the web and Redis ports moved to
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -210,7 +211,7 @@ def _wait_for_gone(url: str, timeout: float = 30) -> None:
     while time.monotonic() < deadline:
         try:
             _health(url)
-        except OSError:
+        except (OSError, http.client.HTTPException):  # refused, or killed mid-answer
             return
         time.sleep(0.1)
     raise AssertionError("the killed server still answers")
