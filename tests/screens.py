@@ -28,6 +28,7 @@ COOKIE SCOPE AFTER`` (asks for a catch-up from AFTER again and again, printing e
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -647,7 +648,7 @@ def health(url: str, timeout: float = 3) -> dict[str, Any] | str:
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # one killed mid-answer too
         return f"{type(exc).__name__}: {exc}"[:120]
 
 
