@@ -21,9 +21,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from dashboard.access.auth import redact_secrets
 from dashboard.access.privacy import mask_text
 from dashboard.access.producers import ProducerStore
-from dashboard.views.open311 import _redact_keys
 from feeds.bus import EVENTS, Bus
 from feeds.catalogue import CATEGORIES, PLATFORMS
 from feeds.geo import Geography, contains
@@ -440,7 +440,7 @@ def test_an_api_key_in_a_url_is_redacted_from_access_logs(server):
     assert key.partition(".")[2] not in server.log()
     line = f'127.0.0.1 - - "GET {BASE}/services.json?api_key={key}&x=1 HTTP/1.1" 200 -'
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s", (line,), None)
-    assert _redact_keys(record) and key not in record.getMessage()
+    assert redact_secrets(record) and key not in record.getMessage()
     assert "api_key=[redacted]&x=1" in record.getMessage()
 
 

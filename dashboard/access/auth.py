@@ -113,7 +113,7 @@ class Access:
         server.add_url_rule("/api/csrf", "csrf", self._csrf)
         server.add_url_rule("/login", "login", self._login, methods=["GET", "POST"])
         server.add_url_rule("/kiosk", "kiosk", self._switch_to_kiosk, methods=["POST"])
-        logging.getLogger("werkzeug").addFilter(_redact_tokens)
+        logging.getLogger("werkzeug").addFilter(redact_secrets)
 
     # -- sessions ------------------------------------------------------------------------
     def _load(self, principal_id: str) -> Principal | None:
@@ -329,14 +329,15 @@ class Access:
             log.warning("audit write failed: %s", exc)
 
 
-_TOKEN_IN_URL = re.compile(r"(kiosk=)[^&\s\"]+")
+_SECRET_IN_URL = re.compile(r"((?:kiosk|api_key)=)[^&\s\"]+")
 
 
-def _redact_tokens(record: logging.LogRecord) -> bool:
-    """Access logs name every URL: a wall link's token must not end up in them."""
+def redact_secrets(record: logging.LogRecord) -> bool:
+    """Access logs name every URL: a wall link's token or a producer's api_key (Open311) must
+    not end up in them."""
     message = record.getMessage()
-    if "kiosk=" in message:
-        record.msg, record.args = _TOKEN_IN_URL.sub(r"\1[redacted]", message), ()
+    if "kiosk=" in message or "api_key=" in message:
+        record.msg, record.args = _SECRET_IN_URL.sub(r"\1[redacted]", message), ()
     return True
 
 
