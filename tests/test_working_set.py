@@ -236,7 +236,8 @@ def _in_order(rows: list[dict], sort: str) -> list[tuple[str, list[dict]]]:
     for row in rows:
         if not runs or runs[-1][0] != row[sort]:
             runs.append((row[sort], []))
-        runs[-1][1].append(row)
+        # "left" counts down from the clock: a minute can turn between the two asks
+        runs[-1][1].append({k: v for k, v in row.items() if k != "left"})
     ordered = [(value, sorted(group, key=lambda r: r["id"])) for value, group in runs]
     if ordered:
         ordered[-1] = (ordered[-1][0], [{"n": len(ordered[-1][1])}])
