@@ -2,9 +2,14 @@
 
 The seed system consolidated 33+1 event types into 22 categories and routes each to one of the
 "four platforms" (基层治理四平台). Codes are stable identifiers that producers send; names are
-what people read. A time limit is either a number of working days (routine problems: the
-level-1 rule is one working day) or a number of clock hours for urgent safety matters, which are
-handled around the clock.
+what people read.
+
+Each category's time limit runs on one of two clocks (docs/time-limits.md has the table and the
+reasons). Safety matters run on the **natural** clock: N hours, day and night, weekends and
+holidays included, because an open manhole or a fire hazard is as dangerous on a Saturday. Routine
+problems run on the **working** clock: N working days (the level-1 rule is one working day). A
+report marked 紧急 (severity ``urgent``) of any category is due ``urgent_hours`` natural hours
+after it, which is never later than its category's own limit.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ PLATFORMS: dict[str, str] = {
     "bm": "便民服务",
 }
 
-LimitUnit = Literal["hours", "working_days"]
+LimitUnit = Literal["hours", "working_days"]  # natural hours, or working days
+Clock = Literal["natural", "working"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,45 +33,84 @@ class Category:
     code: str
     name: str
     platform: str  # a key of PLATFORMS
-    limit: int
+    limit: int  # in ``unit``
     unit: LimitUnit
+    urgent_hours: int  # the limit, in natural hours, of a report marked 紧急
     weight: float  # share of the daily mix, used by the simulator; sums to 1 over the catalogue
     colour: str  # marker colour on the maps
+    basis: str  # why this clock and this limit, in one line (docs/time-limits.md)
+
+    @property
+    def clock(self) -> Clock:
+        """``natural`` (hours, day and night) or ``working`` (working days)."""
+        return "natural" if self.unit == "hours" else "working"
 
 
-def _c(code: str, name: str, limit: int, unit: LimitUnit, weight: float, colour: str) -> Category:
-    return Category(code, name, code[:2], limit, unit, weight, colour)
+def _c(
+    code: str, name: str, limit: int, unit: LimitUnit, urgent_hours: int, weight: float,
+    colour: str, basis: str,
+) -> Category:  # fmt: skip
+    return Category(code, name, code[:2], limit, unit, urgent_hours, weight, colour, basis)
 
+
+_H: LimitUnit = "hours"  # natural hours, day and night
+_WD: LimitUnit = "working_days"
 
 # Weights follow the usual shape of grid reports: environment, facilities and disputes dominate,
 # drug safety and petitions are rare. They are simulator inputs, not measurements of Ningbo.
+# Limits: reasoning, not a published Ningbo table (docs/time-limits.md says where they come from).
+# fmt: off
 CATEGORIES: dict[str, Category] = {
     c.code: c
     for c in (
-        _c("zz01", "矛盾纠纷", 1, "working_days", 0.085, "#f4a259"),
-        _c("zz02", "治安隐患", 1, "working_days", 0.055, "#e76f51"),
-        _c("zz03", "安全生产", 8, "hours", 0.060, "#ff5d5d"),
-        _c("zz04", "消防安全", 4, "hours", 0.050, "#ff3b30"),
-        _c("zz05", "特殊人群", 1, "working_days", 0.020, "#c77dff"),
-        _c("zz06", "信访维稳", 3, "working_days", 0.015, "#9d4edd"),
-        _c("zz07", "出租房屋与流动人口", 3, "working_days", 0.045, "#b5838d"),
-        _c("sc01", "食品安全", 1, "working_days", 0.040, "#2ec4b6"),
-        _c("sc02", "药品安全", 1, "working_days", 0.008, "#1b998b"),
-        _c("sc03", "无证无照经营", 3, "working_days", 0.030, "#48cae4"),
-        _c("sc04", "价格与计量", 3, "working_days", 0.012, "#00b4d8"),
-        _c("sc05", "特种设备", 1, "working_days", 0.015, "#0096c7"),
-        _c("zf01", "违法建筑", 5, "working_days", 0.045, "#ffd166"),
-        _c("zf02", "市容环境", 1, "working_days", 0.140, "#f9c74f"),
-        _c("zf03", "占道经营", 1, "working_days", 0.070, "#f8961e"),
-        _c("zf04", "环境污染", 1, "working_days", 0.045, "#90be6d"),
-        _c("zf05", "渣土运输", 1, "working_days", 0.020, "#c9a227"),
-        _c("zf06", "河道水域", 1, "working_days", 0.035, "#43aa8b"),
-        _c("bm01", "市政设施", 1, "working_days", 0.110, "#4d96ff"),
-        _c("bm02", "民生服务", 3, "working_days", 0.045, "#6c8cff"),
-        _c("bm03", "交通出行", 1, "working_days", 0.030, "#5e60ce"),
-        _c("bm04", "物业管理", 3, "working_days", 0.025, "#7b8cde"),
+        # code, name, limit, unit, urgent_hours, weight, colour, then the basis of the limit
+        _c("zz01", "矛盾纠纷", 1, _WD, 2, 0.085, "#f4a259",
+           "mediation needs both parties and a mediator, in office hours; a fight is 紧急 or 110"),
+        _c("zz02", "治安隐患", 1, _WD, 2, 0.055, "#e76f51",
+           "broken lights and cameras, patrol requests: arranged by day; crime in progress is 110"),
+        _c("zz03", "安全生产", 8, _H, 2, 0.060, "#ff5d5d",
+           "open pits, flammables, gas cylinders, unsafe scaffolds and buildings kill at any hour"),
+        _c("zz04", "消防安全", 4, _H, 1, 0.050, "#ff3b30",
+           "fire hazards and smoke; the fire service and the town's duty room never close"),
+        _c("zz05", "特殊人群", 24, _H, 2, 0.020, "#c77dff",
+           "a check on a person at risk (elderly living alone, a patient) cannot wait a weekend"),
+        _c("zz06", "信访维稳", 3, _WD, 2, 0.015, "#9d4edd",
+           "petitions need departments' answers, given in office hours; a gathering is 紧急"),
+        _c("zz07", "出租房屋与流动人口", 3, _WD, 2, 0.045, "#b5838d",
+           "registration and landlord interviews happen in office hours"),
+        _c("sc01", "食品安全", 1, _WD, 2, 0.040, "#2ec4b6",
+           "inspection and sampling run by day; a suspected poisoning is reported 紧急"),
+        _c("sc02", "药品安全", 1, _WD, 2, 0.008, "#1b998b",
+           "pharmacy and clinic inspections run by day"),
+        _c("sc03", "无证无照经营", 3, _WD, 2, 0.030, "#48cae4",
+           "licensing and closure are administrative steps taken in office hours"),
+        _c("sc04", "价格与计量", 3, _WD, 2, 0.012, "#00b4d8",
+           "price and scale checks are administrative, in office hours"),
+        _c("sc05", "特种设备", 24, _H, 1, 0.015, "#0096c7",
+           "lifts, boilers, rides: safety equipment whose maintainers keep a 24-hour duty line"),
+        _c("zf01", "违法建筑", 5, _WD, 2, 0.045, "#ffd166",
+           "notices and demolition follow legal steps over days"),
+        _c("zf02", "市容环境", 1, _WD, 2, 0.140, "#f9c74f",
+           "litter, posters, rubbish: sanitation crews clear them on the next working day"),
+        _c("zf03", "占道经营", 1, _WD, 2, 0.070, "#f8961e",
+           "street stalls are moved on by the enforcement team's patrols"),
+        _c("zf04", "环境污染", 1, _WD, 2, 0.045, "#90be6d",
+           "inspection and sampling by day; a discharge or toxic smell going on now is 紧急"),
+        _c("zf05", "渣土运输", 1, _WD, 2, 0.020, "#c9a227",
+           "spilled soil and dumping are cleared and fined through the day's enforcement"),
+        _c("zf06", "河道水域", 1, _WD, 2, 0.035, "#43aa8b",
+           "river cleaning and bank repair are scheduled; flood-season danger is reported 紧急"),
+        _c("bm01", "市政设施", 8, _H, 2, 0.110, "#4d96ff",
+           "open manholes, road collapse, flooded drains hurt passers-by at once: same shift"),
+        _c("bm02", "民生服务", 3, _WD, 2, 0.045, "#6c8cff",
+           "applications and services are handled by offices in office hours"),
+        _c("bm03", "交通出行", 12, _H, 2, 0.030, "#5e60ce",
+           "a dark signal or a fallen bus shelter is a traffic hazard; traffic police never close"),
+        _c("bm04", "物业管理", 3, _WD, 2, 0.025, "#7b8cde",
+           "property companies and owners' committees answer in office hours"),
     )
 }
+# fmt: on
 
 LEVELS: dict[int, str] = {1: "网格", 2: "村社", 3: "镇街", 4: "区县", 5: "市级"}
 

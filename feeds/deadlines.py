@@ -1,10 +1,17 @@
 """Time limits: when an incident reported at a given moment must be handled.
 
-"One working day" means the same clock time on the next working day: a report at 15:00 on a
-Friday is due at 15:00 on Monday, and one on the eve of the National Day holiday is due after it.
-Working days come from ``chinese_calendar`` (State Council holidays and make-up workdays, 调休);
-for a year that package does not cover yet we fall back to Monday-Friday and say so once in the log.
-Hour limits (urgent safety categories) run on the clock, day and night.
+Each category runs on its own clock, from the catalogue (``feeds/catalogue.py``, the table and
+its reasons in docs/time-limits.md). ``deadline_for`` is the one place a deadline is computed: the
+simulator and the Open311 intake call it; the state only reads the deadline a message carries.
+
+Natural hours (safety categories, and any report marked 紧急) run on the clock, day and night,
+weekends and holidays included: exactly ``reported_at + N hours``.
+
+Working days (routine categories): "one working day" means the same clock time on the next
+working day: a report at 15:00 on a Friday is due at 15:00 on Monday, and one on the eve of the
+National Day holiday is due after it. Working days come from ``chinese_calendar`` (State Council
+holidays and make-up workdays, 调休); for a year that package does not cover yet we fall back to
+Monday-Friday and say so once in the log.
 
 Calendar arithmetic happens in China time whatever offset a timestamp carries: a report stamped
 ``2026-04-02T20:00Z`` is Friday 04:00 in Ningbo, and Friday is the day that counts.
@@ -20,7 +27,7 @@ from typing import Literal
 import chinese_calendar
 
 from feeds.catalogue import CATEGORIES
-from feeds.schema import CHINA_TZ
+from feeds.schema import CHINA_TZ, Severity
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +82,24 @@ def _next_workday_morning(moment: datetime) -> datetime:
     )
 
 
-def deadline_for(category: str, reported_at: datetime) -> datetime:
-    """The deadline of a new incident of ``category`` reported at ``reported_at`` (aware)."""
+def add_natural_hours(start: datetime, hours: int) -> datetime:
+    """``hours`` clock hours after ``start``, nights, weekends and holidays included."""
+    return start.astimezone(CHINA_TZ) + timedelta(hours=hours)
+
+
+def deadline_for(
+    category: str, reported_at: datetime, severity: Severity | None = None
+) -> datetime:
+    """The deadline of a new incident of ``category`` reported at ``reported_at`` (aware).
+
+    A report marked ``urgent`` (紧急) is due in its category's ``urgent_hours`` natural hours;
+    otherwise the category's own clock and limit apply. In China time.
+    """
     cat = CATEGORIES[category]
-    if cat.unit == "hours":
-        return reported_at.astimezone(CHINA_TZ) + timedelta(hours=cat.limit)
+    if severity == "urgent":
+        return add_natural_hours(reported_at, cat.urgent_hours)
+    if cat.clock == "natural":
+        return add_natural_hours(reported_at, cat.limit)
     return add_working_days(reported_at, cat.limit)
 
 

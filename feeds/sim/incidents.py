@@ -59,7 +59,7 @@ class Factory:
         category = mix.category(rng)
         severity = mix.severity(rng, category)
         where = self._where(rng, ms)
-        deadline = deadline_for(category, to_datetime(ms))
+        deadline = deadline_for(category, to_datetime(ms), severity)
         plan = lifecycle.plan(
             rng, category=category, severity=severity, top=mix.top_level(rng, category, severity),
             worker_reported=where.reporter is not None, reported_ms=ms,
