@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from dashboard.notify.channels import build, send
 from dashboard.notify.deliver import Deliverer, Tuning
 from dashboard.notify.model import Alert, Job, Subscription, chain_id
@@ -113,12 +115,21 @@ FAST = {
 @contextmanager
 def notifier(redis_url: str, prefix: str, tmp: Path, name: str = "n1", **env: str):
     log_path = tmp / f"notifier-{name}-{secrets.token_hex(3)}.log"
-    environ = {**os.environ, "ONEMAP_REDIS_URL": redis_url, "ONEMAP_PREFIX": prefix,
-               "PYTHONUNBUFFERED": "1", **FAST, **env}
+    environ = {
+        **os.environ,
+        "ONEMAP_REDIS_URL": redis_url,
+        "ONEMAP_PREFIX": prefix,
+        "PYTHONUNBUFFERED": "1",
+        **FAST,
+        **env,
+    }
     with open(log_path, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "onemap.cli", "notify", "run", "--name", name],
-            cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_for(lambda: "notifier watching" in log_path.read_text(), 30, process, log_path)
@@ -144,8 +155,14 @@ def _wait_for(ok: Callable[[], bool], timeout: float, process=None, log_path=Non
 
 
 def subscribe(store: NotifyStore, name: str, url: str, **fields) -> Subscription:
-    values = {"who": "值班组", "scope": "330200", "kinds": ("supervise",), "channel": "webhook",
-              "target": url, **fields}
+    values = {
+        "who": "值班组",
+        "scope": "330200",
+        "kinds": ("supervise",),
+        "channel": "webhook",
+        "target": url,
+        **fields,
+    }
     sub = Subscription(name=name, **values)
     store.put(sub)
     return sub
@@ -159,8 +176,16 @@ def publish_event(bus, geo, index: int, **overrides) -> dict:
 
 
 def act(bus, verb: str, incident: str, area: str, text: str = "") -> ActionMessage:
-    action = ActionMessage(id=secrets.token_hex(8), ts=datetime.now(UTC), verb=verb,
-                           actor="leader1", role="leader", area=area, incident=incident, text=text)
+    action = ActionMessage(
+        id=secrets.token_hex(8),
+        ts=datetime.now(UTC),
+        verb=verb,
+        actor="leader1",
+        role="leader",
+        area=area,
+        incident=incident,
+        text=text,
+    )
     bus.publish_action(action)
     return action
 
@@ -223,16 +248,31 @@ def test_a_receiver_that_never_answers_is_dead_lettered_and_holds_up_nothing_els
 
 
 def test_dingtalk_and_wecom_robots_get_their_markdown_formats(redis_client, prefix):
-    alert = Alert(source="action:1", kind="instruct", area="330212", place="鄞州区",
-                  title=MASKED_TITLE, ts="2026-11-20T22:00:00+08:00", detail="请处置",
-                  incident="INC1", level=3, actor="leader1")
+    alert = Alert(
+        source="action:1",
+        kind="instruct",
+        area="330212",
+        place="鄞州区",
+        title=MASKED_TITLE,
+        ts="2026-11-20T22:00:00+08:00",
+        detail="请处置",
+        incident="INC1",
+        level=3,
+        actor="leader1",
+    )
     job = Job(alert, "robot", chain_id("robot", alert.source), root="robot")
     with receiver() as robot:
-        ding = Subscription("robot", "组", "330200", ("instruct",), "dingtalk",
-                            robot.url + "?access_token=abc", secret="SEC123")
+        ding = Subscription(
+            "robot",
+            "组",
+            "330200",
+            ("instruct",),
+            "dingtalk",
+            robot.url + "?access_token=abc",
+            secret="SEC123",
+        )
         assert send(build(ding, job, "https://onemap.example/notify/ack/x"), "dingtalk", 5) is None
-        wecom = Subscription("robot", "组", "330200", ("instruct",), "wecom",
-                             robot.url + "?key=k")
+        wecom = Subscription("robot", "组", "330200", ("instruct",), "wecom", robot.url + "?key=k")
         assert send(build(wecom, job, ""), "wecom", 5) is None
         first, second = robot.wait(2)
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(first.path).query)
@@ -254,16 +294,66 @@ def test_dingtalk_and_wecom_robots_get_their_markdown_formats(redis_client, pref
 
 
 def test_sms_gateway_templates_are_filled_and_escaped():
-    alert = Alert(source="s", kind="overdue", area="330212", place="鄞州区",
-                  title='门口"堆放" & 占道', ts="2026-11-20T22:00:00+08:00")
+    alert = Alert(
+        source="s",
+        kind="overdue",
+        area="330212",
+        place="鄞州区",
+        title='门口"堆放" & 占道',
+        ts="2026-11-20T22:00:00+08:00",
+    )
     job = Job(alert, "sms", "c", root="sms")
-    sub = Subscription("sms", "张", "330200", ("overdue",), "sms",
-                       "http://127.0.0.1:1/send?to={phone}&msg={text}", phone="13900000000",
-                       body='{"mobile": "{phone}", "content": "{text}"}')
+    sub = Subscription(
+        "sms",
+        "张",
+        "330200",
+        ("overdue",),
+        "sms",
+        "http://127.0.0.1:1/send?to={phone}&msg={text}",
+        phone="13900000000",
+        body='{"mobile": "{phone}", "content": "{text}"}',
+    )
     request = build(sub, job, "")
     assert "to=13900000000" in request.url and "%E3%80%90" in request.url  # 【 encoded
     body = json.loads(request.body)
     assert body["mobile"] == "13900000000" and '"堆放" & 占道' in body["content"]
+
+
+@pytest.mark.parallel  # its own notifier, receiver and prefix; no promise about time
+def test_sms_gateway_gets_the_filled_masked_text_retried_until_it_takes_it(
+    redis_server, bus, geo, prefix, tmp_path
+):
+    store = NotifyStore(bus)
+    with receiver(answer=lambda n: 503 if n <= 2 else 200) as gateway:
+        subscribe(
+            store,
+            "sms",
+            gateway.url + "?to={phone}&sign=OneMap",
+            channel="sms",
+            phone="13900000000",
+            body="mobile={phone}&content={text}&type={kind}",
+        )
+        with notifier(redis_server.url, prefix, tmp_path):
+            event = publish_event(bus, geo, 4, title=MASKED_TITLE)
+            act(bus, "supervise", event["id"], event["area"]["town"])
+            got = gateway.wait(3)
+            _wait_for(lambda: [h["outcome"] for h in store.history()][-1:] == ["sent"], 15)
+    assert [h["outcome"] for h in store.history()] == ["retry", "retry", "sent"]
+    forms = [urllib.parse.parse_qs(g.body.decode(), strict_parsing=True) for g in got]
+    # the same SMS each try (only its link's expiry is signed afresh)
+    unlinked = {
+        (g.path, f["content"][0].partition(" 确认：")[0]) for g, f in zip(got, forms, strict=True)
+    }
+    assert len(got) == 3 and len(unlinked) == 1
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(got[-1].path).query)
+    assert query == {"to": ["13900000000"], "sign": ["OneMap"]}
+    assert got[-1].headers["content-type"].startswith("application/x-www-form-urlencoded")
+    form = forms[-1]
+    assert set(form) == {"mobile", "content", "type"}
+    assert form["mobile"] == ["13900000000"] and form["type"] == ["督办"]
+    [content] = form["content"]
+    assert content.startswith("【督办】") and "138****5678" in content and "/notify/ack/" in content
+    assert PHONE not in got[-1].body.decode() and NAME not in content
 
 
 def test_quiet_hours_hold_routine_messages_and_let_urgent_ones_through(redis_client, bus):
@@ -275,11 +365,20 @@ def test_quiet_hours_hold_routine_messages_and_let_urgent_ones_through(redis_cli
         subscribe(store, "night", hook.url, kinds=("supervise", "instruct"), quiet=quiet)
         deliverer = Deliverer(store, Tuning(timeout_s=2), b"k")
         for kind in ("supervise", "instruct"):
-            alert = Alert(source=f"a-{kind}", kind=kind, area="330212", place="鄞州区",
-                          title="t", ts=local.isoformat())
+            alert = Alert(
+                source=f"a-{kind}",
+                kind=kind,
+                area="330212",
+                place="鄞州区",
+                title="t",
+                ts=local.isoformat(),
+            )
             store.queue_once(Job(alert, "night", chain_id("night", alert.source), root="night"))
-        outcomes = [deliverer.handle(sid, job) for _ in range(2) for sid, job in
-                    store.take("w", 100, 60_000)]
+        outcomes = [
+            deliverer.handle(sid, job)
+            for _ in range(2)
+            for sid, job in store.take("w", 100, 60_000)
+        ]
         assert outcomes == ["held", "sent"]
         assert [g.json()["kind"] for g in hook.got] == ["instruct"]
         held = redis_client.zrange(store.key("later"), 0, -1, withscores=True)
@@ -294,8 +393,10 @@ def test_notifiers_side_by_side_and_restarted_tell_each_cause_once(
     store = NotifyStore(bus)
     with receiver() as hook:
         subscribe(store, "desk", hook.url)
-        with notifier(redis_server.url, prefix, tmp_path, "a"), \
-                notifier(redis_server.url, prefix, tmp_path, "b"):
+        with (
+            notifier(redis_server.url, prefix, tmp_path, "a"),
+            notifier(redis_server.url, prefix, tmp_path, "b"),
+        ):
             event = publish_event(bus, geo, 3)
             before = bus.client.xrevrange(bus.keys["actions"], count=1)
             for _ in range(3):
@@ -318,8 +419,11 @@ def test_unacknowledged_alerts_escalate_and_acknowledgement_stops_it(
     redis_server, bus, geo, prefix, tmp_path
 ):
     store = NotifyStore(bus)
-    with receiver() as first, receiver() as second, \
-            dashboard(redis_server.url, prefix, tmp_path, ONEMAP_COOKIE_SECURE="0") as server:
+    with (
+        receiver() as first,
+        receiver() as second,
+        dashboard(redis_server.url, prefix, tmp_path, ONEMAP_COOKIE_SECURE="0") as server,
+    ):
         subscribe(store, "grid", first.url, kinds=("overdue",), escalate_after=3, then="chief")
         subscribe(store, "chief", second.url, kinds=())
         server.add_user("duty1", "duty", "330200")
@@ -328,8 +432,10 @@ def test_unacknowledged_alerts_escalate_and_acknowledgement_stops_it(
         cookie, csrf = issued.cookie, json.loads(issued.body)["token"]
         with notifier(redis_server.url, prefix, tmp_path, ONEMAP_PUBLIC_URL=server.url):
             soon = datetime.now(CHINA_TZ) + timedelta(seconds=1.5)
-            events = [publish_event(bus, geo, 10 + i, id=f"OD-{i}", deadline=soon.isoformat())
-                      for i in range(4)]
+            events = [
+                publish_event(bus, geo, 10 + i, id=f"OD-{i}", deadline=soon.isoformat())
+                for i in range(4)
+            ]
             got = first.wait(4)
             by_incident = {g.json()["incident"]: g for g in got}
             # 0: nobody acknowledges; 1: the signed link; 2: the desk's 签收; 3: the desk API
@@ -341,8 +447,12 @@ def test_unacknowledged_alerts_escalate_and_acknowledgement_stops_it(
             act(bus, "acknowledge", "OD-2", events[2]["area"]["town"])
             chain = by_incident["OD-3"].json()["alert"]
             asked = json.dumps({"alert": chain}).encode()
-            answer = fetch(f"{server.url}/api/duty/notify/ack", asked, cookie,
-                           **{"Content-Type": "application/json", "X-CSRFToken": csrf})
+            answer = fetch(
+                f"{server.url}/api/duty/notify/ack",
+                asked,
+                cookie,
+                **{"Content-Type": "application/json", "X-CSRFToken": csrf},
+            )
             assert answer.status == 200, answer.body
             escalated = second.wait(1)
             time.sleep(3)
@@ -354,8 +464,9 @@ def test_unacknowledged_alerts_escalate_and_acknowledgement_stops_it(
         assert fetch(forged).status == 403
     acks = {h["chain"]: h for h in store.history() if h["outcome"] == "acked"}
     assert not acks  # stopped before the step was queued, not dropped after
-    assert re.search(r"^grid", run_cli(["notify", "list"], redis_server.url, prefix)
-                     .stdout.decode(), re.M)
+    assert re.search(
+        r"^grid", run_cli(["notify", "list"], redis_server.url, prefix).stdout.decode(), re.M
+    )
 
 
 def test_notify_cli_adds_lists_tests_and_removes_a_subscription(redis_server, prefix):
@@ -363,12 +474,39 @@ def test_notify_cli_adds_lists_tests_and_removes_a_subscription(redis_server, pr
         return run_cli(["notify", *args], redis_server.url, prefix)
 
     with receiver() as hook:
-        bad = cli("add", "x", "--who", "w", "--scope", "330212", "--kinds", "nonsense",
-                  "--channel", "webhook", "--target", hook.url)
+        bad = cli(
+            "add",
+            "x",
+            "--who",
+            "w",
+            "--scope",
+            "330212",
+            "--kinds",
+            "nonsense",
+            "--channel",
+            "webhook",
+            "--target",
+            hook.url,
+        )
         assert bad.returncode != 0 and b"unknown kinds" in bad.stderr
-        added = cli("add", "desk", "--who", "值班室", "--scope", "330212", "--kinds",
-                    "overdue,instruct", "--channel", "webhook", "--target", hook.url + "?t=tok",
-                    "--secret", "generate", "--quiet", "22:00-07:00")
+        added = cli(
+            "add",
+            "desk",
+            "--who",
+            "值班室",
+            "--scope",
+            "330212",
+            "--kinds",
+            "overdue,instruct",
+            "--channel",
+            "webhook",
+            "--target",
+            hook.url + "?t=tok",
+            "--secret",
+            "generate",
+            "--quiet",
+            "22:00-07:00",
+        )
         assert added.returncode == 0, added.stderr
         secret = re.search(r"secret \(shown once\): (\S+)", added.stdout.decode()).group(1)
         listed = cli("list").stdout.decode()

@@ -24,12 +24,14 @@ import pytest
 from dashboard.access.auth import redact_secrets
 from dashboard.access.privacy import mask_text
 from dashboard.access.producers import ProducerStore
+from dashboard.cold.keeper import midnight
 from feeds.bus import EVENTS, Bus
 from feeds.catalogue import CATEGORIES, PLATFORMS
 from feeds.geo import Geography, contains
-from feeds.schema import EventMessage
-from tests.factories import a_grid
+from feeds.schema import CHINA_TZ, EventMessage, decode_trusted
+from tests.factories import a_grid, line
 from tests.live import CITY, Dashboard, Fetched, dashboard, fetch
+from tests.test_working_set import logged_at_their_time
 
 # Its own servers and Redis, no promise about time: side by side with the fault tests.
 pytestmark = pytest.mark.parallel
@@ -450,3 +452,63 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(server):
     assert answers[0].status == 200
     assert _errors(answers[-1], 429)
     assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+# -- a request whose incident has left memory --------------------------------------------------
+def test_a_request_archived_out_of_memory_is_still_found_by_its_id(redis_server, geo, tmp_path):
+    """A request reported and closed five days ago: the server's history job archives it and
+    lets it leave memory; ``requests/<id>`` and a search by id read it from the archive."""
+    now = datetime.now(CHINA_TZ)
+    at = midnight(now, 5) + timedelta(hours=9)
+    grid, lon, lat = _point(geo, YINZHOU, 40)
+    old_id = f"o311-{uuid.uuid4().hex[:24]}"
+    reported = {
+        "kind": "event", "id": old_id, "seq": 1, "type": "reported", "ts": at.isoformat(),
+        "category": "bm01", "level": 1, "lon": lon, "lat": lat, "source": "app",
+        "area": {"county": grid[:6], "town": grid[:9], "village": grid[:12], "grid": grid},
+        "title": "路灯不亮已三天", "detail": "晚上很黑，行人不便。",
+        "deadline": (at + timedelta(days=1)).isoformat(),
+    }  # fmt: skip
+    steps = [
+        decode_trusted(line({**reported, "seq": seq, "type": kind, "level": level,
+                             "ts": (at + timedelta(hours=hours)).isoformat()}))
+        for seq, kind, level, hours in [(1, "reported", 1, 0), (2, "dispatched", 3, 1),
+                                        (3, "handled", 3, 5), (4, "closed", 3, 6)]
+    ]  # fmt: skip
+    prefix = f"o{uuid.uuid4().hex[:10]}"
+    client = redis_server.client()
+    try:
+        logged_at_their_time(Bus(client, prefix=prefix), steps)
+    finally:
+        client.close()
+    with dashboard(redis_server.url, prefix, tmp_path, ONEMAP_ARCHIVE_EVERY_S="2") as server:
+        history = _until_evicted(server)
+        assert history["evicted"] == 1 and server.health()["incidents"] == 0  # gone from memory
+        key, cixi = _key(server, YINZHOU), _key(server, CIXI)
+        answer = _get(server, f"requests/{old_id}.json", key)
+        assert answer.status == 200, answer.body
+        [row] = json.loads(answer.body)
+        _same_shape([row], SPEC_REQUESTS)
+        assert (row["service_request_id"], row["status"], row["service_code"]) == (
+            old_id, "closed", "bm01"
+        )  # fmt: skip
+        assert row["requested_datetime"] == steps[0].ts.isoformat()
+        assert row["updated_datetime"] == steps[-1].ts.isoformat()
+        found = json.loads(_get(server, "requests.json", key, service_request_id=old_id).body)
+        assert found == [row]
+        one = _same_elements(_get(server, f"requests/{old_id}.xml", key).body, SPEC_REQUESTS_XML)
+        assert one[0].findtext("status") == "closed"
+        # the archive keeps the scope: another county's key finds nothing there either
+        assert _get(server, f"requests/{old_id}.json", cixi).status == 404
+        assert json.loads(_get(server, "requests.json", cixi, service_request_id=old_id).body) == []
+
+
+def _until_evicted(server: Dashboard, timeout: float = 60) -> dict:
+    """The server's history report once its job has archived the old days and let go."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = server.health()["history"]
+        if history["evicted"] > 0 and history["watermark"] != "0-0":
+            return history
+        time.sleep(0.2)
+    raise TimeoutError(f"the history job evicted nothing within {timeout}s:\n{server.log()}")

@@ -140,15 +140,21 @@ def _sms(sub: Subscription, f: dict[str, Any]) -> Request:
     {place} filled in: URL-encoded in the URL; in the body JSON-escaped when it is JSON
     (starts with { or [), else URL-encoded (a form)."""
     values = {
-        "phone": sub.phone, "text": plain(f), "title": f["title"], "kind": f["kindName"],
-        "ack_url": f["ack_url"], "place": f["place"],
+        "phone": sub.phone,
+        "text": plain(f),
+        "title": f["title"],
+        "kind": f["kindName"],
+        "ack_url": f["ack_url"],
+        "place": f["place"],
     }
     url = _fill(sub.target, values, lambda v: urllib.parse.quote(v, safe=""))
     if not sub.body:
         return Request(url, None, {})
     is_json = sub.body.lstrip().startswith(("{", "["))
-    escape = (lambda v: json.dumps(v, ensure_ascii=False)[1:-1]) if is_json else (
-        lambda v: urllib.parse.quote_plus(v)
+    escape = (
+        (lambda v: json.dumps(v, ensure_ascii=False)[1:-1])
+        if is_json
+        else (lambda v: urllib.parse.quote_plus(v))
     )
     kind = "application/json" if is_json else "application/x-www-form-urlencoded"
     body = _fill(sub.body, values, escape).encode()

@@ -43,12 +43,18 @@ def add_notify_commands(
     add.add_argument("name", help="unique name (the --then of another subscription)")
     add.add_argument("--who", required=True, help="the person or group told")
     add.add_argument("--scope", required=True, help="area code: only what happens inside it")
-    add.add_argument("--kinds", default="", help=f"comma-separated: {','.join(KINDS)} "
-                     "(none: told only as the --then of another)")
+    add.add_argument(
+        "--kinds",
+        default="",
+        help=f"comma-separated: {','.join(KINDS)} (none: told only as the --then of another)",
+    )
     add.add_argument("--channel", required=True, choices=CHANNELS)
     add.add_argument("--target", required=True, help="webhook/robot URL or SMS URL template")
-    add.add_argument("--secret", default="", help="webhook HMAC key ('generate': a new one); "
-                     "DingTalk signing secret")
+    add.add_argument(
+        "--secret",
+        default="",
+        help="webhook HMAC key ('generate': a new one); DingTalk signing secret",
+    )
     add.add_argument("--min-level", type=int, default=3, help="kind level: reaching this level")
     add.add_argument("--phone", default="", help="sms: the {phone} of the templates")
     add.add_argument("--body", default="", help="sms: body template (empty: GET the URL)")
@@ -100,10 +106,19 @@ def _add(args: argparse.Namespace) -> int:
     if args.then and store.subscription(args.then) is None:
         print(f"note: no subscription {args.then!r} yet; escalation waits for it", flush=True)
     fields = {
-        "name": args.name, "who": args.who, "scope": args.scope, "kinds": kinds,
-        "channel": args.channel, "target": target, "secret": secret,
-        "min_level": args.min_level, "phone": args.phone, "body": args.body,
-        "quiet": args.quiet, "escalate_after": args.escalate_after, "then": args.then,
+        "name": args.name,
+        "who": args.who,
+        "scope": args.scope,
+        "kinds": kinds,
+        "channel": args.channel,
+        "target": target,
+        "secret": secret,
+        "min_level": args.min_level,
+        "phone": args.phone,
+        "body": args.body,
+        "quiet": args.quiet,
+        "escalate_after": args.escalate_after,
+        "then": args.then,
     }
     store.put(msgspec.convert(fields, Subscription))
     print(f"subscription {args.name}: {args.channel} for {args.who} in {args.scope}", flush=True)
@@ -115,8 +130,16 @@ def _add(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     for s in _store().subscriptions():
         escalation = f"after {s.escalate_after:g} min → {s.then}" if s.then else "-"
-        row = (s.name, s.who, s.scope, ",".join(s.kinds), s.channel, _host(s.target),
-               s.quiet or "-", escalation)
+        row = (
+            s.name,
+            s.who,
+            s.scope,
+            ",".join(s.kinds),
+            s.channel,
+            _host(s.target),
+            s.quiet or "-",
+            escalation,
+        )
         print("\t".join(printable(str(v)) for v in row))
     return 0
 
@@ -142,8 +165,14 @@ def _test(args: argparse.Namespace) -> int:
     if sub is None:
         sys.exit(f"no subscription {args.name!r}")
     source = f"test:{secrets.token_hex(6)}"
-    alert = Alert(source=source, kind=sub.kinds[0], area=sub.scope, place=sub.scope,
-                  title="OneMap 测试消息 test message", ts=datetime.now(UTC).isoformat())
+    alert = Alert(
+        source=source,
+        kind=sub.kinds[0],
+        area=sub.scope,
+        place=sub.scope,
+        title="OneMap 测试消息 test message",
+        ts=datetime.now(UTC).isoformat(),
+    )
     job = Job(alert, sub.name, chain_id(sub.name, source), root=sub.name)
     tuning = tuning_from(settings)
     link = ack_url(tuning.base_url, shared_link_key(bus, settings), job.chain, tuning.link_hours)

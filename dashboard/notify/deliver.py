@@ -120,7 +120,14 @@ class Deliverer:
     def _noted(self, job: Job, outcome: str, detail: str = "") -> str:
         self.store.note(job, outcome, detail)
         level = logging.WARNING if outcome in ("dead", "retry") else logging.INFO
-        log.log(level, "%s %s to %s (step %d, try %d) %s", outcome, job.alert.source, job.sub,
-                job.step, job.attempt, detail)
+        log.log(
+            level,
+            "%s %s to %s (step %d, try %d) %s",
+            outcome,
+            job.alert.source,
+            job.sub,
+            job.step,
+            job.attempt,
+            detail,
+        )
         return outcome
-

@@ -56,12 +56,17 @@ class Notifier:
     def run(self, stop: threading.Event) -> None:
         until_ok(log, "notifier start", self._start)
         threads = [
-            threading.Thread(target=self.deliverer.work, args=(f"{self.name}-{i}", stop),
-                             name=f"notify-worker-{i}", daemon=True)
+            threading.Thread(
+                target=self.deliverer.work,
+                args=(f"{self.name}-{i}", stop),
+                name=f"notify-worker-{i}",
+                daemon=True,
+            )
             for i in range(self.deliverer.tuning.workers)
         ]
-        threads.append(threading.Thread(target=self._ticks, args=(stop,), name="notify-tick",
-                                        daemon=True))
+        threads.append(
+            threading.Thread(target=self._ticks, args=(stop,), name="notify-tick", daemon=True)
+        )
         for thread in threads:
             thread.start()
         log.info("notifier %s: %d delivery threads", self.name, len(threads) - 1)

@@ -151,7 +151,9 @@ class NotifyStore:
 
     def dead(self, job: Job, error: str) -> None:
         fields: dict[FieldT, EncodableT] = {
-            "j": job_encoder.encode(job), "error": error[:500], "at": str(time.time())
+            "j": job_encoder.encode(job),
+            "error": error[:500],
+            "at": str(time.time()),
         }
         self.client.xadd(self.key("deadletter"), fields, maxlen=OUTBOX_MAXLEN, approximate=True)
 
@@ -162,8 +164,13 @@ class NotifyStore:
     def note(self, job: Job, outcome: str, detail: str = "") -> None:
         """One line of what happened to a job (the notifier's own log, for people and tests)."""
         fields: dict[FieldT, EncodableT] = {
-            "outcome": outcome, "sub": job.sub, "source": job.alert.source, "chain": job.chain,
-            "step": str(job.step), "attempt": str(job.attempt), "detail": detail[:300],
+            "outcome": outcome,
+            "sub": job.sub,
+            "source": job.alert.source,
+            "chain": job.chain,
+            "step": str(job.step),
+            "attempt": str(job.attempt),
+            "detail": detail[:300],
         }
         self.client.xadd(self.key("log"), fields, maxlen=LOG_MAXLEN, approximate=True)
 
@@ -178,8 +185,11 @@ class NotifyStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hsetnx(key, "sent_at", str(time.time()))
         record: dict[FieldT, EncodableT] = {
-            "source": job.alert.source, "root": job.root or job.sub, "area": job.alert.area,
-            "title": job.alert.title[:200], "last": job.sub,
+            "source": job.alert.source,
+            "root": job.root or job.sub,
+            "area": job.alert.area,
+            "title": job.alert.title[:200],
+            "last": job.sub,
         }
         pipe.hset(key, mapping=record)
         pipe.expire(key, MARKER_TTL_S)

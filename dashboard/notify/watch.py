@@ -145,8 +145,16 @@ class Watcher:
         known = self.incidents.get(m.id)
         was_open = known is not None and known.status == "open"
         if known is None:
-            known = Tracked(m.deadline.timestamp(), m.area.finest, m.title, m.detail,
-                            m.severity or "normal", m.level, "open", 0)
+            known = Tracked(
+                m.deadline.timestamp(),
+                m.area.finest,
+                m.title,
+                m.detail,
+                m.severity or "normal",
+                m.level,
+                "open",
+                0,
+            )
             self.incidents[m.id] = known
         known.level = max(known.level, m.level)
         if m.seq > known.top_seq:
@@ -162,11 +170,21 @@ class Watcher:
         if fresh or m.level <= before:
             return []
         t = self.incidents[m.id]
-        return [Alert(
-            source=f"level:{m.id}:{m.level}", kind="level", area=t.area, place=self._place(t.area),
-            title=t.title, ts=m.ts.isoformat(), detail=t.detail, incident=m.id, level=m.level,
-            prev_level=before, severity=t.severity,
-        )]
+        return [
+            Alert(
+                source=f"level:{m.id}:{m.level}",
+                kind="level",
+                area=t.area,
+                place=self._place(t.area),
+                title=t.title,
+                ts=m.ts.isoformat(),
+                detail=t.detail,
+                incident=m.id,
+                level=m.level,
+                prev_level=before,
+                severity=t.severity,
+            )
+        ]
 
     def _overdue(self, now: float) -> list[Alert]:
         alerts = []
@@ -176,11 +194,20 @@ class Watcher:
             if t is None or t.status != "open" or t.deadline != deadline or deadline < self.since:
                 continue
             at = datetime.fromtimestamp(deadline, UTC).isoformat()
-            alerts.append(Alert(
-                source=f"overdue:{incident}:{int(deadline)}", kind="overdue", area=t.area,
-                place=self._place(t.area), title=t.title, ts=at, detail=t.detail,
-                incident=incident, level=t.level, severity=t.severity,
-            ))
+            alerts.append(
+                Alert(
+                    source=f"overdue:{incident}:{int(deadline)}",
+                    kind="overdue",
+                    area=t.area,
+                    place=self._place(t.area),
+                    title=t.title,
+                    ts=at,
+                    detail=t.detail,
+                    incident=incident,
+                    level=t.level,
+                    severity=t.severity,
+                )
+            )
         return alerts
 
     # -- actions and warnings ----------------------------------------------------------------
@@ -193,23 +220,38 @@ class Watcher:
         if a.verb not in ("supervise", "instruct"):
             return []
         t = self.incidents.get(a.incident or "")
-        return [Alert(
-            source=f"action:{a.id}", kind=a.verb, area=a.area, place=self._place(a.area),
-            title=t.title if t else a.verb, ts=a.ts.isoformat(), detail=a.text,
-            incident=a.incident, level=t.level if t else None, actor=a.actor,
-            severity=t.severity if t else "normal",
-        )]
+        return [
+            Alert(
+                source=f"action:{a.id}",
+                kind=a.verb,
+                area=a.area,
+                place=self._place(a.area),
+                title=t.title if t else a.verb,
+                ts=a.ts.isoformat(),
+                detail=a.text,
+                incident=a.incident,
+                level=t.level if t else None,
+                actor=a.actor,
+                severity=t.severity if t else "normal",
+            )
+        ]
 
     def _warning(self, w: WarningMessage) -> list[Alert]:
         if datetime.now(UTC) - w.ts > WARNING_FRESH:
             return []
         red = w.type == "index_drop" and "-red-" in w.id  # dashboard.analytics.watch's ids
-        return [Alert(
-            source=f"warning:{w.id}", kind="red" if red else "warning", area=w.area,
-            place=self._place(w.area), title=w.title, ts=w.ts.isoformat(), detail=w.detail,
-            severity=w.severity,
-        )]
+        return [
+            Alert(
+                source=f"warning:{w.id}",
+                kind="red" if red else "warning",
+                area=w.area,
+                place=self._place(w.area),
+                title=w.title,
+                ts=w.ts.isoformat(),
+                detail=w.detail,
+                severity=w.severity,
+            )
+        ]
 
     def _place(self, code: str) -> str:
         return self.geo.label(code) if self.geo.area(code) else code
-
