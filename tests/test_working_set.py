@@ -8,14 +8,16 @@ and retention go by them).
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pyarrow.parquet as pq
 import pytest
 
 from dashboard.access.auth import Principal
-from dashboard.cold import summaries
+from dashboard.cold import grams, summaries
 from dashboard.cold.keeper import archive_days, evict, midnight, trim_log
 from dashboard.cold.store import ColdStore
 from dashboard.live.inbound import DutyRowsAsk
@@ -266,3 +268,48 @@ def test_a_month_of_summaries_is_one_file_with_one_row_per_incident_however_ofte
     assert summaries.write_summaries(archive, some, run) == 50
     again = pq.read_table(summaries.files(archive)[0])["id"].to_pylist()
     assert sorted(again) == sorted(ids)
+
+
+def test_text_search_answers_the_same_through_the_index_and_by_a_scan(world):
+    """The archive's text index (``dashboard.cold.grams``) against the scan it replaces, for
+    both roles; an index that is gone or damaged falls back to the scan."""
+    state, live, archive, cold, now = world
+    evict(live, archive, now, HOT_DAYS)
+    city = state.geo.city.code
+    officer = Principal("u:duty:1", "user", "duty", "duty", city, "值班员", None)
+    leader = Principal("u:lead:1", "user", "lead", "leader", city, "领导", None)
+    query = DutyQuery(live, cold, HOT_DAYS)
+    asks = [
+        {"q": "井盖"},
+        {"q": "邻里因"},
+        {"q": "jg"},
+        {"q": "13"},
+        {"q": "垃圾", "area": "330212"},
+        {"q": "纠"},
+    ]
+    parts = [Path(p) for p in summaries.files(archive)]
+    assert parts and all(grams.find(p, "search_plain", "井盖") is not None for p in parts)
+
+    def answers() -> list[dict]:
+        found = []
+        for who in (officer, leader):
+            for ask in asks:
+                for sort, direction in (("reported", "desc"), ("place", "desc")):
+                    reply = query.rows(who, _second_block(ask, sort, direction))
+                    found.append((reply["total"], reply.get("archived"),
+                                  _in_order(reply["rows"], sort),
+                                  sorted(map(tuple, reply["points"]))))  # fmt: skip
+        return found
+
+    indexed = answers()
+    assert any(archived for _total, archived, _rows, _points in indexed)
+    for part in parts:  # damaged: the scan answers
+        for folder in part.parent.glob("grams-*"):
+            (folder / "search_plain.postings.npy").write_bytes(b"damaged")
+            (folder / "search_masked.postings.npy").write_bytes(b"damaged")
+    assert all(grams.find(p, "search_plain", "井盖") is None for p in parts)
+    assert answers() == indexed
+    for part in parts:  # gone
+        for folder in part.parent.glob("grams-*"):
+            shutil.rmtree(folder)
+    assert answers() == indexed

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dashboard.cold import summaries
+from dashboard.cold import grams, summaries
 from dashboard.incident import Incident, Step, put_step
 from dashboard.views.search import AREA_FIELD, PERIODS, Filter, Marks
 from feeds.archive import Archive
@@ -48,14 +49,9 @@ _BRIEF = (
     "last_seq, last_type, last_ts, last_level, last_sid"
 )
 _NEWEST = "first_ts DESC, id"
-# what a table row shows: the title of the text, not the detail nor the reporter (the detail
-# view recalls the whole incident): a text search reads this for every match, and the detail
-# was most of it (reading 10,500 matches: 587 → 409 ms, docs/benchmarks.md)
-_ROW = (
-    "id, category, county, town, village, grid, lon, lat, source, title, "
-    "severity, deadline, first_seq, first_type, first_ts, first_level, first_sid, "
-    "last_seq, last_type, last_ts, last_level, last_sid"
-)
+# what a table row shows (``summaries.SHOWN``): a text search without an index reads this
+# for every match, and the detail was most of it (10,500 matches: 587 → 409 ms without it)
+_ROW = ", ".join(summaries.SHOWN)
 
 
 @dataclass(frozen=True)
@@ -130,20 +126,27 @@ class ColdStore:
         ``limit`` sorted by ``column`` (in full), and the ``newest`` reported (without their
         text: for the map). The filter's tests that only open or today's incidents pass
         (``skips``) are the caller's to check first."""
-        where, params = _where(ask)
         parts = summaries.files(self.archive)
         if not parts:
             return Found(0, [], [])
+        hits = _hits(parts, ask)
+        where, params = _where(ask, indexed=hits is not None)
+        # a text search with every file indexed: its matches, taken from the index's rows
+        # (``grams``), are filtered here in memory; otherwise the files are scanned
+        source, asked = (
+            ("hits", params) if hits is not None else ("read_parquet(?)", [parts, *params])
+        )
         order = f"{ORDER.get(column, 'first_ts')} {'DESC' if descending else 'ASC'}, id"
         # No join here: a join stops DuckDB from pushing the top-N's bound into the scan
         # (one sorted file a month: it then reads the first row groups only; 55 ms against
         # 130 ms with the join). Memory's incidents (``besides``, a few) are asked for beyond
         # the limit and left out after, and their matches taken off the count.
         besides = sorted(ask.besides)
-        matching = f"SELECT * FROM read_parquet(?) WHERE {where}"
-        asked = [parts, *params]
+        matching = f"SELECT * FROM {source} WHERE {where}"
         kept = set(besides)
         with _connection() as con:
+            if hits is not None:
+                con.register("hits", hits)
             if ask.f.q:
                 rows, points, total = _searched(con, matching, asked, order, limit, newest, kept)
             else:
@@ -194,8 +197,24 @@ def _searched(
     return rows, points, total
 
 
-def _where(ask: Ask) -> tuple[str, list[object]]:
-    """The filter as SQL (``search.matching``'s tests, over a summary row)."""
+def _hits(parts: list[str], ask: Ask) -> pa.Table | None:
+    """The archived incidents whose text holds the search, from each file's index (``grams``);
+    None when there is no search, or a file has no usable index (then the text is scanned)."""
+    if not ask.f.q:
+        return None
+    text = "search_plain" if ask.reveal else "search_masked"
+    found: list[pa.Table] = []
+    for part in parts:
+        rows = grams.find(Path(part), text, ask.f.q.lower())
+        if rows is None:
+            return None
+        found.append(rows)
+    return pa.concat_tables(found)
+
+
+def _where(ask: Ask, indexed: bool = False) -> tuple[str, list[object]]:
+    """The filter as SQL (``search.matching``'s tests, over a summary row); ``indexed``: the
+    rows asked are the text search's matches already (``_hits``)."""
     f, area = ask.f, ask.area
     clauses: list[str] = ["last_type = 'closed'", "last_ts < ?"]
     params: list[object] = [ask.before]
@@ -223,7 +242,7 @@ def _where(ask: Ask) -> tuple[str, list[object]]:
     if span is not None:
         clauses.append("first_ts >= ?")
         params.append(ask.now - span)
-    if f.q:
+    if f.q and not indexed:
         clauses.append(f"contains({'search_plain' if ask.reveal else 'search_masked'}, ?)")
         params.append(f.q.lower())
     return " AND ".join(clauses), params

@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dashboard.cold import grams
 from dashboard.views.search import searchable
 from feeds.archive import Archive
 from feeds.schema import CHINA_TZ
@@ -40,6 +41,13 @@ _FIELDS = (
     "reporter", "severity", "deadline",
 )  # fmt: skip
 _ENDS = ("seq", "type", "ts", "level", "sid")  # of the first (lowest seq) and latest step
+# what a desk row shows of an archived incident (``dashboard.cold.store``): the title of the
+# text, not the detail nor the reporter (the detail view recalls the whole incident)
+SHOWN = (
+    "id", "category", "county", "town", "village", "grid", "lon", "lat", "source", "title",
+    "severity", "deadline", "first_seq", "first_type", "first_ts", "first_level", "first_sid",
+    "last_seq", "last_type", "last_ts", "last_level", "last_sid",
+)  # fmt: skip
 # newest reports first, in row groups DuckDB reads in parallel (one group of 470,000 rows:
 # the desk's newest-first query took 235 ms; in groups of 50,000 so ordered, 42 ms)
 ROW_GROUP = 50_000
@@ -91,7 +99,7 @@ def write_summaries(archive: Archive, ids: set[str], run: str) -> int:
         kept = pq.read_table(target, schema=closed.schema)
         stale = pa.compute.is_in(kept["id"], value_set=pa.array(sorted(ids), pa.string()))
         closed = pa.concat_tables([kept.filter(pa.compute.invert(stale)), closed])
-    _write(target, closed.sort_by([("first_ts", "descending")]))
+    _write_indexed(target, closed.sort_by([("first_ts", "descending")]))
     return int(written)
 
 
@@ -106,7 +114,7 @@ def _drop_older_rows(archive: Archive, ids: set[str], besides: Path) -> None:
         stale = pa.compute.is_in(pq.read_table(path, columns=["id"])["id"], value_set=touched)
         if pa.compute.any(stale).as_py():
             table = pq.read_table(path)
-            _write(path, table.filter(pa.compute.invert(stale)))
+            _write_indexed(path, table.filter(pa.compute.invert(stale)))
 
 
 def open_ids(archive: Archive) -> set[str]:
@@ -123,6 +131,17 @@ def open_file(archive: Archive) -> Path:
 def _keep_open(archive: Archive, touched: set[str], still_open: list[str]) -> None:
     ids = (open_ids(archive) - touched) | set(still_open)
     _write(open_file(archive), pa.table({"id": pa.array(sorted(ids), pa.string())}))
+
+
+def _write_indexed(path: Path, table: pa.Table) -> None:
+    """A summaries file with its text index (``grams``): the index first, then the file that
+    names it, then older indexes go."""
+    mark = grams.stamp()
+    indexed = grams.write(path, mark, table, SHOWN)
+    if indexed:
+        table = table.replace_schema_metadata(grams.stamped(table.schema, mark).metadata)
+    _write(path, table)
+    grams.remove_others(path, mark if indexed else None)
 
 
 def _write(path: Path, table: pa.Table) -> None:
