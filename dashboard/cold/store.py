@@ -156,6 +156,8 @@ class ColdStore:
                     held = ", ".join(_quoted(i) for i in besides)
                     also = f"SELECT count(*) FROM ({matching}) WHERE id IN ({held})"
                     total -= int(con.sql(also, params=asked).fetchall()[0][0])
+                if not limit and not newest:  # the count alone (``DutyQuery._both``)
+                    return Found(total, [], [])
                 # newest first (the desk's default) serves the table and the map in one read
                 both = newest and order == _NEWEST
                 top = f"SELECT {_ROW} FROM ({matching}) ORDER BY {order} LIMIT ?"
