@@ -231,10 +231,13 @@ def test_a_receiver_that_never_answers_is_dead_lettered_and_holds_up_nothing_els
         env = {"ONEMAP_NOTIFY_TRIES": "2", "ONEMAP_NOTIFY_TIMEOUT_S": "2"}
         with notifier(redis_server.url, prefix, tmp_path, **env):
             event = publish_event(bus, geo, 2)
-            started = time.time()
             act(bus, "instruct", event["id"], event["area"]["town"], text="请尽快处置")
             good.wait(1)
-            assert good.got[0].at - started < 1.5  # not behind the hanging try
+            # not behind the hanging try: sent while that try still waited for its answer
+            # (the notifier's own log, in order: no clock)
+            _wait_for(lambda: any(h["sub"] == "hole" for h in store.history()), 20)
+            told = [(h["sub"], h["outcome"]) for h in store.history()]
+            assert told.index(("good", "sent")) < told.index(("hole", "retry")), told
             act(bus, "instruct", event["id"], event["area"]["town"], text="再次批示")
             good.wait(2)
             assert len(hole.got) >= 1 and not store.dead_letters()  # still trying meanwhile
@@ -459,7 +462,7 @@ def test_unacknowledged_alerts_escalate_and_acknowledgement_stops_it(
         assert [g.json()["incident"] for g in second.got] == ["OD-0"]
         assert escalated[0].json()["escalation"] == 1
         delay = escalated[0].at - by_incident["OD-0"].at
-        assert 2.9 <= delay < 5.0, delay
+        assert delay >= 2.9, delay  # not before its time (3 s); no bound after: no clock
         forged = link.rsplit(".", 1)[0] + ".AAAA"
         assert fetch(forged).status == 403
     acks = {h["chain"]: h for h in store.history() if h["outcome"] == "acked"}
