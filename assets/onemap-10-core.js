@@ -64,6 +64,21 @@
     return CLOCK.format(iso ? new Date(iso) : new Date());
   };
 
+  // A rate (a share, 0-1) as percent digits without the sign, by the rule of
+  // dashboard/analytics/percent.py: one decimal, but never "100.0" (or "0.0") unless exactly
+  // that; two decimals where one would round onto the edge, and the nearest figure short of it
+  // where even two would (0.99969 reads "99.97", 0.99999 "99.99", 0.00031 "0.03").
+  onemap.percent = function (value) {
+    if (value === null || value === undefined || isNaN(value)) return "—";
+    if (value === 0) return "0.0";
+    var text = (value * 100).toFixed(1);
+    if (value === 1 || (Number(text) !== 0 && Number(text) !== 100)) return text;
+    text = (value * 100).toFixed(2);
+    if (Number(text) === 100) return value < 1 ? "99.99" : "100.01";
+    if (Number(text) === 0) return value > 0 ? "0.01" : "-0.01";
+    return text;
+  };
+
   onemap.age = function (ms) {
     var s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return s + "秒前";

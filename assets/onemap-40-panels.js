@@ -30,7 +30,7 @@
 
   function format(key, value) {
     if (value === null || value === undefined || isNaN(value)) return "—";
-    if (PERCENT[key]) return (value * 100).toFixed(1);
+    if (PERCENT[key]) return onemap.percent(value);  // never "100.0" unless it is
     return Math.round(value).toLocaleString("zh-CN");
   }
 
@@ -54,7 +54,16 @@
       if (!(key in kpis)) continue;
       this.tween(tiles[i].querySelector(".kpi-value"), key, kpis[key]);
       this.delta(tiles[i].querySelector(".kpi-delta"), key, kpis[key], (yesterday || {})[key]);
+      this.caption(tiles[i].querySelector(".kpi-caption"), kpis);
     }
+  };
+
+  // What a rate is over: "应办结 5,582" (layouts/wall.py CAPTIONS).
+  Panels.prototype.caption = function (node, kpis) {
+    if (!node) return;
+    var base = kpis[node.getAttribute("data-base")];
+    var text = node.getAttribute("data-text");
+    this.write(node, typeof base === "number" ? text + " " + base.toLocaleString("zh-CN") : text);
   };
 
   // All counters share one animation-frame loop that writes a figure only when its text
@@ -101,8 +110,8 @@
       node.textContent = "";
       return;
     }
-    var diff = value - before;
-    var text = PERCENT[key] ? Math.abs(diff * 100).toFixed(1) + "个百分点" : Math.abs(Math.round(diff)).toLocaleString("zh-CN");
+    var diff = value - before;  // a rate's difference never reads 0.0 unless there is none
+    var text = PERCENT[key] ? onemap.percent(Math.abs(diff)) + "个百分点" : Math.abs(Math.round(diff)).toLocaleString("zh-CN");
     node.textContent = "较昨日同时 " + (diff > 0 ? "▲ " : diff < 0 ? "▼ " : "持平 ") + (diff ? text : "");
     node.setAttribute("data-trend", diff > 0 ? "up" : diff < 0 ? "down" : "flat");
   };

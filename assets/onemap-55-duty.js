@@ -316,7 +316,7 @@
     this.root.querySelectorAll(".dkpi").forEach(function (tile) {
       var key = tile.getAttribute("data-kpi");
       var v = k[key];
-      var text = v === null || v === undefined ? "—" : PERCENT[key] ? (v * 100).toFixed(1) : Number(v).toLocaleString("zh-CN");
+      var text = v === null || v === undefined ? "—" : PERCENT[key] ? onemap.percent(v) : Number(v).toLocaleString("zh-CN");
       tile.querySelector(".dkpi-value").textContent = text;
       tile.setAttribute("data-value", v === null || v === undefined ? "" : String(v));
     });

@@ -23,7 +23,7 @@
 
   function format(key, value) {
     if (value === null || value === undefined || isNaN(value)) return "—";
-    if (PERCENT[key]) return (value * 100).toFixed(1);
+    if (PERCENT[key]) return onemap.percent(value);  // never "100.0" unless it is
     return Math.round(value).toLocaleString("zh-CN");
   }
 
@@ -309,6 +309,11 @@
     this.root.querySelectorAll(".tkpi[data-kpi]").forEach(function (tile) {
       var key = tile.getAttribute("data-kpi");
       if (key in kpis) tile.querySelector(".tkpi-value").textContent = format(key, kpis[key]);
+      var caption = tile.querySelector(".tkpi-caption");  // what a rate is over (as the wall)
+      if (caption) {
+        var base = kpis[caption.getAttribute("data-base")];
+        caption.textContent = caption.getAttribute("data-text") + (typeof base === "number" ? " " + base.toLocaleString("zh-CN") : "");
+      }
       if (key === "overdue") tile.setAttribute("data-alert", kpis[key] > 0 ? "1" : "0");
     });
     if (this.trend && this.trend.length) {  // today's point follows the live counters

@@ -16,6 +16,7 @@ from dash import dcc, html
 from dashboard.config import Settings
 from dashboard.views.chart_theme import empty_figure
 from dashboard.views.geo_api import focus_of
+from dashboard.views.kpis import CAPTIONS
 from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
 from layouts import ids, vendor
@@ -24,13 +25,13 @@ from layouts.typed import Children, data, register_page
 
 KPI_TILES = [
     ("reported", "今日上报", ""),
-    ("patrol_visits", "今日巡查", ""),
+    ("patrol_workers", "今日巡查", "人"),  # who patrolled today; 在线网格员 is who is out now
     ("open", "在办事件", ""),
     ("overdue", "超期事件", ""),
     ("disposal_rate", "处置率", "%"),
     ("on_time_rate", "按期办结率", "%"),
     ("self_closure_rate", "网格自结率", "%"),
-    ("online", "在线网格员", ""),
+    ("online", "在线网格员", "人"),
 ]
 INDEX_COLOURS = [("green", "良好"), ("yellow", "关注"), ("red", "预警")]
 GRAPH_CONFIG: dcc.Graph.Config = {"staticPlot": True, "displayModeBar": False, "responsive": True}
@@ -144,7 +145,7 @@ def _kpis() -> html.Section:
         [
             html.Div(
                 [
-                    html.Div(label, className="kpi-label"),
+                    html.Div([html.Span(label), *_caption(key)], className="kpi-label"),
                     html.Div(
                         [
                             html.Span("—", className="kpi-value"),
@@ -161,6 +162,14 @@ def _kpis() -> html.Section:
         ],
         className="wall-kpis",
     )
+
+
+def _caption(key: str) -> list[html.Span]:
+    """A rate's population, "应办结 5,582" (the count filled in by onemap-40-panels.js)."""
+    if key not in CAPTIONS:
+        return []
+    text, base = CAPTIONS[key]
+    return [html.Span(text, className="kpi-caption", **data(text=text, base=base))]
 
 
 def _panel(title: str, body: Children, name: str) -> html.Section:

@@ -105,7 +105,10 @@ def _checkpoint_blob(cut: int = 2000) -> bytes:
         (lambda b: b[:-100] + bytes(x ^ 0xFF for x in b[-100:]), "damaged"),
         (lambda b: b"not a checkpoint", "no readable header"),
         (lambda b: b.replace(b'"prefix": "onemap"', b'"prefix": "other"', 1), "another prefix"),
-        (lambda b: b.replace(b'"format": 1', b'"format": 0', 1), "another format"),
+        (
+            lambda b: b.replace(b'"format": %d' % checkpoint.FORMAT, b'"format": 0', 1),
+            "another format",
+        ),
     ],
 )
 def test_a_damaged_or_foreign_checkpoint_is_refused_and_changes_nothing(damage, reason):

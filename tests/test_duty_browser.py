@@ -217,8 +217,9 @@ def test_kpi_drill_through_lists_the_incidents_behind_a_figure(page, desk):
     page.wait_for_selector(".duty-explain:not([hidden]) .explain-part", timeout=10_000)
     parts = page.locator(".duty-explain .explain-part").all_inner_texts()
     assert parts[0].startswith("分子") and parts[1].startswith("分母")
-    page.locator(".duty-explain .explain-part").nth(1).click()  # the denominator: today's reports
-    page.wait_for_function("() => location.search.includes('set=reported')")
+    assert "set=due_closed" in page.url  # the numerator: due today and handled
+    page.locator(".duty-explain .explain-part").nth(1).click()  # the denominator: what is due
+    page.wait_for_function("() => new URLSearchParams(location.search).get('set') === 'due'")
 
 
 def test_export_csv_holds_the_filtered_rows_and_walls_cannot_open_the_desk(desk):

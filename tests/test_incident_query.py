@@ -47,7 +47,9 @@ def state(geo) -> State:
     events += _steps(
         geo, 1, [("reported", 1, -60)], title="井盖缺失", detail="幸福路12号井盖不见了"
     )
-    events += _steps(geo, 2, [("reported", 1, -50), ("closed", 1, -10)], category="sc01")
+    events += _steps(  # closed in time, due later today: in today's due cohort
+        geo, 2, [("reported", 1, -50), ("closed", 1, -10)], category="sc01", deadline=_at(60)
+    )
     events += _steps(
         geo,
         3,
@@ -133,7 +135,8 @@ def test_kpi_sets_match_the_figures(state):
         if key in figures:
             assert len(_find(state, {"set": key})) == figures[key], key
     assert _find(state, {"set": "closed_on_time"}) == ["Q-2"]
-    assert _find(state, {"set": "due"}) == ["Q-2", "Q-3", "Q-4"]
+    assert _find(state, {"set": "due_closed"}) == ["Q-2", "Q-4"]  # Q-4 late
+    assert _find(state, {"set": "due"}) == ["Q-2", "Q-3", "Q-4"]  # and Q-3 overdue; not Q-5
 
 
 def test_sort_and_row(state, geo):

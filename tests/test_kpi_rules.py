@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from dashboard.analytics import hourly as h
 from dashboard.analytics import rules
 from dashboard.analytics import tally as t
-from dashboard.analytics.epoch import DAY_S
+from dashboard.analytics.epoch import DAY_S, OFFSET_S
 from dashboard.state import State
 from dashboard.views.search import SETS, Filter, Marks, SearchText, matching
 from feeds.schema import CHINA_TZ, AreaRef, EventMessage
@@ -53,11 +53,13 @@ def incidents(draw: st.DrawFn) -> dict:
 
 def _rules_on(f: dict, slots: dict) -> dict:
     """Every rule asked about one incident (scalars) or many (arrays), as the paths ask them;
-    ``slots``: the 10-minute slots of the report, the close and the deadline."""
+    ``slots``: the 10-minute slots of the report, the close and the deadline, and the first
+    slot of the deadline's day."""
     close_ts, rep_slot, end_slot = f["close_ts"], slots["rep_ts"], slots["close_ts"]
     deadline_slot = slots["deadline"]
     on_time, at_grid = rules.on_time(close_ts, f["deadline"]), rules.at_grid(f["level"])
     late_slot, opened, late = rules.spells(f["closed_now"], rep_slot, end_slot, deadline_slot)
+    done_slot, done = rules.due_spells(f["closed_now"], end_slot, slots["day"])
     return {
         "on_time": on_time,
         "at_grid": at_grid,
@@ -65,14 +67,16 @@ def _rules_on(f: dict, slots: dict) -> dict:
         "cohort": rules.cohort_mask(
             rules.reach_mask(f["top"]), f["closed_now"], f["ever_closed"], f["reopened"]
         ),
-        "closing": rules.closing_mask(on_time, at_grid),
+        "closing": rules.closing_mask(at_grid),
+        "due": rules.due_mask(f["closed_now"], on_time),
         "late_slot": late_slot,
         "opened": opened,
         "late": late,
+        "done_slot": done_slot,
+        "done": done,
         "report_slot": rules.report_slot_mask(opened),
-        "end_slot": rules.end_slot_mask(on_time, at_grid, opened, late),
-        "same_day": rules.closed_on_report_day(f["rep_ts"], close_ts),
-        "both_slot": rules.later(rep_slot, end_slot),
+        "end_slot": rules.end_slot_mask(at_grid, opened, late),
+        "due_slot": rules.due_slot_mask(on_time),
     }
 
 
@@ -83,10 +87,18 @@ def test_scalar_and_array_rules_give_the_same_masks(facts):
     for f in facts:  # an open incident's close is not read: any time will do
         f["close_ts"] = f["rep_ts"] if f["close_ts"] is None else f["close_ts"]
     # the live fold's way: Python floats, ints and bools, slots by hourly.slot_of
-    scalars = [_rules_on(f, {k: h.slot_of(f[k]) for k in times}) for f in facts]
+    scalars = [
+        _rules_on(
+            f,
+            {k: h.slot_of(f[k]) for k in times} | {"day": h.day_start_slot(f["deadline"])},
+        )
+        for f in facts
+    ]
     # the rebuild's way (settle.settle_bulk): columns, slots by floor division
     columns = {key: np.array([f[key] for f in facts]) for key in facts[0]}
     slots = {k: np.floor_divide(columns[k], h.SLOT_S).astype(np.int64) for k in times}
+    day = np.floor_divide(columns["deadline"] + OFFSET_S, DAY_S).astype(np.int64)
+    slots["day"] = (day * DAY_S - OFFSET_S) // h.SLOT_S
     arrays = _rules_on(columns, slots)
     for key, column in arrays.items():
         assert isinstance(column, np.ndarray), key
@@ -103,16 +115,18 @@ def test_reach_is_every_level_up_to_the_highest(top):
 
 
 def test_each_mask_sets_only_its_own_tables_bits():
-    """``t.ON_TIME`` and ``h.ON_TIME`` are different bits: each mask keeps to its table."""
+    """``t.CLOSED`` and ``h.CLOSED`` are different bits: each mask keeps to its table."""
     cohort_bits = {t.REPORTED, t.REP_CLOSED, t.REP_EVER_CLOSED, t.REP_REOPENED, *t.REACHED.values()}
     masks = {
         "cohort": (rules.cohort_mask(rules.reach_mask(5), True, True, True), cohort_bits),
-        "closing": (rules.closing_mask(True, True), {t.CLOSED, t.ON_TIME, t.AT_GRID}),
+        "closing": (rules.closing_mask(True), {t.CLOSED, t.AT_GRID}),
+        "due": (rules.due_mask(True, True), {t.DUE_CLOSED, t.DUE_ON_TIME}),
         "report_slot": (rules.report_slot_mask(True), {h.REPORTED, h.OPENED}),
         "end_slot": (
-            rules.end_slot_mask(True, True, True, True),
-            {h.CLOSED, h.ON_TIME, h.AT_GRID, h.SHUT, h.LATE_DONE},
+            rules.end_slot_mask(True, True, True),
+            {h.CLOSED, h.AT_GRID, h.SHUT, h.LATE_DONE},
         ),
+        "due_slot": (rules.due_slot_mask(True), {h.DUE_DONE, h.DUE_ON_TIME}),
     }
     for name, (mask, bits) in masks.items():
         assert mask == sum(1 << b for b in bits), name
@@ -155,7 +169,10 @@ CASES: dict[str, tuple[list[tuple[str, datetime, int]], datetime]] = {
 }
 
 
-def _messages(geo) -> list[EventMessage]:
+Cases = dict[str, tuple[list[tuple[str, datetime, int]], datetime]]
+
+
+def _messages(geo, cases: Cases) -> list[EventMessage]:
     g = a_grid(geo, 3)
     area = AreaRef(g[:6], g[:9], g[:12], g)
     return [
@@ -173,36 +190,37 @@ def _messages(geo) -> list[EventMessage]:
             title="测试事件",
             deadline=deadline,
         )
-        for incident, (steps, deadline) in CASES.items()
+        for incident, (steps, deadline) in cases.items()
         for seq, (kind, ts, level) in enumerate(steps, start=1)
     ]
 
 
-def _live(geo) -> State:
+def _live(geo, cases: Cases | None = None) -> State:
     state = State(geo)
-    for n, message in enumerate(_messages(geo)):
+    for n, message in enumerate(_messages(geo, cases or CASES)):
         state.apply_event(f"{n + 1}-0", message)
     return state
 
 
-def _rebuilt(geo) -> State:
+def _rebuilt(geo, cases: Cases | None = None) -> State:
     state = State(geo)
-    state.fold((f"{n + 1}-0", m) for n, m in enumerate(_messages(geo)))
-    assert state.metrics.bulk == set(CASES)  # counted by settle_bulk, not one by one
+    state.fold((f"{n + 1}-0", m) for n, m in enumerate(_messages(geo, cases or CASES)))
+    assert state.metrics.bulk == set(cases or CASES)  # counted by settle_bulk, one at a time
     return state
 
 
-def _selected(state: State, key: str) -> list[str]:
+def _selected(state: State, key: str, now: datetime = NOW) -> list[str]:
     city = state.geo.city.code
     found = matching(
-        state.incidents.values(), Filter.parse({"set": key}), city, city, NOW, Marks(), SearchText()
+        state.incidents.values(), Filter.parse({"set": key}), city, city, now, Marks(), SearchText()
     )
     return sorted(i.id for i in found)
 
 
 def _on_time_at_the_mark(state: State) -> int:
-    """Closed on time today before ``NOW``'s 10-minute mark, from the 10-minute rows."""
-    return state.metrics.hourly.at(state.geo.city.code, NOW.timestamp())[h.ON_TIME]
+    """Due today and closed on time before ``NOW``'s 10-minute mark, from the 10-minute
+    rows."""
+    return state.metrics.hourly.at(state.geo.city.code, NOW.timestamp())[h.DUE_ON_TIME]
 
 
 @pytest.mark.parametrize("build", [_live, _rebuilt], ids=["live", "rebuilt"])
@@ -254,3 +272,48 @@ def test_a_rule_changed_in_rules_changes_the_fold_the_rebuild_and_the_sets(geo, 
         assert _on_time_at_the_mark(live) == _on_time_at_the_mark(rebuilt) == 1
     for area in (geo.city.code, a_grid(geo, 3)):
         assert live.metrics.figures(area, NOW) == rebuilt.metrics.figures(area, NOW), area
+
+
+# -- what is due, at midnight: today's deadlines closed, and every incident open past its own ----
+MIDNIGHT = datetime(2026, 3, 10, tzinfo=CHINA_TZ)
+JUST_AFTER = MIDNIGHT + timedelta(minutes=30)
+BEFORE = MIDNIGHT - timedelta(hours=5)  # when they were reported
+EDGE_CASES: Cases = {
+    "due-at-midnight": ([("reported", BEFORE, 1)], MIDNIGHT),  # open: overdue
+    "due-a-microsecond-before": ([("reported", BEFORE, 1)], MIDNIGHT - MICRO),  # overdue
+    "closed-today-due-yesterday": (  # handled yesterday's due late: not today's
+        [("reported", BEFORE, 1), ("closed", MIDNIGHT + 600 * SECOND, 1)],
+        MIDNIGHT - 3600 * SECOND,
+    ),
+    "closed-yesterday-due-tonight": (  # handled early: today's
+        [("reported", BEFORE, 1), ("closed", BEFORE + 600 * SECOND, 1)],
+        MIDNIGHT + timedelta(days=1) - MICRO,
+    ),
+    "closed-due-tomorrow": (
+        [("reported", BEFORE, 1), ("closed", BEFORE + 600 * SECOND, 1)],
+        MIDNIGHT + timedelta(days=1),
+    ),
+    "due-later-today": ([("reported", BEFORE, 1)], MIDNIGHT + timedelta(hours=9)),  # not yet
+}
+
+
+@pytest.mark.parametrize("build", [_live, _rebuilt], ids=["live", "rebuilt"])
+def test_what_is_due_at_midnight_is_the_same_on_every_path(geo, build):
+    state = build(geo, EDGE_CASES)
+    f = state.metrics.figures(geo.city.code, JUST_AFTER)
+    assert (f["due"], f["due_closed"], f["overdue"], f["closed_on_time"]) == (3, 1, 2, 1)
+    assert f["closed"] == 1
+    for key in ("due", "due_closed", "closed_on_time"):
+        assert len(_selected(state, key, JUST_AFTER)) == f[key], key
+    due = _selected(state, "due", JUST_AFTER)
+    assert due == ["closed-yesterday-due-tonight", "due-a-microsecond-before", "due-at-midnight"]
+    at_mark = state.metrics.hourly.at(geo.city.code, JUST_AFTER.timestamp())
+    assert (
+        at_mark[h.DUE_DONE],
+        at_mark[h.DUE_ON_TIME],
+        at_mark[h.LATE] - at_mark[h.LATE_DONE],
+    ) == (
+        1,
+        1,
+        2,
+    )

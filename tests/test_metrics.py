@@ -101,12 +101,18 @@ def test_zero_denominators_give_none_not_errors(geo):
 
 def test_routine_incident_counts_once_in_every_area_of_its_chain(geo):
     state = fold(geo, *life(geo, "A", ROUTINE))
+    due = state.incidents["A"].deadline  # zf02: working days, so not today
     g = a_grid(geo, 0)
     for area in (CITY, g[:6], g[:9], g):
         f = state.metrics.figures(area, T0 + timedelta(hours=1))
         assert (f["reported"], f["closed"], f["open"]) == (1, 1, 0), area
-        assert f["disposal_rate"] == f["on_time_rate"] == f["self_closure_rate"] == 1.0
+        assert f["self_closure_rate"] == 1.0
+        # closed before its deadline's day: in that day's due cohort, not today's
+        assert f["due"] == 0 and f["disposal_rate"] is None and f["on_time_rate"] is None
         assert f["median_close_min"] == f["median_close_min.zf02"] == 50.0
+        on_the_day = state.metrics.figures(area, due + timedelta(hours=1))
+        assert (on_the_day["due"], on_the_day["due_closed"], on_the_day["closed"]) == (1, 1, 0)
+        assert on_the_day["disposal_rate"] == on_the_day["on_time_rate"] == 1.0
     other = next(c for c in geo.counties if c != g[:6])
     assert state.metrics.figures(other, T0)["reported"] == 0
 
@@ -136,13 +142,14 @@ def test_reopened_after_close_is_open_again_then_counts_one_reopen(geo):
         ("handled", 130, 1),
         ("closed", 150, 1),
     ]
-    messages = life(geo, "C", steps)
+    messages = life(geo, "C", steps, deadline=T0 + timedelta(hours=1))
     state = fold(geo, *messages[:4])
     f = state.metrics.figures(CITY, T0 + timedelta(hours=2))
-    assert (f["open"], f["closed"], f["disposal_rate"]) == (1, 0, 0.0)
+    assert (f["open"], f["closed"], f["disposal_rate"]) == (1, 0, 0.0)  # due, open again
     assert f["reopen_rate"] == 1.0
     f = fold(geo, *messages[4:], state=state).metrics.figures(CITY, T0 + timedelta(hours=3))
     assert (f["open"], f["closed"], f["disposal_rate"], f["reopen_rate"]) == (0, 1, 1.0, 1.0)
+    assert f["on_time_rate"] == 0.0  # the close that counts is the last, after the deadline
     assert f["median_close_min"] == 150.0  # from the report to the final close
 
 
@@ -162,18 +169,35 @@ def test_deadline_spanning_a_weekend_and_a_public_holiday(geo):
     assert at(due - timedelta(days=1)) == (1, 0, 0)  # the clock may be asked about the past
 
 
-def test_on_time_rate_counts_late_closes_and_open_overdue_against(geo):
-    start = T0 - timedelta(days=1)  # zz04: 4 hours
-    late = life(
-        geo, "L", [("reported", 0, 1), ("closed", 26 * 60, 1)], start=start, category="zz04"
-    )
-    stuck = life(geo, "S", [("reported", 0, 1)], start=start, category="zz04")
-    ok = life(geo, "K", ROUTINE)
-    f = fold(geo, *late, *stuck, *ok).metrics.figures(CITY, T0 + timedelta(hours=3))
-    assert (f["closed"], f["closed_on_time"], f["overdue"], f["due"]) == (2, 1, 1, 3)
-    assert f["on_time_rate"] == pytest.approx(1 / 3)
-    assert f["overdue_share"] == 1.0
-    assert f["reported"] == 1  # the two from yesterday belong to yesterday's cohort
+def test_rates_are_over_what_is_due_not_over_todays_reports(geo):
+    """处置率 and 按期办结率 are over what is due: the incidents due today that are closed, and
+    every open one past its deadline. Not over today's reports, most of them still inside
+    their time limit."""
+    now = T0 + timedelta(hours=3)  # Tuesday 12:00
+    monday = T0 - timedelta(days=1)
+
+    def one(name: str, steps, start: datetime, due: datetime) -> list[EventMessage]:
+        return life(geo, name, steps, start=start, deadline=due, grid=len(name))
+
+    def minutes(m: float) -> list[tuple[str, float, int]]:
+        return [("reported", 0, 1), ("closed", m, 1)]
+
+    f = fold(
+        geo,
+        *one("late", minutes(26 * 60), monday, T0 + timedelta(hours=1)),  # closed 11:00
+        *one("stuck", [("reported", 0, 1)], monday, T0 + timedelta(hours=1.5)),  # overdue
+        *one("in-time", minutes(50), T0, T0 + timedelta(hours=2)),
+        *one("early", minutes(60), T0, T0 + timedelta(hours=7)),  # due 16:00, closed
+        *one("not-yet", [("reported", 0, 1)], T0, T0 + timedelta(hours=6)),  # open, due 15:00
+        *one("tomorrow", minutes(60), T0, T0 + timedelta(days=1)),  # closed, due tomorrow
+        *one("backlog", [("reported", 0, 1)], monday, monday + timedelta(hours=4)),  # overdue
+        *one("done-late", minutes(25 * 60), monday, monday + timedelta(hours=4)),  # yesterday's
+    ).metrics.figures(CITY, now)
+    assert (f["due"], f["due_closed"], f["overdue"], f["closed_on_time"]) == (5, 3, 2, 2)
+    assert f["disposal_rate"] == 3 / 5  # late, in-time and early; stuck and backlog are not
+    assert f["on_time_rate"] == 2 / 5  # late counts against too
+    assert (f["closed"], f["reported"]) == (5, 4)
+    assert f["overdue_share"] == 2 / 3
 
 
 def test_todays_cohort_excludes_yesterdays_reports_closed_today(geo):
@@ -240,9 +264,13 @@ def test_village_figures_add_its_grids_and_its_incidents_without_a_grid(geo):
     f = state.metrics.figures(village, T0 + timedelta(hours=2))
     assert (f["reported"], f["open"], f["closed"], f["escalated_l2"]) == (3, 1, 2, 1)
     assert f["median_close_min"] == 70.0  # of 50 and 90
-    assert f["disposal_rate"] == pytest.approx(2 / 3) and f["self_closure_rate"] == 1.0
+    assert f["self_closure_rate"] == 1.0
+    due = state.incidents["A"].deadline  # all four were reported at T0 in zf02
+    on_the_day = state.metrics.figures(village, due + timedelta(hours=1))
+    assert on_the_day["disposal_rate"] == pytest.approx(2 / 3)  # A and C of A, B, C
     grids = sum(g[:12] == village for g in geo.grids)
     assert (f["grids"], f["grids_visited"], f["patrol_visits"]) == (grids, 2, 2)
+    assert f["patrol_workers"] == 2
     assert f["online"] == 0 and f["population"] == geo.villages[village].population
     town = state.metrics.figures(village[:9], T0 + timedelta(hours=2))
     assert (town["reported"], town["closed"]) == (4, 3)  # the grid-less one counted once
@@ -265,9 +293,11 @@ def test_patrol_visits_coverage_and_online_from_positions(geo):
     state.apply_position("9-0", fix(geo, "W1", T0 - timedelta(minutes=5), grid=1))  # late
     f = state.metrics.figures(CITY, T0 + timedelta(minutes=4))
     assert f["patrol_visits"] == 3  # W1@g0, W2@g1, and W1's late fix @g1
+    assert f["patrol_workers"] == 2  # W1 and W2 patrolled today ...
+    assert f["online"] == 1  # ... but only W1 is online: W2 signed off; W3 is a day old
     assert f["grids_visited"] == 2
     assert f["patrol_coverage"] == pytest.approx(2 / len(geo.grids))
-    assert f["online"] == 1  # W1; W2 signed off; W3 is a day old
+    assert state.metrics.figures(g1, T0 + timedelta(minutes=4))["patrol_workers"] == 2
     assert state.metrics.figures(g0, T0 + timedelta(minutes=4))["patrol_coverage"] == 1.0
     assert state.metrics.figures(CITY, T0 + timedelta(minutes=7))["online"] == 0
     assert state.metrics.figures(g1, T0 + timedelta(minutes=4))["online"] == 0

@@ -13,6 +13,8 @@ from feeds.schema import CHINA_TZ
 
 OFFSET_S = 8 * 3600
 DAY_S = 86_400
+SLOT_S = 600  # the 10-minute rows' slot (``hourly``): divides the offset, so slots start on
+# local 10-minute marks and a local day is exactly DAY_S // SLOT_S of them
 _EPOCH_DAY = date(1970, 1, 1)
 
 

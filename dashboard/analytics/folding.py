@@ -2,8 +2,8 @@
 
 Split from ``dashboard.analytics.metrics`` (whose ``Metrics`` has ``Folding`` as a mixin, and
 which re-exports ``Facts``) so the write side of the figures reads as one piece: a step
-updates its incident's facts, the facts give its contribution (report cohort, closing,
-10-minute entries, open or not: by the functions of ``rules``, which the bulk count calls
+updates its incident's facts, the facts give its contribution (report cohort, closing, due
+cohort, 10-minute entries, open or not: by the functions of ``rules``, which the bulk count calls
 too), and only what changed moves in the counters, for the areas of the incident's chain. A
 fold from the log counts each touched incident once at the end (``settle_folded``); a fold
 into fresh metrics counts them all from columns (``settle.settle_bulk``), and their facts are
@@ -40,6 +40,7 @@ class Facts:
         "chain",
         "category",
         "deadline",
+        "due_day",
         "rep_seq",
         "rep_ts",
         "rep_at",
@@ -48,18 +49,21 @@ class Facts:
         "reopened",
         "cohort",
         "closing",
+        "due",
         "open",
         "hourly",
     )
 
     def __init__(self, chain: Chain, category: str, deadline: float) -> None:
         self.chain, self.category, self.deadline = chain, category, deadline
+        self.due_day = local_day(deadline)  # the day whose due cohort it belongs to
         self.rep_seq = 0
         self.rep_ts: float | None = None
         self.rep_at: datetime | None = None
         self.max_level, self.closed, self.reopened = 1, False, False
         self.cohort: t.Cohort | None = None
         self.closing: t.Closing | None = None
+        self.due: t.Cohort | None = None
         self.open = False
         self.hourly: tuple[Entry, ...] = ()
 
@@ -78,6 +82,12 @@ class Folding:
     clusters: Clusters
     _first_reports: list[tuple[Incident, Step]]
     _chains: dict[str, Chain]
+
+    @property
+    def cutoffs(self) -> tuple[Cutoff, ...]:
+        """The deadline cutoffs, each holding every open incident by its deadline: cut at now
+        (overdue) and at now + due_soon (due soon)."""
+        return self.overdue, self.soon
 
     # -- folding ---------------------------------------------------------------------------
     def on_step(self, incident: Incident, step: Step) -> None:
@@ -158,9 +168,10 @@ class Folding:
             f = self._materialize(incident, ())
         self.tally.move(f.chain, f.cohort, None)
         self.tally.move_closing(f.chain, f.closing, None)
+        self.tally.move(f.chain, f.due, None)
         self.hourly.move(f.chain[:3], f.hourly, ())
         if f.open:
-            for cut in (self.overdue, self.soon):
+            for cut in self.cutoffs:
                 cut.drop(incident.id)
         del self.facts[incident.id]
 
@@ -202,15 +213,16 @@ class Folding:
         self.bulk.discard(incident.id)
         f = self._recount(incident, leave_out)
         latest = max((s for s in incident.steps.values() if s.seq not in leave_out), key=_seq_of)
-        f.cohort, f.closing, f.hourly = self._contribution(f, latest)
+        f.cohort, f.closing, f.due, f.hourly = self._contribution(f, latest)
         f.open = latest.type != "closed"
         return f
 
     def _contribution(
         self, f: Facts, latest: Step
-    ) -> tuple[t.Cohort | None, t.Closing | None, tuple[Entry, ...]]:
+    ) -> tuple[t.Cohort | None, t.Closing | None, t.Cohort | None, tuple[Entry, ...]]:
         """What an incident with facts ``f`` and latest step ``latest`` counts for: its
-        report cohort, its closing, its 10-minute entries, by the rules of ``rules``
+        report cohort, its closing, its deadline day's flags (closed: ``due_mask``; open:
+        none, the cutoffs count it once overdue), its 10-minute entries, by the rules of ``rules``
         (``settle.settle_bulk`` asks them the same over arrays)."""
         closed = latest.type == "closed"
         cohort = None
@@ -219,27 +231,31 @@ class Folding:
             mask = r.cohort_mask(reach, closed, f.closed, f.reopened)
             cohort = (local_day(f.rep_ts), mask)
         if not closed:
-            return cohort, None, incident_entries(f.rep_ts, None, f.deadline, False, False)
+            return cohort, None, None, incident_entries(f.rep_ts, None, f.deadline, False, False)
         close_ts = latest.ts.timestamp()  # once: ~0.4 µs on an aware datetime
         on_time, at_grid = r.on_time(close_ts, f.deadline), r.at_grid(latest.level)
-        closing = self._closing(f, latest, close_ts, r.closing_mask(on_time, at_grid))
+        closing = self._closing(f, latest, close_ts, r.closing_mask(at_grid))
+        due = (f.due_day, r.due_mask(closed, on_time))
         entries = incident_entries(f.rep_ts, close_ts, f.deadline, on_time, at_grid)
-        return cohort, closing, entries
+        return cohort, closing, due, entries
 
     def _settle(self, incident: Incident, f: Facts) -> None:
         latest = incident.latest
         assert latest is not None
         closed = latest.type == "closed"
-        cohort, closing, entries = self._contribution(f, latest)
+        cohort, closing, due, entries = self._contribution(f, latest)
         if cohort != f.cohort:
             self.tally.move(f.chain, f.cohort, cohort)
             f.cohort = cohort
         if closing != f.closing:
             self.tally.move_closing(f.chain, f.closing, closing)
             f.closing = closing
+        if due != f.due:
+            self.tally.move(f.chain, f.due, due)
+            f.due = due
         if f.open == closed:  # open-ness changed
             f.open = not closed
-            for cut in (self.overdue, self.soon):
+            for cut in self.cutoffs:
                 cut.put(incident.id, f.deadline, f.chain) if f.open else cut.drop(incident.id)
         if entries != f.hourly:
             self.hourly.move(f.chain[:3], f.hourly, entries)

@@ -2,9 +2,10 @@
 
 Each incident contributes a few entries (absolute 10-minute slot, kind, +1/-1) computed from
 its current facts, like its day-row flags in ``tally`` and by the functions of ``rules``: a
-report at its slot; when closed, a close (on time, at the grid) at the closing slot; an open
+report at its slot; when closed, a close (at the grid or not) at the closing slot; an open
 spell (+1 at the report, -1 at the close) and an overdue spell (+1 once both reported and past
-the deadline, -1 at the close).
+the deadline, -1 at the close); and, closed by the end of its deadline's day, handled (in
+time or not) on that day from its close or the day's start (``rules.due_spells``).
 A step that changes those facts takes the old entries back and puts the new ones, so a
 rebuild from the log gives the same tallies. Patrol visits add one entry at the slot of each
 (worker, grid) pair's first on-duty fix of the day.
@@ -24,15 +25,16 @@ from collections.abc import Iterable
 
 from dashboard.analytics import rules as r
 from dashboard.analytics.epoch import DAY_S, OFFSET_S
+from dashboard.analytics.epoch import SLOT_S as SLOT_S  # the rows' slot, 10 minutes
 
-SLOT_S = 600  # divides the 8-hour offset: slots start on local 10-minute marks
-# The kinds of a 10-minute row, by bit; ``rules`` says which an incident sets. Five share a
-# name with a day row's bit (``tally``) at another position: elsewhere, write ``h.ON_TIME``.
-# Counted within the day of their slot:
-REPORTED, REP_CLOSED, CLOSED, ON_TIME, AT_GRID, VISITS = range(6)
+# The kinds of a 10-minute row, by bit; ``rules`` says which an incident sets. Some share a
+# name with a day row's bit (``tally``) at another position: elsewhere, write ``h.CLOSED``.
+# Counted within the day of their slot (DUE_DONE, DUE_ON_TIME: due that day and handled, in
+# time; WORKERS: distinct workers who patrolled the area):
+REPORTED, CLOSED, AT_GRID, VISITS, WORKERS, DUE_DONE, DUE_ON_TIME = range(7)
 # spells, counted since ever: open = OPENED - SHUT, overdue = LATE - LATE_DONE
-OPENED, SHUT, LATE, LATE_DONE = 6, 7, 8, 9
-KINDS = 10
+OPENED, SHUT, LATE, LATE_DONE = range(7, 11)
+KINDS = 11
 SPELLS = range(OPENED, KINDS)
 # The kinds set in each mask, precomputed (as in ``tally``): an entry is (slot, mask), every
 # kind counts +1, so an incident touches one row per slot and area, not one per kind.
@@ -126,13 +128,15 @@ def incident_entries(
     if rep_ts is None:
         return ()
     rep = slot_of(rep_ts)
+    closed = close_ts is not None
     end = rep if close_ts is None else slot_of(close_ts)  # open: the rules do not read it
-    late_slot, opened, late = r.spells(close_ts is not None, rep, end, slot_of(deadline))
+    late_slot, opened, late = r.spells(closed, rep, end, slot_of(deadline))
+    done_slot, done = r.due_spells(closed, end, day_start_slot(deadline))
     masks = {rep: r.report_slot_mask(opened)}
-    if close_ts is not None:
-        masks[end] = masks.get(end, 0) | r.end_slot_mask(on_time, at_grid, opened, late)
-        if r.closed_on_report_day(rep_ts, close_ts):
-            masks[r.later(rep, end)] |= 1 << REP_CLOSED
+    if closed:
+        masks[end] = masks.get(end, 0) | r.end_slot_mask(at_grid, opened, late)
     if late:
         masks[late_slot] = masks.get(late_slot, 0) | 1 << LATE
+    if done:
+        masks[done_slot] = masks.get(done_slot, 0) | r.due_slot_mask(on_time)
     return tuple(masks.items())

@@ -24,7 +24,7 @@ from dashboard.analytics.cluster import Clusters
 from dashboard.analytics.cutoff import Chain, Cutoff, bump
 from dashboard.analytics.epoch import DAY_S, local_day
 from dashboard.analytics.folding import Facts, Folding
-from dashboard.analytics.hourly import SLOT_S, Hourly, day_start_slot
+from dashboard.analytics.hourly import SLOT_S, Hourly, day_start_slot, slot_of
 from dashboard.analytics.knobs import AnalyticsConfig
 from dashboard.analytics.outbox import Outbox
 from dashboard.analytics.patrol import GRIDS_VISITED, VISITS, Patrol
@@ -83,19 +83,22 @@ class Metrics(Folding):
         patrol = _summed([self.patrol.day_counts(day, a) for a in parts])
         reported, closed = row[t.REPORTED], row[t.CLOSED]
         open_, overdue = _total(self.overdue.total, parts), _total(self.overdue.below, parts)
-        due = closed + overdue
+        # what is due: due today and closed (flags in today's row), or open past a deadline
+        due_closed = row[t.DUE_CLOSED]
+        due = due_closed + overdue
         grids = _total(self.grids, parts)
         population = _population(self.geo, area)
         figures: Figures = {
             "reported": reported,
+            "patrol_workers": self.patrol.workers_on(day, area),
             "patrol_visits": patrol[VISITS],
             "open": open_,
             "overdue": overdue,
             "due_soon": _total(self.soon.below, parts) - overdue,
             "closed": closed,
             "online": sum(self.patrol.online(a, now_s) for a in parts),
-            "disposal_rate": ratio(row[t.REP_CLOSED], reported),
-            "on_time_rate": ratio(row[t.ON_TIME], due),
+            "disposal_rate": ratio(due_closed, due),
+            "on_time_rate": ratio(row[t.DUE_ON_TIME], due),
             "self_closure_rate": ratio(row[t.AT_GRID], closed),
             "escalation_rate": ratio(row[t.REACHED[2]], reported),
             "reopen_rate": ratio(row[t.REP_REOPENED], row[t.REP_EVER_CLOSED]),
@@ -103,9 +106,10 @@ class Metrics(Folding):
             "patrol_coverage": ratio(patrol[GRIDS_VISITED], grids),
             "events_per_10k": ratio(reported * 10_000, population),
             "median_close_min": self.tally.median_of(day, parts),
-            "closed_on_time": row[t.ON_TIME],
-            "closed_at_grid": row[t.AT_GRID],
             "due": due,
+            "due_closed": due_closed,
+            "closed_on_time": row[t.DUE_ON_TIME],
+            "closed_at_grid": row[t.AT_GRID],
             "reported_closed": row[t.REP_CLOSED],
             "reported_ever_closed": row[t.REP_EVER_CLOSED],
             "reported_reopened": row[t.REP_REOPENED],
@@ -122,23 +126,39 @@ class Metrics(Folding):
 
     def same_time_yesterday(self, area: str, now: datetime) -> Figures:
         """The headline figures of ``area`` (the city, a county or a town) at the last
-        10-minute mark 24 hours before ``now``; empty when what we hold does not reach back
-        to the first 10 minutes of that day (the log's cap cut it, or no history yet)."""
+        10-minute mark 24 hours before ``now``, each only where what we hold covers it:
+
+        - the day's flows (reported, closed, self-closure) when the known reports reach back
+          to that day's first 10 minutes;
+        - the standing figures (open, overdue, and the rates over what is due) a day further:
+          they count incidents reported before that day (a backlog, yesterday's deadlines),
+          which a log begun at yesterday's midnight does not hold;
+        - the patrols when an on-duty fix from before the mark is known.
+
+        The log's cap cut it, or there is no history yet: that family is left out."""
         then = now.timestamp() - DAY_S
-        if self.known_since > day_start_slot(then) * SLOT_S + SLOT_S:
-            return {}
+        mark = slot_of(then) * SLOT_S
+        since = day_start_slot(then) * SLOT_S + SLOT_S  # the end of that day's first slot
         c = self.hourly.at(area, then)
-        reported, closed, overdue = c[h.REPORTED], c[h.CLOSED], c[h.LATE] - c[h.LATE_DONE]
-        return {
-            "reported": reported,
-            "patrol_visits": c[h.VISITS],
-            "open": c[h.OPENED] - c[h.SHUT],
-            "overdue": overdue,
-            "closed": closed,
-            "disposal_rate": ratio(c[h.REP_CLOSED], reported),
-            "on_time_rate": ratio(c[h.ON_TIME], closed + overdue),
-            "self_closure_rate": ratio(c[h.AT_GRID], closed),
-        }
+        figures: Figures = {}
+        if self.known_since <= since:
+            reported, closed = c[h.REPORTED], c[h.CLOSED]
+            figures.update(
+                reported=reported,
+                closed=closed,
+                self_closure_rate=ratio(c[h.AT_GRID], closed),
+            )
+        if self.known_since <= since - DAY_S:
+            overdue, done = c[h.LATE] - c[h.LATE_DONE], c[h.DUE_DONE]
+            figures.update(
+                open=c[h.OPENED] - c[h.SHUT],
+                overdue=overdue,
+                disposal_rate=ratio(done, done + overdue),
+                on_time_rate=ratio(c[h.DUE_ON_TIME], done + overdue),
+            )
+        if self.patrol.known_since < mark:
+            figures.update(patrol_workers=c[h.WORKERS], patrol_visits=c[h.VISITS])
+        return figures
 
     def _parts(self, area: str) -> tuple[str, ...]:
         """The areas whose counters make up ``area``'s: itself, and a village's grids."""

@@ -79,7 +79,10 @@ def _incident_figures(
     open_cases = [c for c in cases if not _is_closed(c)]
     overdue = [c for c in open_cases if c.first.deadline < now]
     soon = [c for c in open_cases if now <= c.first.deadline < now + due_soon]
-    on_time = [c for c in closed_today if _last(c).ts <= c.first.deadline]
+    # due: closed with a deadline today, or open past its deadline (whenever that was)
+    due_closed = [c for c in cases if _is_closed(c) and _date(c.first.deadline) == today]
+    due = due_closed + overdue
+    on_time = [c for c in due_closed if _last(c).ts <= c.first.deadline]
     at_grid = [c for c in closed_today if _last(c).level == 1]
     rep_closed = [c for c in reported if _is_closed(c)]
     ever_closed = [c for c in reported if any(s.type == "closed" for s in c.steps.values())]
@@ -90,14 +93,15 @@ def _incident_figures(
         "overdue": len(overdue),
         "due_soon": len(soon),
         "closed": len(closed_today),
-        "disposal_rate": _ratio(len(rep_closed), len(reported)),
-        "on_time_rate": _ratio(len(on_time), len(closed_today) + len(overdue)),
+        "disposal_rate": _ratio(len(due_closed), len(due)),
+        "on_time_rate": _ratio(len(on_time), len(due)),
         "self_closure_rate": _ratio(len(at_grid), len(closed_today)),
         "reopen_rate": _ratio(len(reopened), len(ever_closed)),
         "overdue_share": _ratio(len(overdue), len(open_cases)),
         "closed_on_time": len(on_time),
         "closed_at_grid": len(at_grid),
-        "due": len(closed_today) + len(overdue),
+        "due": len(due),
+        "due_closed": len(due_closed),
         "reported_closed": len(rep_closed),
         "reported_ever_closed": len(ever_closed),
         "reported_reopened": len(reopened),
@@ -152,6 +156,7 @@ def _patrol_figures(
 
     visits = {(w, g) for w, g in patrols.visits if inside(g)}
     visited = {g for _, g in visits}
+    workers = {w for w, _ in visits}
     online = [
         p
         for p in patrols.latest.values()
@@ -159,6 +164,7 @@ def _patrol_figures(
     ]
     grids = sum(1 for g in geo.grids if inside(g))
     return {
+        "patrol_workers": len(workers),
         "patrol_visits": len(visits),
         "grids_visited": len(visited),
         "grids": grids,

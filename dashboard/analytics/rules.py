@@ -1,5 +1,5 @@
 """The KPI rules, each stated once: when an incident counts as on time, at the grid, overdue,
-and which flags it sets in the day rows and the 10-minute rows.
+due today, and which flags it sets in the day rows and the 10-minute rows.
 
 Four paths count incidents, and they must agree to the unit:
 
@@ -20,10 +20,15 @@ stays on Python ints, which are ~5x cheaper than numpy scalars, and this module 
 numpy at run time. Group ``|`` operands with parentheses: ``a > b | c`` is ``a > (b | c)``.
 
 Two tables take the flags, and some of their bits share a name at different positions, so a
-bit is always written with its table's module: ``t.ON_TIME`` is bit 9 of a day row
-(``tally``), ``h.ON_TIME`` bit 3 of a 10-minute row (``hourly``). Each mask function here
-fills one table and says which: ``cohort_mask`` and ``closing_mask`` (tally),
-``report_slot_mask`` and ``end_slot_mask`` (hourly).
+bit is always written with its table's module: ``t.CLOSED`` is bit 8 of a day row
+(``tally``), ``h.CLOSED`` bit 1 of a 10-minute row (``hourly``). Each mask function here
+fills one table and says which: ``cohort_mask``, ``closing_mask`` and ``due_mask`` (tally),
+``report_slot_mask``, ``end_slot_mask`` and ``due_slot_mask`` (hourly).
+
+What is due (``disposal_rate`` and ``on_time_rate``, docs/metrics.md): the incidents whose
+deadline falls today and that are closed, and every open one past its deadline, whenever it
+fell due. The closed ones are flags in the row of the deadline's day (``due_mask``; in the
+10-minute rows ``due_spells``); the open ones are ``overdue``, counted by the deadline cutoffs.
 
 Still outside: ``Cutoff`` counts the open incidents whose deadline is below the clock, which
 is ``overdue`` (``deadline < now``) by construction; ``reference.py`` is the independent
@@ -38,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 # ``hourly`` imports this module: its bits are read when a rule runs, never at import time.
 from dashboard.analytics import hourly as h
 from dashboard.analytics import tally as t
-from dashboard.analytics.epoch import DAY_S, OFFSET_S
+from dashboard.analytics.epoch import DAY_S, SLOT_S
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,8 +62,10 @@ _REP_EVER_CLOSED = 1 << t.REP_EVER_CLOSED
 _REP_REOPENED = 1 << t.REP_REOPENED
 _REACHED = tuple(1 << t.REACHED[level] for level in (2, 3, 4, 5))
 _CLOSED = 1 << t.CLOSED
-_ON_TIME = 1 << t.ON_TIME
 _AT_GRID = 1 << t.AT_GRID
+_DUE_CLOSED = 1 << t.DUE_CLOSED
+_DUE_ON_TIME = 1 << t.DUE_ON_TIME
+SLOTS_PER_DAY = DAY_S // SLOT_S  # 10-minute slots in a local day (China keeps no DST)
 
 
 # -- when an incident counts as ... -----------------------------------------------------------
@@ -131,12 +138,23 @@ def cohort_mask(reach: Any, closed_now: Any, ever_closed: Any, reopened: Any) ->
 
 
 @overload
-def closing_mask(on_time: bool, at_grid: bool) -> int: ...
+def closing_mask(at_grid: bool) -> int: ...
 @overload
-def closing_mask(on_time: Bools, at_grid: Bools) -> Ints: ...
-def closing_mask(on_time: Any, at_grid: Any) -> Any:
-    """A closed incident's flags in its closing day's row."""
-    return _CLOSED | on_time * _ON_TIME | at_grid * _AT_GRID
+def closing_mask(at_grid: Bools) -> Ints: ...
+def closing_mask(at_grid: Any) -> Any:
+    """A closed incident's flags in its closing day's row (``closed``, ``closed_at_grid``)."""
+    return _CLOSED | at_grid * _AT_GRID
+
+
+@overload
+def due_mask(closed_now: bool, on_time: bool) -> int: ...
+@overload
+def due_mask(closed_now: Bools, on_time: Bools) -> Ints: ...
+def due_mask(closed_now: Any, on_time: Any) -> Any:
+    """An incident's flags in its deadline day's row: handled (closed now, early or late:
+    ``due_closed``) and handled in time (``closed_on_time``). An open one sets none: once
+    past its deadline it is due as ``overdue``, counted by the deadline cutoffs."""
+    return closed_now * _DUE_CLOSED | (closed_now & on_time) * _DUE_ON_TIME
 
 
 # -- the 10-minute rows (hourly) --------------------------------------------------------------
@@ -175,15 +193,14 @@ def report_slot_mask(opened: Any) -> Any:
 
 
 @overload
-def end_slot_mask(on_time: bool, at_grid: bool, opened: bool, late: bool) -> int: ...
+def end_slot_mask(at_grid: bool, opened: bool, late: bool) -> int: ...
 @overload
-def end_slot_mask(on_time: Bools, at_grid: Bools, opened: Bools, late: Bools) -> Ints: ...
-def end_slot_mask(on_time: Any, at_grid: Any, opened: Any, late: Any) -> Any:
-    """The kinds counted at a closed incident's closing slot: the close and its flags, and
-    the end of whichever spells ran (``spells``)."""
+def end_slot_mask(at_grid: Bools, opened: Bools, late: Bools) -> Ints: ...
+def end_slot_mask(at_grid: Any, opened: Any, late: Any) -> Any:
+    """The kinds counted at a closed incident's closing slot: the close, at the grid or not,
+    and the end of whichever spells ran (``spells``)."""
     return (
         1 << h.CLOSED
-        | on_time * (1 << h.ON_TIME)
         | at_grid * (1 << h.AT_GRID)
         | opened * (1 << h.SHUT)
         | late * (1 << h.LATE_DONE)
@@ -191,11 +208,22 @@ def end_slot_mask(on_time: Any, at_grid: Any, opened: Any, late: Any) -> Any:
 
 
 @overload
-def closed_on_report_day(rep_ts: float, close_ts: float) -> bool: ...
+def due_spells(closed: bool, end_slot: int, day_slot: int) -> tuple[int, bool]: ...
 @overload
-def closed_on_report_day(rep_ts: Floats, close_ts: Floats) -> Bools: ...
-def closed_on_report_day(rep_ts: Any, close_ts: Any) -> Any:
-    """Closed on the local day it was reported: only then does the close count in the
-    10-minute rows' "reported and closed" (a cohort of one day), from the later of the report's
-    and the close's slots (``later``)."""
-    return (rep_ts + OFFSET_S) // DAY_S == (close_ts + OFFSET_S) // DAY_S
+def due_spells(closed: Bools, end_slot: Ints, day_slot: Ints) -> tuple[Ints, Bools]: ...
+def due_spells(closed: Any, end_slot: Any, day_slot: Any) -> Any:
+    """(done_slot, done): a closed incident among the handled of its deadline's day (whose
+    first slot is ``day_slot``) at the marks of that day. ``done`` when it closed by the end of
+    that day, from ``done_slot``: its closing slot, or the day's first if it closed earlier
+    (the entry never falls on another day, where it would count). Its time open past the
+    deadline is the overdue spell's (``spells``)."""
+    return later(end_slot, day_slot), closed & (end_slot < day_slot + SLOTS_PER_DAY)
+
+
+@overload
+def due_slot_mask(on_time: bool) -> int: ...
+@overload
+def due_slot_mask(on_time: Bools) -> Ints: ...
+def due_slot_mask(on_time: Any) -> Any:
+    """The kinds counted at a due incident's ``done_slot``: handled, and handled in time."""
+    return 1 << h.DUE_DONE | on_time * (1 << h.DUE_ON_TIME)

@@ -101,19 +101,21 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
             areas[c, level_] = codes.setdefault(area, len(codes))
     names = list(codes)
 
-    # Tally: the report cohort and the closing cohort (as Metrics._contribution)
+    # Tally: the report cohort, the closing cohort and the due cohort (as Metrics._contribution)
     rep_ts0 = np.where(has_rep, rep_ts, 0.0)  # no NaN into the arithmetic (masked out below)
     rep_day = np.floor_divide(rep_ts0 + OFFSET_S, DAY_S).astype(np.int64)
     cohort = r.cohort_mask(r.reach_mask(top), closed, ever_closed, reopened)
     close_day = np.floor_divide(close_ts + OFFSET_S, DAY_S).astype(np.int64)
+    due_day = np.floor_divide(deadline + OFFSET_S, DAY_S).astype(np.int64)
     on_time, at_grid = r.on_time(close_ts, deadline), r.at_grid(level[last])
-    closing = r.closing_mask(on_time, at_grid)
+    closing = r.closing_mask(at_grid)
+    due = r.due_mask(closed, on_time)
     _add_tally(
         metrics.tally,
         names,
-        areas[np.r_[chain_of[has_rep], chain_of[closed]]],
-        np.r_[rep_day[has_rep], close_day[closed]],
-        np.r_[cohort[has_rep], closing[closed]],
+        areas[np.r_[chain_of[has_rep], chain_of[closed], chain_of[closed]]],
+        np.r_[rep_day[has_rep], close_day[closed], due_day[closed]],
+        np.r_[cohort[has_rep], closing[closed], due[closed]],
     )
 
     # Medians of the time to close: exact datetime arithmetic, as Metrics._closing
@@ -138,36 +140,35 @@ def settle_bulk(metrics: Folding, incidents: list[Incident], heads: Sequence[Hea
     rep_slot = np.floor_divide(rep_ts0, h.SLOT_S).astype(np.int64)
     end_slot = np.floor_divide(close_ts, h.SLOT_S).astype(np.int64)
     deadline_slot = np.floor_divide(deadline, h.SLOT_S).astype(np.int64)
+    day_slot = (due_day * DAY_S - OFFSET_S) // h.SLOT_S  # the deadline day's first slot
     late_slot, opened, late = r.spells(closed, rep_slot, end_slot, deadline_slot)
+    done_slot, done = r.due_spells(closed, end_slot, day_slot)
     rep_mask = r.report_slot_mask(opened)
-    end_mask = r.end_slot_mask(on_time, at_grid, opened, late)  # read where closed
-    done = has_rep & closed
-    both = done & r.closed_on_report_day(rep_ts0, close_ts)
+    end_mask = r.end_slot_mask(at_grid, opened, late)  # read where closed
+    done_mask = r.due_slot_mask(on_time)
+    ended = has_rep & closed
     lates = has_rep & late
+    dones = has_rep & done
     upper = areas[:, :3]
     _add_hourly(
         metrics.hourly,
         names,
-        upper[np.r_[chain_of[has_rep], chain_of[done], chain_of[both], chain_of[lates]]],
-        np.r_[
-            rep_slot[has_rep],
-            end_slot[done],
-            r.later(rep_slot, end_slot)[both],
-            late_slot[lates],
-        ],
+        upper[np.r_[chain_of[has_rep], chain_of[ended], chain_of[lates], chain_of[dones]]],
+        np.r_[rep_slot[has_rep], end_slot[ended], late_slot[lates], done_slot[dones]],
         np.r_[
             rep_mask[has_rep],
-            end_mask[done],
-            np.full(int(both.sum()), 1 << h.REP_CLOSED),
+            end_mask[ended],
             np.full(int(lates.sum()), 1 << h.LATE),
+            done_mask[dones],
         ],
     )
 
     chain_tuples = list(chains)
+    cutoffs = metrics.cutoffs
     for i in np.flatnonzero(~closed).tolist():  # open: members of the deadline cutoffs
         incident, chain = incidents[i], chain_tuples[chain_list[i]]
-        metrics.overdue.put(incident.id, deadlines[i], chain)
-        metrics.soon.put(incident.id, deadlines[i], chain)
+        for cut in cutoffs:
+            cut.put(incident.id, deadlines[i], chain)
     if has_rep.any():
         metrics.known_since = min(metrics.known_since, float(rep_ts[has_rep].min()))
     metrics.bulk.update(index)

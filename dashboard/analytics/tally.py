@@ -1,24 +1,27 @@
 """Day-bucketed counters per area, and exact medians, that incidents add to and take back.
 
 Every incident contributes a few flags to one row per area of its chain, in the bucket of the
-day its report was made (the report cohort) and in the bucket of the day it was closed (the
-closing cohort). When a step changes an incident, only the flags that changed move. So each
-count is a pure function of the steps received, whatever their order: that is what makes the
-incremental figures equal to a rebuild from the log.
+day its report was made (the report cohort), in the bucket of the day it was closed (the
+closing cohort) and, once closed, in the bucket of its deadline's day (the due cohort). When a
+step changes an incident, only the flags that changed move. So each count is a pure function
+of the steps received, whatever their order: that is what makes the incremental figures equal
+to a rebuild from the log.
 """
 
 from __future__ import annotations
 
 from dashboard.analytics.cutoff import Chain
 
-# The flags of a day row, by bit; ``rules`` says which an incident sets. Five share a name
-# with a 10-minute row's kind (``hourly``) at another position: elsewhere, write ``t.ON_TIME``.
+# The flags of a day row, by bit; ``rules`` says which an incident sets. Some share a name
+# with a 10-minute row's kind (``hourly``) at another position: elsewhere, write ``t.CLOSED``.
 # Report cohort (bucketed by the day of the "reported" step)
 REPORTED, REP_CLOSED, REP_EVER_CLOSED, REP_REOPENED = 0, 1, 2, 3
 REACHED = {2: 4, 3: 5, 4: 6, 5: 7}  # level -> flag: the incident got to that level or higher
 # Closing cohort (bucketed by the day of the closing step)
-CLOSED, ON_TIME, AT_GRID = 8, 9, 10
-SLOTS = 11
+CLOSED, AT_GRID = 8, 9
+# Due cohort (bucketed by the day of the deadline): closed now, and closed by the deadline
+DUE_CLOSED, DUE_ON_TIME = 10, 11
+SLOTS = 12
 ALL = "*"  # median key over every category
 
 # The flags set in each mask, precomputed: iterating bits is the hottest loop of the fold.
@@ -28,6 +31,7 @@ BITS: tuple[tuple[int, ...], ...] = tuple(
 
 Cohort = tuple[int, int]  # (day, mask)
 Closing = tuple[int, int, str, float | None]  # (day, mask, category, minutes to close)
+# The due cohort is a ``Cohort`` too: (the deadline's day, mask)
 
 
 class Sample:

@@ -48,7 +48,7 @@ from feeds.geo import Geography
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the due cohort, its cutoff and the patrol workers in the metrics
 ROOT = Path(__file__).resolve().parents[2]
 # The modules whose objects a checkpoint holds, or whose rules shaped them: any change to one
 # makes older checkpoints unusable (folded again, not loaded).

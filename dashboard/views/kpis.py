@@ -12,6 +12,14 @@ from datetime import datetime
 from dashboard.analytics import Figures
 from dashboard.state import State
 
+# What each rate is over, as its tile says it: (caption, the figure that counts the population).
+# 应办结 (what is due): due today and closed, or open past its deadline (docs/metrics.md).
+CAPTIONS = {
+    "disposal_rate": ("应办结", "due"),
+    "on_time_rate": ("应办结", "due"),
+    "self_closure_rate": ("今日办结", "closed"),
+}
+
 
 def headline(state: State, scope: str, now: datetime) -> Figures:
     return state.metrics.figures(scope, now)
@@ -21,9 +29,10 @@ def yesterday(state: State, scope: str, now: datetime) -> Figures:
     """The headline figures at this time yesterday, for the tiles' "较昨日同时" line.
 
     Read at the last 10-minute mark 24 hours before ``now`` (``Metrics.same_time_yesterday``,
-    docs/metrics.md): ``reported``, ``patrol_visits``, ``open``, ``overdue``, ``closed`` and
-    the three rates. ``online`` is left out (the log keeps no day-old positions), and the dict
-    is empty when the log does not reach back that far: the tiles then show no comparison.
+    docs/metrics.md): ``reported``, ``open``, ``overdue``, ``closed`` and the three rates when
+    the incidents known reach back to yesterday's start, ``patrol_workers`` and
+    ``patrol_visits`` when a fix from before that mark is known. ``online`` is left out (the
+    log keeps no day-old positions). A figure left out shows no comparison on its tile.
     """
     return state.metrics.same_time_yesterday(scope, now)
 

@@ -119,38 +119,49 @@ def hourly(
     return counts
 
 
+PACE_AFTER_S = 600  # the current hour's pace is drawn once this much of it has passed
+
+
 def trend_figure(
     incidents: list[Incident],
     midnight: datetime,
     now: datetime,
     reported: dict[str, datetime] | None = None,
 ) -> dict[str, Any]:
-    hours_so_far = now.astimezone(CHINA_TZ).hour + 1
-    today = hourly(incidents, midnight, hours_so_far, reported)
+    """Reports per hour, today's against yesterday's. Today's line ends at the last whole
+    hour; the hour under way is not a point on it (a quarter of an hour's reports would read
+    as a drop), but a dashed step to its pace so far, scaled to the hour, with what it holds
+    ("已 38 件"), once ``PACE_AFTER_S`` of it has passed."""
+    hour = now.astimezone(CHINA_TZ).hour
+    counts = hourly(incidents, midnight, hour + 1, reported)
     yesterday = hourly(incidents, midnight - timedelta(days=1), 24, reported)
     x = list(range(24))
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": yesterday,
+            "name": "昨日",
+            "mode": "lines",
+            "line": {"color": MUTED, "width": 2, "dash": "dot"},
+        },
+        {
+            "type": "scatter",
+            "x": x[:hour],
+            "y": counts[:hour],
+            "name": "今日",
+            "mode": "lines+markers",
+            "line": {"color": "#38c6ff", "width": 3, "shape": "spline"},
+            "marker": {"size": 6},
+            "fill": "tozeroy",
+            "fillcolor": "rgba(56,198,255,0.15)",
+        },
+    ]
+    pace = hour_pace(counts[hour], now)
+    if pace is not None:
+        traces.append(_pace_trace(counts, hour, pace))
     return _figure(
-        [
-            {
-                "type": "scatter",
-                "x": x,
-                "y": yesterday,
-                "name": "昨日",
-                "mode": "lines",
-                "line": {"color": MUTED, "width": 2, "dash": "dot"},
-            },
-            {
-                "type": "scatter",
-                "x": x[:hours_so_far],
-                "y": today,
-                "name": "今日",
-                "mode": "lines+markers",
-                "line": {"color": "#38c6ff", "width": 3, "shape": "spline"},
-                "marker": {"size": 6},
-                "fill": "tozeroy",
-                "fillcolor": "rgba(56,198,255,0.15)",
-            },
-        ],
+        traces,
         {
             "xaxis": {
                 "tickvals": [0, 6, 12, 18, 23],
@@ -160,6 +171,34 @@ def trend_figure(
             "yaxis": {"rangemode": "tozero"},
         },
     )
+
+
+def _pace_trace(counts: list[int], hour: int, pace: int) -> dict[str, Any]:
+    """A dashed step from the last whole hour to the pace of the hour under way, the hollow
+    point labelled with what the hour holds so far."""
+    first = max(0, hour - 1)
+    before = hour - first  # 0 at midnight's hour: the step has no start
+    return {
+        "type": "scatter",
+        "x": list(range(first, hour + 1)),
+        "y": [*counts[first:hour], pace],
+        "name": "本小时(按当前速度)",
+        "mode": "lines+markers+text",
+        "line": {"color": "#38c6ff", "width": 2, "dash": "dash"},
+        "marker": {"size": [6] * before + [9], "symbol": "circle-open"},
+        "text": [""] * before + [f"已{counts[hour]}"],
+        "textposition": "top center",
+        "textfont": {"size": 15, "color": "#38c6ff"},
+        "cliponaxis": False,
+    }
+
+
+def hour_pace(so_far: int, now: datetime) -> int | None:
+    """The hour under way's reports scaled to a whole hour at the pace so far (None before
+    ``PACE_AFTER_S``: too little of it to tell)."""
+    local = now.astimezone(CHINA_TZ)
+    elapsed = local.minute * 60 + local.second + local.microsecond / 1e6
+    return round(so_far * 3600 / elapsed) if elapsed >= PACE_AFTER_S else None
 
 
 def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:

@@ -132,9 +132,20 @@ def _closed_today(i: Incident, now: datetime, midnight: datetime) -> bool:
     return closed is not None and closed >= midnight
 
 
+def _due_today(i: Incident, now: datetime, midnight: datetime) -> bool:
+    """In today's due cohort: its deadline falls today, and it is closed or past it."""
+    return midnight <= i.deadline < midnight + timedelta(days=1) and (
+        i.status == CLOSED or rules.overdue(i.deadline, now)
+    )
+
+
+def _due_closed(i: Incident, now: datetime, midnight: datetime) -> bool:
+    return i.status == CLOSED and _due_today(i, now, midnight)
+
+
 def _closed_on_time(i: Incident, now: datetime, midnight: datetime) -> bool:
     closed = _closed_at(i)
-    return closed is not None and closed >= midnight and rules.on_time(closed, i.deadline)
+    return closed is not None and _due_today(i, now, midnight) and rules.on_time(closed, i.deadline)
 
 
 def _closed_at_grid(i: Incident, now: datetime, midnight: datetime) -> bool:
@@ -165,16 +176,17 @@ SETS: dict[str, tuple[str, Test]] = {
         "今日上报且已办结",
         lambda i, now, m: reported_at(i) >= m and i.status == CLOSED,
     ),
-    "closed_on_time": ("今日按期办结", _closed_on_time),
     "due": (
-        "今日应办结（办结 + 超期）",
-        lambda i, now, m: _closed_today(i, now, m) or _overdue(i, now),
+        "应办结（今日到期已办结 + 超期未结）",
+        lambda i, now, m: _due_closed(i, now, m) or _overdue(i, now),
     ),
+    "due_closed": ("今日到期且已办结", _due_closed),
+    "closed_on_time": ("今日到期且按期办结", _closed_on_time),
     "closed_at_grid": ("今日网格自办结", _closed_at_grid),
 }
 # A KPI's rate: (numerator set, denominator set); the duty page drills into either.
 RATES = {
-    "disposal_rate": ("reported_closed", "reported"),
+    "disposal_rate": ("due_closed", "due"),
     "on_time_rate": ("closed_on_time", "due"),
     "self_closure_rate": ("closed_at_grid", "closed"),
 }
