@@ -170,3 +170,12 @@ def test_a_stop_waits_for_its_checkpoint_only_so_long_and_keeps_the_last_one(
     assert store.child is None
     assert store.path.read_bytes() == kept  # the last good one stays
     assert list(tmp_path.iterdir()) == [store.path]  # the stopped writer's partial file is gone
+
+
+def test_the_code_fingerprint_is_the_running_codes_not_the_files_on_disk_now(monkeypatch, tmp_path):
+    """An upgrade in place changes the files under a running server: its checkpoint at stop
+    must still say which code wrote it (read at import), or the new server would load a
+    checkpoint folded by the old rules."""
+    running = checkpoint.code_fingerprint()
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path)  # as if every source had changed
+    assert checkpoint.code_fingerprint() == running

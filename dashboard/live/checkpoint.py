@@ -28,6 +28,7 @@ folds a longer tail).
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -65,7 +66,11 @@ SOURCES = (
 )
 
 
+@functools.cache
 def code_fingerprint() -> str:
+    """Of the code this process runs: read once, at import (below), so that a server still
+    running after its files were upgraded in place labels its checkpoint with its own code,
+    not with the code it is about to be replaced by."""
     digest = hashlib.sha256(f"format {FORMAT}".encode())
     for source in SOURCES:
         path = ROOT / source
@@ -73,6 +78,9 @@ def code_fingerprint() -> str:
             digest.update(str(file.relative_to(ROOT)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+code_fingerprint()
 
 
 def geo_fingerprint(geo: Geography) -> str:
