@@ -24,6 +24,8 @@ from dashboard.live.inbound import DutyRowsAsk
 from dashboard.live.livestate import LiveState
 from dashboard.state import State
 from dashboard.views.duty_query import DutyQuery
+from dashboard.views.initials import initials
+from dashboard.views.search import searchable
 from feeds.archive import Archive
 from feeds.bus import EVENTS, Bus
 from feeds.schema import CHINA_TZ, EventMessage, encode
@@ -313,3 +315,66 @@ def test_text_search_answers_the_same_through_the_index_and_by_a_scan(world):
         for folder in part.parent.glob("grams-*"):
             shutil.rmtree(folder)
     assert answers() == indexed
+
+
+def test_officers_find_by_id_place_and_several_words_in_memory_and_in_the_archive(world):
+    """The search box's words (``dashboard.views.terms``): an id or its beginning, a place at
+    any level, several words that must all match, Chinese and pinyin initials together; the
+    same answers before and after the incidents leave memory. The expected sets are worked
+    out here from the incidents themselves."""
+    state, live, archive, cold, now = world
+    geo = state.geo
+    officer = Principal("u:duty:1", "user", "duty", "duty", geo.city.code, "值班员", None)
+    query = DutyQuery(live, cold, HOT_DAYS)
+    old = state.incidents[closed_long_ago(state, now)[0]]  # it will be archived
+    town, village = geo.towns[old.area.town].name, geo.villages[old.area.village].name
+    word, letters = old.title[:2], initials(old.title)[:2]
+    everyone = list(state.incidents.values())
+
+    def names(i) -> list[str]:
+        codes = (i.area.county, i.area.town, i.area.village, i.area.grid)
+        areas = (geo.counties, geo.towns, geo.villages, geo.grids)
+        return [level[c].name for level, c in zip(areas, codes, strict=True) if c]
+
+    def expected(*tests) -> list[str]:
+        return sorted(i.id for i in everyone if all(test(i) for test in tests))
+
+    def text(w: str):
+        return lambda i: w.lower() in searchable(i.title, i.detail, True)
+
+    def place(w: str):
+        return lambda i: any(w in n for n in names(i))
+
+    every_name = [a.name for lv in (geo.counties, geo.towns, geo.villages, geo.grids)
+                  for a in lv.values()]  # fmt: skip
+
+    def either(w: str):  # the rule: a word that names a place finds it there or in the text
+        if any(w in n for n in every_name):
+            return lambda i: place(w)(i) or text(w)(i)
+        return text(w)
+
+    asks = {
+        old.id: expected(lambda i: i.id == old.id),
+        old.id[:9]: expected(lambda i: i.id.startswith(old.id[:9])),  # its day
+        town: expected(either(town)),
+        f"{village}　{word}": expected(either(village), either(word)),  # a full-width space
+        f"{letters} {town}": expected(either(letters), either(town)),
+        f"{word} 不会出现的词": [],
+    }
+    assert all(len(ids) < 500 for ids in asks.values())
+    assert len(asks[old.id[:9]]) > 1 and asks[f"{village}　{word}"]
+
+    def found() -> dict[str, list[str]]:
+        out = {}
+        for q in asks:
+            reply = query.rows(officer, DutyRowsAsk(filter={"q": q}, start=0, end=500))
+            assert reply["total"] == len(reply["rows"]), q
+            out[q] = sorted(r["id"] for r in reply["rows"])
+        return out
+
+    assert found() == asks
+    evict(live, archive, now, HOT_DAYS)
+    assert old.id not in state.incidents
+    after = query.rows(officer, DutyRowsAsk(filter={"q": old.id}, start=0, end=10))
+    assert after["archived"] == 1
+    assert found() == asks

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from dashboard.cold import grams, summaries
 from dashboard.incident import Incident, Step, put_step
 from dashboard.views.search import AREA_FIELD, PERIODS, Filter, Marks
+from dashboard.views.terms import Terms
 from feeds.archive import Archive
 from feeds.catalogue import CATEGORIES
 from feeds.geo.codes import level_of
@@ -68,6 +69,12 @@ class Ask:
     before: datetime
     now: datetime
     besides: Collection[str]
+    words: Terms | None = None  # the search read as terms; None: ``f.q`` as one text
+
+    def terms(self) -> Terms:
+        if self.words is not None:
+            return self.words
+        return Terms(texts=(self.f.q.lower(),)) if self.f.q else Terms()
 
 
 @dataclass(frozen=True)
@@ -129,8 +136,12 @@ class ColdStore:
         parts = summaries.files(self.archive)
         if not parts:
             return Found(0, [], [])
-        hits = _hits(parts, ask)
-        where, params = _where(ask, indexed=hits is not None)
+        words = ask.terms()
+        hits = _hits(parts, ask.reveal, words.texts)
+        named = _named(parts, ask.reveal, words) if hits is not None else None
+        if named is None:
+            hits = None  # a place's word the index cannot answer: scan for every word
+        where, params = _where(ask, words, indexed=hits is not None, named=named)
         # a text search with every file indexed: its matches, taken from the index's rows
         # (``grams``), are filtered here in memory; otherwise the files are scanned
         source, asked = (
@@ -147,7 +158,7 @@ class ColdStore:
         with _connection() as con:
             if hits is not None:
                 con.register("hits", hits)
-            if ask.f.q:
+            if words.texts:
                 rows, points, total = _searched(con, matching, asked, order, limit, newest, kept)
             else:
                 count = con.sql(f"SELECT count(*) FROM ({matching})", params=asked).fetchall()
@@ -199,24 +210,50 @@ def _searched(
     return rows, points, total
 
 
-def _hits(parts: list[str], ask: Ask) -> pa.Table | None:
-    """The archived incidents whose text holds the search, from each file's index (``grams``);
-    None when there is no search, or a file has no usable index (then the text is scanned)."""
-    if not ask.f.q:
+def _hits(parts: list[str], reveal: bool, words: tuple[str, ...]) -> pa.Table | None:
+    """The archived incidents whose text holds every word, from each file's index
+    (``grams``); None when there is no word, or a word or a file the index cannot answer
+    (then the text is scanned)."""
+    if not words:
         return None
-    text = "search_plain" if ask.reveal else "search_masked"
+    text = "search_plain" if reveal else "search_masked"
     found: list[pa.Table] = []
     for part in parts:
-        rows = grams.find(Path(part), text, ask.f.q.lower())
-        if rows is None:
-            return None
+        rows: pa.Table | None = None
+        for word in words:
+            matched = grams.find(Path(part), text, word)
+            if matched is None:
+                return None
+            if rows is not None:  # every word: the rows both found
+                matched = rows.filter(pc.is_in(rows["id"], value_set=matched["id"]))
+            rows = matched
+        assert rows is not None
         found.append(rows)
     return pa.concat_tables(found)
 
 
-def _where(ask: Ask, indexed: bool = False) -> tuple[str, list[object]]:
+def _named(parts: list[str], reveal: bool, words: Terms) -> list[list[str]] | None:
+    """Per word that names a place, the archived ids whose text holds it (from the index);
+    None when the index cannot answer one."""
+    text = "search_plain" if reveal else "search_masked"
+    named: list[list[str]] = []
+    for word, _codes in words.places:
+        ids: list[str] = []
+        for part in parts:
+            matched = grams.find(Path(part), text, word)
+            if matched is None:
+                return None
+            ids.extend(matched["id"].to_pylist())
+        named.append(ids)
+    return named
+
+
+def _where(
+    ask: Ask, words: Terms, indexed: bool = False, named: list[list[str]] | None = None
+) -> tuple[str, list[object]]:
     """The filter as SQL (``search.matching``'s tests, over a summary row); ``indexed``: the
-    rows asked are the text search's matches already (``_hits``)."""
+    rows asked are the text words' matches already (``_hits``), and ``named`` holds, per word
+    that names a place, the ids whose text holds it (``_named``)."""
     f, area = ask.f, ask.area
     clauses: list[str] = ["last_type = 'closed'", "last_ts < ?"]
     params: list[object] = [ask.before]
@@ -244,9 +281,23 @@ def _where(ask: Ask, indexed: bool = False) -> tuple[str, list[object]]:
     if span is not None:
         clauses.append("first_ts >= ?")
         params.append(ask.now - span)
-    if f.q and not indexed:
-        clauses.append(f"contains({'search_plain' if ask.reveal else 'search_masked'}, ?)")
-        params.append(f.q.lower())
+    for start in words.ids:
+        clauses.append("starts_with(lower(id), ?)")
+        params.append(start)
+    text = "search_plain" if ask.reveal else "search_masked"
+    if not indexed:
+        for word in words.texts:
+            clauses.append(f"contains({text}, ?)")
+            params.append(word)
+    per_word: list[list[str] | None] = [*named] if named is not None else [None] * len(words.places)
+    for (word, codes), ids in zip(words.places, per_word, strict=True):
+        there = "list_has_any(?, [county, town, village, grid])"
+        if ids is None:
+            clauses.append(f"({there} OR contains({text}, ?))")
+            params.extend([sorted(codes), word])
+        else:  # the rows asked are few (``_hits``): the ids whose text holds it, as a list
+            clauses.append(f"({there} OR list_contains(?, id))")
+            params.extend([sorted(codes), ids])
     return " AND ".join(clauses), params
 
 

@@ -40,6 +40,7 @@ from dashboard.views.search import (
     sort,
 )
 from dashboard.views.table import rows
+from dashboard.views.terms import terms
 from feeds.geo import contains
 
 # The archive's part of a desk query, beside memory's (``DutyQuery._both``): a few at once,
@@ -73,7 +74,8 @@ class DutyQuery:
             search.texts = {i.id: search.texts[i.id] for i in incidents if i.id in search.texts}
         city = self.live.geo.city.code
         now = datetime.now(UTC)
-        return matching(incidents, f, who.scope, city, now, self.marks(), search)
+        words = terms(f.q, self.live.geo) if f.q else None
+        return matching(incidents, f, who.scope, city, now, self.marks(), search, words)
 
     def _both(
         self, who: Principal, f: Filter, column: str, descending: bool, limit: int, newest: int
@@ -142,7 +144,9 @@ class DutyQuery:
         now = datetime.now(UTC)
         city = self.live.geo.city.code
         area = f.area if f.area and contains(who.scope, f.area) else who.scope
-        ask = Ask(f, area, city, who.sees_pii, self.marks(), self.horizon(now), now, besides)
+        words = terms(f.q, self.live.geo)
+        marks, before = self.marks(), self.horizon(now)
+        ask = Ask(f, area, city, who.sees_pii, marks, before, now, besides, words)
         return self.cold.search(ask, column, descending, limit, newest)
 
     def ordered(

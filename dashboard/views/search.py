@@ -22,10 +22,11 @@ from dashboard.access.privacy import mask_text
 from dashboard.analytics import rules
 from dashboard.state import CLOSED, OPEN, Incident
 from dashboard.views.initials import initials
+from dashboard.views.terms import Terms
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, contains
 from feeds.geo.codes import level_of
-from feeds.schema import CHINA_TZ
+from feeds.schema import CHINA_TZ, AreaRef
 
 DUE_SOON = timedelta(hours=2)
 MAX_BLOCK = 500  # rows per request: the table asks block by block as it scrolls
@@ -236,8 +237,10 @@ def matching(
     now: datetime,
     marks: Marks,
     search: SearchText,
+    words: Terms | None = None,
 ) -> list[Incident]:
-    """Every incident in ``scope`` that passes the filter. Cheap tests run first."""
+    """Every incident in ``scope`` that passes the filter (``words``: its search, read by
+    ``terms.terms``; without them the search is one piece of text). Cheap tests run first."""
     # One pass per active test, most selective first: an empty filter costs one list copy,
     # and each later pass only sees what the earlier ones kept.
     midnight = _midnight(now)
@@ -270,9 +273,23 @@ def matching(
         test = SETS[f.set][1]
         found = [i for i in found if test(i, now, midnight)]
     if f.q:
-        needle, texts, make = f.q.lower(), search.texts, search.of
-        found = [i for i in found if needle in (texts.get(i.id) or make(i))]
+        asked = words if words is not None else Terms(texts=(f.q.lower(),))
+        for start in asked.ids:
+            found = [i for i in found if i.id.lower().startswith(start)]
+        texts, make = search.texts, search.of
+        for needle in asked.texts:
+            found = [i for i in found if needle in (texts.get(i.id) or make(i))]
+        for word, codes in asked.places:
+            found = [
+                i
+                for i in found
+                if not codes.isdisjoint(_codes(i.area)) or word in (texts.get(i.id) or make(i))
+            ]
     return found
+
+
+def _codes(area: AreaRef) -> tuple[str | None, ...]:
+    return (area.county, area.town, area.village, area.grid)
 
 
 def _is_closed(i: Incident) -> bool:
