@@ -248,6 +248,23 @@ def test_post_makes_a_reported_step_at_the_grid_containing_the_point(server, geo
     assert row["expected_datetime"] == step.deadline.isoformat(timespec="seconds")
 
 
+def test_an_address_alone_is_located_by_the_places_it_names(server, geo):
+    """No lat/long: the village the address names, within the town and county it names."""
+    key = _key(server)
+    fields = {**_report(geo, key), "lat": "", "long": "",
+              "address_string": "海曙区 南门街道 澄浪社区 幸福路12号"}  # fmt: skip
+    answer = _post(server, fields)
+    assert answer.status == 200, answer.body
+    [step] = _logged(server, json.loads(answer.body)[0]["service_request_id"])
+    village = geo.villages[step.area.village]
+    assert (village.name, geo.towns[step.area.town].name) == ("澄浪社区", "南门街道")
+    assert (step.lon, step.lat) == (village.lon, village.lat)
+    # the same community name in three towns: the town decides
+    fields = {**fields, "address_string": "鼓楼街道中山社区3号楼"}
+    [step] = _logged(server, json.loads(_post(server, fields).body)[0]["service_request_id"])
+    assert geo.label(step.area.village) == "海曙 鼓楼街道 中山社区"
+
+
 def test_post_answers_in_xml_too(server, geo):
     key = _key(server)
     answer = _post(server, _report(geo, key, n=5), "xml")
@@ -294,7 +311,9 @@ def test_a_key_without_the_app_source_is_forbidden(server, geo):
         ({"service_code": "999"}, 400, "service_code"),
         ({"service_code": ""}, 400, "service_code"),
         ({"lat": "", "long": ""}, 400, "lat and long"),
-        ({"lat": "", "long": "", "address_string": "中山东路1号"}, 400, "address_string"),
+        ({"lat": "", "long": "", "address_string": "中山东路1号"}, 400, "names no town"),
+        ({"lat": "", "long": "", "address_string": "中山社区3号楼"}, 400, "names 3 places"),
+        ({"lat": "", "long": "", "address_string": "海曙区"}, 400, "only a county"),
         ({"lat": ""}, 400, "lat and long"),
         ({"lat": "nan"}, 400, "lat and long"),
         ({"lat": "1e999"}, 400, "lat and long"),

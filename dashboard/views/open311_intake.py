@@ -10,7 +10,10 @@ producer's. What a request becomes:
   once;
 * the point is located to the grid containing it (``Locator``), or the nearest grid within
   ``NEAR_M`` (a quay, a river bank), and the step carries its whole area chain;
-* ``address_string`` alone cannot be located (no geocoder runs offline): a 400 says so;
+* ``address_string`` alone is located by the administrative names it holds (``Locator.named``:
+  the village or community, else the town, narrowed by the town and county it also names), at
+  that area's representative point; an address naming none, only a county, or a name several
+  places share without naming which, gets a 400 that says so (no street geocoder runs offline);
 * the description is the step's detail, its first line the title; what the spec's other fields
   hold (address_string, media_url, the requester's name, phone and email) follows it under a
   marker line, each personal field in a form the wall's masking hides (``contact_line``).
@@ -31,7 +34,7 @@ from werkzeug.datastructures import MultiDict
 from dashboard.access.privacy import mask_text
 from feeds.catalogue import CATEGORIES
 from feeds.deadlines import deadline_for
-from feeds.geo import Geography
+from feeds.geo import Area, Geography
 from feeds.schema import CHINA_TZ, MAX_DETAIL_CHARS, AreaRef, EventMessage, Source
 
 ID_PREFIX = "o311-"
@@ -92,6 +95,34 @@ class Locator:
             hits = tree.query_nearest(point, max_distance=NEAR_M / 111_320.0)
         return min((codes[int(i)] for i in hits), default=None)  # on a border: the lower code
 
+    def named(self, address: str) -> tuple[float, float] | Fault:
+        """The point of the most precise area ``address`` names: a village (村, 社区) within
+        the town and county it also names, else a town; a 400 when it names none, only a
+        county, or a name several areas share."""
+        text = "".join(address.split())
+        geo = self.geo
+        counties = [c for c in geo.counties.values() if _named_in(c, text)]
+        towns = [
+            t for t in geo.towns.values()
+            if _named_in(t, text) and (not counties or t.parent in {c.code for c in counties})
+        ]  # fmt: skip
+        within = {t.code for t in towns} or {c.code for c in counties}
+        villages = [
+            v for v in geo.villages.values()
+            if _named_in(v, text) and (not within or any(v.code.startswith(w) for w in within))
+        ]  # fmt: skip
+        for areas in (villages, towns):
+            if len(areas) == 1:
+                return (areas[0].lon, areas[0].lat)
+            if len(areas) > 1:
+                where = "、".join(geo.label(a.code) for a in areas[:4])
+                where += "…" if len(areas) > 4 else ""
+                return Fault(400, f"address_string names {len(areas)} places ({where}): "
+                             "name the town or county too, or send lat and long")  # fmt: skip
+        if counties:
+            return Fault(400, "address_string names only a county: name the town or village")
+        return Fault(400, "address_string names no town or village of the city: send lat and long")
+
     def _tree(self) -> tuple[shapely.STRtree, list[str]]:
         with self._lock:
             if self._index is None:
@@ -114,7 +145,7 @@ def report(
         return Fault(400, "service_code is required")
     if service_code not in CATEGORIES:
         return Fault(400, f"service_code {service_code[:20]!r} not found; see services.json")
-    point = _point(form)
+    point = _point(form, locator)
     if isinstance(point, Fault):
         return point
     fields = _fields(form)
@@ -168,12 +199,20 @@ def request_id(producer_id: str, token: str, form: MultiDict[str, str], ts: date
     return ID_PREFIX + digest[:24]
 
 
-def _point(form: MultiDict[str, str]) -> tuple[float, float] | Fault:
+def _named_in(area: Area, text: str) -> bool:
+    """Whether ``text`` names ``area``: its name, or a village committee's as people say it
+    (岭下村委会: 岭下村)."""
+    name = area.name
+    return name in text or (name.endswith("村委会") and name[:-2] in text)
+
+
+def _point(form: MultiDict[str, str], locator: Locator) -> tuple[float, float] | Fault:
     lat, lon = form.get("lat", "").strip(), form.get("long", "").strip()
     if not lat and not lon:
-        if form.get("address_string", "").strip() or form.get("address_id", "").strip():
-            return Fault(400, "address_string cannot be located (no geocoder): send lat and long")
-        return Fault(400, "a location is required: lat and long")
+        address = form.get("address_string", "").strip()
+        if address:
+            return locator.named(address[:MAX_FIELD])
+        return Fault(400, "a location is required: lat and long, or an address_string")
     try:
         point = (float(lon), float(lat))
     except ValueError:
