@@ -124,6 +124,21 @@ class ColdStore:
                 put_step(incident, Step(row["seq"], row["type"], ts, row["level"], row["sid"]))
         return found
 
+    def details(self, ids: Collection[str]) -> dict[str, str]:
+        """The detail text of the archived incidents ``ids`` (an export's rows: the desk's
+        rows from the archive carry no detail)."""
+        parts = summaries.files(self.archive)
+        if not ids or not parts:
+            return {}
+        wanted = pa.table({"id": pa.array(sorted(ids), pa.string())})
+        with _connection() as con:
+            con.register("wanted", wanted)
+            found = con.sql(
+                "SELECT id, detail FROM read_parquet(?) SEMI JOIN wanted USING (id)",
+                params=[parts],
+            ).fetchall()
+        return {i: d or "" for i, d in found}
+
     def open_ids(self) -> set[str]:
         return summaries.open_ids(self.archive)
 

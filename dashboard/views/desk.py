@@ -7,10 +7,7 @@ the same query without the block limit and are audited.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -20,23 +17,12 @@ from dashboard.cold.store import ColdStore
 from dashboard.live.inbound import Caller, DutyRowsAsk, Reply, SocketApi
 from dashboard.live.livestate import LiveState
 from dashboard.views.duty_query import DutyQuery
+from dashboard.views.export import csv_body, lines, xlsx
 from dashboard.views.search import Filter
 from dashboard.views.table import rows
+from feeds.schema import CHINA_TZ
 
 EXPORT_MAX = 100_000
-EXPORT_COLUMNS = [
-    ("id", "事件编号"),
-    ("reported", "上报时间"),
-    ("category", "类别"),
-    ("platform", "平台"),
-    ("level", "当前层级"),
-    ("place", "地点"),
-    ("source", "来源"),
-    ("title", "标题"),
-    ("status", "状态"),
-    ("deadline", "办理时限"),
-    ("left", "剩余/超期"),
-]
 
 
 class DutyDesk:
@@ -65,6 +51,10 @@ class DutyDesk:
         _total, found = self.query.ordered(who, f, column, True, EXPORT_MAX)
         now = datetime.now(UTC)
         table, plain = rows(found, geo, now, self.query.marks(), who.sees_pii)
+        cold = self.query.cold
+        archived = {i.id for i in found if not i.detail}
+        details = cold.details(archived) if cold is not None and archived else {}
+        found_lines = lines(found, table, details, who.sees_pii)
         self.access.audit(
             "export",
             who.name,
@@ -75,59 +65,15 @@ class DutyDesk:
             filter=request.query_string.decode(errors="replace")[:500],
             format=fmt,
         )
-        stamp = now.strftime("%Y%m%d-%H%M")
+        stamp = now.astimezone(CHINA_TZ).strftime("%Y%m%d-%H%M")  # the officer's time
         if fmt == "csv":
-            body = _csv(table)
+            body = csv_body(found_lines, now)
             mime = "text/csv; charset=utf-8"
         else:
-            body = _xlsx(table)
+            body = xlsx(found_lines)
             mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return Response(
             body,
             mimetype=mime,
             headers={"Content-Disposition": f'attachment; filename="onemap-{stamp}.{fmt}"'},
         )
-
-
-def _csv(table: list[dict[str, Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([name for _key, name in EXPORT_COLUMNS])
-    for r in table:
-        writer.writerow([_csv_cell(r[key]) for key, _name in EXPORT_COLUMNS])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM: Excel then reads UTF-8
-
-
-def _xlsx(table: list[dict[str, Any]]) -> bytes:
-    from openpyxl import Workbook  # only exports need it
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("事件")
-    sheet.append([name for _key, name in EXPORT_COLUMNS])
-    for r in table:
-        sheet.append([_xlsx_cell(sheet, r[key]) for key, _name in EXPORT_COLUMNS])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def _csv_cell(value: object) -> str:
-    """Field text cannot become a formula when a spreadsheet opens the CSV (CSV injection):
-    a CSV has no types, so a leading quote is the only way to say "text"."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _xlsx_cell(sheet: Any, value: object) -> Any:
-    """A text cell, typed as one: shown as it is (no added quote), never read as a formula.
-
-    openpyxl makes a string that starts with ``=`` a formula; the explicit type makes it an
-    inline string, which Excel shows and never evaluates. Characters XML cannot hold (C0
-    controls a log written before the contract refused them may still carry) become U+FFFD.
-    """
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value)))
-    cell.data_type = "s"
-    return cell
