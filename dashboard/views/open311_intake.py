@@ -35,6 +35,7 @@ from dashboard.access.privacy import mask_text
 from feeds.catalogue import CATEGORIES
 from feeds.deadlines import deadline_for
 from feeds.geo import Area, Geography
+from feeds.geo.codes import contains
 from feeds.schema import CHINA_TZ, MAX_DETAIL_CHARS, AreaRef, EventMessage, Source
 
 ID_PREFIX = "o311-"
@@ -109,7 +110,7 @@ class Locator:
         within = {t.code for t in towns} or {c.code for c in counties}
         villages = [
             v for v in geo.villages.values()
-            if _named_in(v, text) and (not within or any(v.code.startswith(w) for w in within))
+            if _named_in(v, text) and (not within or any(contains(w, v.code) for w in within))
         ]  # fmt: skip
         for areas in (villages, towns):
             if len(areas) == 1:

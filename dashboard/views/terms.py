@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from feeds.geo import Geography
+from feeds.geo.codes import chain
 
 # an incident id's beginning: E, then at least the year and month of its report day
 _ID = re.compile(r"e\d{6}[-\w]*")
 _PLACE_CHARS = 2  # one character names thousands of places: it is read as text
-_OUTER = (6, 9, 12)  # the code lengths of a county, a town, a village
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,5 @@ def _names(geo: Geography) -> tuple[tuple[str, str], ...]:
 @lru_cache(maxsize=1024)
 def _named(names: tuple[tuple[str, str], ...], word: str) -> frozenset[str]:
     found = {code for code, name in names if word in name}
-    # an area's code extends its parent's (county 6 digits, town 9, village 12, grid 15)
-    return frozenset(
-        code for code in found if not any(code[:n] in found for n in _OUTER if n < len(code))
-    )
+    # (chain: the city, then the code's areas down to itself)
+    return frozenset(code for code in found if found.isdisjoint(chain(code)[1:-1]))
