@@ -566,7 +566,7 @@
     var leader = this.role === "leader" || this.role === "admin";
     box.appendChild(button("签收", "acknowledge", "", duty && !d.acknowledged));
     box.appendChild(button("督办", "supervise", "is-warn", !d.supervised));
-    box.appendChild(button("投屏到大屏", "cast", "is-primary", true, { seconds: 60 }));
+    box.appendChild(this.castPicker(d));
     if (duty) box.appendChild(this.sendToLeader(d));
     box.appendChild(note);
     box.appendChild(button("保存备注", "note", "", true));
@@ -615,6 +615,81 @@
     });
     wrap.appendChild(open);
     return wrap;
+  };
+
+  // 投屏到大屏: pick the walls (only those this person may drive that can show the incident,
+  // by display name: dashboard/views/walls.py, which the server also checks), confirm, cast.
+  // The choice is kept on the desk, so a re-rendered detail shows it again.
+  Duty.prototype.castPicker = function (d) {
+    var self = this;
+    var wrap = el("div", "cast-picker");
+    var open = el("button", "duty-button is-primary", "投屏到大屏…");
+    open.type = "button";
+    open.setAttribute("data-verb", "cast");
+    open.addEventListener("click", function () {
+      self.live.socket.emit("walls", { verb: "cast", incident: d.id }, function (reply) {
+        var ok = !!(reply && reply.ok);
+        self.castPick = { id: d.id, walls: ok ? reply.walls : [], chosen: {}, confirm: false,
+                          error: ok ? "" : (reply && reply.error) || "无响应" };
+        self.renderCastPick(wrap, d);
+      });
+    });
+    wrap.appendChild(open);
+    if (this.castPick && this.castPick.id === d.id) this.renderCastPick(wrap, d);
+    return wrap;
+  };
+
+  Duty.prototype.renderCastPick = function (wrap, d) {
+    var self = this, pick = this.castPick;
+    var panel = wrap.querySelector(".cast-walls") || wrap.appendChild(el("div", "cast-walls"));
+    var redraw = function () { self.renderCastPick(wrap, d); };
+    var row = null;  // the buttons, side by side under the list
+    var btn = function (label, cls, onClick) {
+      var b = el("button", "duty-button " + cls, label);
+      b.type = "button";
+      b.addEventListener("click", onClick);
+      if (!row) row = panel.appendChild(el("div", "cast-row"));
+      return row.appendChild(b);
+    };
+    var chosen = pick.walls.filter(function (w) { return pick.chosen[w.id]; });
+    var names = chosen.map(function (w) { return "「" + w.name + "」"; }).join("、");
+    panel.textContent = "";
+    panel.setAttribute("data-step", pick.confirm ? "confirm" : "pick");
+    if (pick.confirm) {
+      chosen.forEach(function (w) {
+        var row = panel.appendChild(el("div", "cast-wall is-chosen"));
+        row.appendChild(el("b", null, w.name));
+        row.appendChild(el("span", "cast-scope", w.scopeName));
+      });
+      panel.appendChild(el("p", "cast-question", "确认投屏到 " + names + "？这些大屏将中断当前画面，显示此事件 60 秒后恢复。"));
+      btn("确认投屏", "is-primary cast-confirm", function () {
+        var walls = chosen.map(function (w) { return w.id; });
+        self.live.socket.emit("act", { verb: "cast", incident: d.id, walls: walls, seconds: 60 }, function (reply) {
+          self.castPick = null;
+          panel.remove();
+          self.said(d.id, reply, "已投屏到 " + names);
+        });
+      });
+      btn("返回", "cast-back", function () { pick.confirm = false; redraw(); });
+      return;
+    }
+    panel.appendChild(el("p", "cast-help", pick.error ? "无法列出大屏：" + pick.error
+      : pick.walls.length ? "选择大屏（仅列出您有权投屏、且能显示此事件的大屏）："
+      : "没有可投屏的大屏：只能投到您辖区内、能显示此事件的已登记大屏。"));
+    pick.walls.forEach(function (w) {
+      var label = el("label", "cast-wall");
+      var box = el("input");
+      box.type = "checkbox";
+      box.checked = !!pick.chosen[w.id];
+      box.setAttribute("data-wall", w.id);
+      box.addEventListener("change", function () { pick.chosen[w.id] = box.checked; redraw(); });
+      label.appendChild(box);
+      label.appendChild(el("b", null, w.name));
+      label.appendChild(el("span", "cast-scope", w.scopeName + (w.followedBy ? " · 正跟随 " + w.followedBy : "")));
+      panel.appendChild(label);
+    });
+    btn("投屏…", "is-primary cast-next", function () { pick.confirm = true; redraw(); }).disabled = !chosen.length;
+    btn("取消", "cast-cancel", function () { self.castPick = null; panel.remove(); });
   };
 
   // A leader's 批示 on any incident in scope shows at once, wherever the officer is.

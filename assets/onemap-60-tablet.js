@@ -100,6 +100,7 @@
         self.fetchRisks(true);
       }
       if (!self.trend) self.fetchTrend();
+      if (self.following) self.follow(self.following, true);  // back: pick up the follow again
     }
     socket.on("connect", ask);
     if (socket.connected) ask();
@@ -124,6 +125,7 @@
       else if (b.classList.contains("crumb")) self.goTo(b.getAttribute("data-code"));
       else if (b.classList.contains("risk-item")) self.openRisk(b);
       else if (b.classList.contains("rank-row")) self.drill(b.getAttribute("data-code"));
+      else if (b.classList.contains("rank-more")) { self.rankingAll = true; self.renderRanking(); }
       else if (b.classList.contains("feed-item")) self.openIncident(b.getAttribute("data-id"));
       else if (b.classList.contains("trend-range")) self.setDays(Number(b.getAttribute("data-days")));
       else if (b.classList.contains("card-close")) self.closeSheets();
@@ -131,7 +133,7 @@
       else if (b.classList.contains("card-drill")) { self.closeSheets(); self.drill(b.getAttribute("data-code")); }
       else if (b.classList.contains("card-incident")) self.openIncident(b.getAttribute("data-id"));
       else if (b.id === "tablet-follow") self.toggleFollow();
-      else if (b.classList.contains("follow-target")) self.follow(b.getAttribute("data-target"));
+      else if (b.classList.contains("follow-target")) self.confirmFollow(b);
       else if (b.id === "tablet-fullscreen") self.fullscreen();
       else if (b.classList.contains("inbox-open")) self.openSent();
       else if (b.classList.contains("inbox-dismiss")) self.$("#tablet-inbox").hidden = true;
@@ -195,6 +197,8 @@
         self.crumbs(geo.path);
         if (changed) {
           self.index = {};
+          self.ranked = null;
+          self.rankingAll = false;
           self.feed = [];
           self.risks = { overdue: [], overdueCount: 0, warnings: [] };
           self.trend = null;
@@ -325,6 +329,7 @@
   };
 
   Tablet.prototype.onPanels = function (data) {
+    if (data.ranking) this.ranked = data.ranking;
     if (data.index) {
       this.applyIndex(data.index);
       this.renderRanking();
@@ -353,6 +358,11 @@
   };
 
   Tablet.prototype.onCommand = function (cmd) {
+    if (cmd && cmd.verb === "release" && this.following && (cmd.walls || []).indexOf(this.following) >= 0) {
+      this.setFollowing(null);  // ended by the server (tablet away too long, or time up) or by another
+      if (cmd.by !== this.user) this.flash(cmd.text || "大屏跟随已结束：" + (cmd.byName || cmd.by));
+      return;
+    }
     if (!cmd || cmd.verb !== "send_view") return;
     this.sent = cmd;
     var box = this.$("#tablet-inbox");
@@ -488,6 +498,8 @@
     card.setAttribute("data-kind", kind);
     card.querySelector(".card-title").textContent = title;
     card.querySelector(".card-msg").textContent = "";
+    var walls = card.querySelector(".card-walls");  // another card's wall picker
+    if (walls) walls.hidden = true;
     var body = card.querySelector(".card-body");
     body.textContent = "";
     this.card = { kind: kind, id: id };
@@ -598,6 +610,7 @@
     if (!this.card || this.card.kind !== "incident") return;
     var card = this.$("#tablet-card"), msg = card.querySelector(".card-msg");
     var request = { verb: verb, incident: this.card.id, area: this.scope };
+    if (verb === "cast") { this.pickCastWall(request); return; }
     if (verb === "instruct") {
       var box = card.querySelector("textarea");
       request.text = (box.value || "").trim();
@@ -615,20 +628,78 @@
   Tablet.prototype.toggleFollow = function () {
     if (this.following) {
       var target = this.following, self = this;
-      this.send({ verb: "release", target: target, area: target }, function (reply) {
+      this.send({ verb: "release", walls: [target] }, function (reply) {
         if (reply.ok) self.setFollowing(null);
       });
       return;
     }
     this.closeSheets();
+    this.$("#tablet-follow-sheet .follow-confirm").hidden = true;
     this.$("#tablet-follow-sheet").hidden = false;
   };
 
+  // A wall is taken over only once the leader confirms it, by its display name.
+  Tablet.prototype.confirmFollow = function (option) {
+    var self = this, box = this.$("#tablet-follow-sheet .follow-confirm");
+    var target = option.getAttribute("data-target"), name = option.getAttribute("data-name");
+    box.textContent = "";
+    box.appendChild(el("p", "follow-question", "让「" + name + "」跟随本机？该大屏将中断当前画面，显示本机正在查看的区域。"));
+    this.confirmButtons(box, "确认跟随", "follow-yes", function () { self.follow(target); });
+    box.hidden = false;
+  };
+
+  Tablet.prototype.confirmButtons = function (box, yes, cls, onYes) {
+    var ok = el("button", "t-btn card-primary " + cls, yes), no = el("button", "t-btn confirm-no", "取消");
+    ok.type = no.type = "button";
+    ok.addEventListener("click", function () { box.hidden = true; onYes(); });
+    no.addEventListener("click", function () { box.hidden = true; });
+    box.appendChild(ok);
+    box.appendChild(no);
+  };
+
+  // 投到大屏 from an incident's card: the walls this leader may drive that can show it, one
+  // tap to pick, one to confirm.
+  Tablet.prototype.pickCastWall = function (request) {
+    var self = this, card = this.$("#tablet-card"), msg = card.querySelector(".card-msg");
+    var box = card.querySelector(".card-walls");
+    if (!box) { box = el("div", "card-walls"); msg.parentNode.insertBefore(box, msg); }
+    box.textContent = "";
+    box.hidden = false;
+    this.live.socket.emit("walls", { verb: "cast", incident: request.incident }, function (reply) {
+      var walls = (reply && reply.ok && reply.walls) || [];
+      if (!walls.length) box.appendChild(el("p", "follow-none", "没有可投屏的大屏"));
+      walls.forEach(function (w) {
+        var b = el("button", "t-btn cast-wall-pick");
+        b.type = "button";
+        b.setAttribute("data-wall", w.id);
+        b.appendChild(el("span", null, w.name));
+        b.appendChild(el("small", null, w.scopeName));
+        b.addEventListener("click", function () {
+          box.textContent = "";
+          box.appendChild(el("p", "follow-question", "投到「" + w.name + "」？该大屏将显示此事件 60 秒。"));
+          self.confirmButtons(box, "确认投屏", "cast-yes", function () {
+            msg.textContent = "发送中…";
+            self.send(Object.assign({ walls: [w.id], seconds: 60 }, request), function (reply) {
+              msg.textContent = reply.ok ? "已投到「" + w.name + "」" : "未发送：" + reply.error;
+              msg.setAttribute("data-ok", reply.ok ? "1" : "0");
+            });
+          });
+        });
+        box.appendChild(b);
+      });
+    });
+  };
+
+  // ``again``: the tablet moved or reconnected while following: the follow is picked up, not
+  // taken anew (the server refuses if it has ended meanwhile).
   Tablet.prototype.follow = function (target, again) {
     var self = this;
-    this.send({ verb: "follow", target: target, area: this.scope }, function (reply) {
+    this.send({ verb: "follow", walls: [target], area: this.scope, resume: !!again }, function (reply) {
       if (reply.ok) { self.setFollowing(target); if (!again) self.closeSheets(); }
-      else if (again) self.flash("大屏未跟随：" + reply.error);
+      else if (again) {
+        self.setFollowing(null);
+        self.flash(reply.error === "follow ended" ? "大屏跟随已结束" : "大屏跟随已中断：" + reply.error);
+      }
       else self.$("#tablet-follow-sheet .follow-help").textContent = "未能跟随：" + reply.error;
     });
   };
@@ -653,31 +724,49 @@
   };
 
   // -- ranking and feed -----------------------------------------------------------------------
+  // Every area by score, each with its place. Until 展开全部 is tapped, a long list is the
+  // weakest and the best the server picked (dashboard.views.panels.ranking), the weakest
+  // first: on a portrait tablet they are what is in view without scrolling.
   Tablet.prototype.renderRanking = function () {
-    var list = this.$("#tablet-ranking"), index = this.index, self = this, rows = [];
+    var list = this.$("#tablet-ranking"), index = this.index, self = this, rows = [], picked = {};
     for (var code in index) rows.push({ code: code, entry: index[code] });
     rows.sort(function (a, b) { return b.entry.score - a.entry.score || (a.code < b.code ? -1 : 1); });
+    rows.forEach(function (r, n) { r.rank = n + 1; });
+    (this.ranked || []).forEach(function (r) { picked[r.code] = 1; });
+    var shown = rows.filter(function (r) { return picked[r.code]; });
+    var cut = 0;
+    while (cut + 1 < shown.length && shown[cut + 1].rank === shown[cut].rank + 1) cut++;
     list.textContent = "";
     if (!rows.length) list.appendChild(el("li", "tablet-empty", "等待指数数据…"));
-    var leaf = this.geo && this.geo.childLevel === "grid";
-    rows.forEach(function (r, n) {
-      var li = el("li", "");
-      var b = el("button", "t-btn rank-row");
-      b.type = "button";
-      b.disabled = !!leaf;
-      b.setAttribute("data-code", r.code);
-      b.setAttribute("data-colour", r.entry.colour);
-      b.appendChild(el("span", "rank-no", n + 1));
-      b.appendChild(el("span", "rank-name", self.areaName(r.code)));
-      var bar = el("span", "rank-bar");
-      var fill = el("i", "");
-      fill.style.width = Math.max(2, Math.min(100, r.entry.score)) + "%";
-      bar.appendChild(fill);
-      b.appendChild(bar);
-      b.appendChild(el("span", "rank-score", Math.round(r.entry.score)));
-      li.appendChild(b);
-      list.appendChild(li);
-    });
+    if (this.rankingAll || cut + 1 >= shown.length) {
+      rows.forEach(function (r) { list.appendChild(self.rankRow(r)); });
+      return;
+    }
+    var best = shown.slice(0, cut + 1), weakest = shown.slice(cut + 1);
+    list.appendChild(el("li", "rank-caption", "后 " + weakest.length + " 位"));
+    weakest.forEach(function (r) { list.appendChild(self.rankRow(r)); });
+    list.appendChild(el("li", "rank-caption", "前 " + best.length + " 位"));
+    best.forEach(function (r) { list.appendChild(self.rankRow(r)); });
+    var more = el("button", "t-btn rank-more", "展开全部 " + rows.length + " 个");
+    more.type = "button";
+    list.appendChild(el("li", "")).appendChild(more);
+  };
+
+  Tablet.prototype.rankRow = function (r) {
+    var li = el("li", ""), b = el("button", "t-btn rank-row");
+    b.type = "button";
+    b.disabled = !!(this.geo && this.geo.childLevel === "grid");  // a grid: nothing below it
+    b.setAttribute("data-code", r.code);
+    b.setAttribute("data-colour", r.entry.colour);
+    b.appendChild(el("span", "rank-no", r.rank));
+    b.appendChild(el("span", "rank-name", r.entry.name || this.areaName(r.code)));
+    var bar = el("span", "rank-bar"), fill = el("i", "");
+    fill.style.width = Math.max(2, Math.min(100, r.entry.score)) + "%";
+    bar.appendChild(fill);
+    b.appendChild(bar);
+    b.appendChild(el("span", "rank-score", r.entry.score.toFixed(1)));
+    li.appendChild(b);
+    return li;
   };
 
   Tablet.prototype.renderFeed = function () {

@@ -1,15 +1,33 @@
 /* Wall commands from operators: "cast" an incident (zoom to it, show its card for a while),
- * "follow" a leader's tablet (show the area it shows until released), "release".
+ * "follow" a leader's tablet (show the area it shows until released), "release" (by the leader,
+ * or by the server when the tablet has gone or the follow has lasted its longest: the wall then
+ * says so for a few seconds).
  *
- * Commands arrive on the wall's socket (room of its home scope) through the Live view's
- * optional onCommand. While a cast or a follow holds the wall, its automatic tour waits.
- * Field text reaches the card through textContent only.
+ * Commands arrive on the wall's socket (the room of its registered wall, which they name)
+ * through the Live view's optional onCommand. While a cast or a follow holds the wall, its
+ * automatic tour waits. Who drives it is shown by display name. Field text reaches the card
+ * through textContent only.
  */
 (function () {
   "use strict";
 
   var onemap = (window.onemap = window.onemap || {});
   var el = function (tag, cls, text) { return onemap.el(tag, cls, text); };
+  var NOTICE_MS = 10000;  // how long the wall says that a follow has ended
+
+  // "12月8日 09:00": a deadline or a report time with its date (China time), not only a clock.
+  var DATE_TIME = new Intl.DateTimeFormat("zh-CN", {
+    month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone: "Asia/Shanghai",
+  });
+  function dateTime(iso) {
+    if (!iso) return "";
+    var p = {};
+    DATE_TIME.formatToParts(new Date(iso)).forEach(function (x) { p[x.type] = x.value; });
+    return p.month + "月" + p.day + "日 " + p.hour + ":" + p.minute;
+  }
+  onemap.dateTime = dateTime;
+  function who(cmd) { return cmd.byName || cmd.by || ""; }
 
   function Commands(wall) {
     this.wall = wall;
@@ -30,10 +48,10 @@
 
   Commands.prototype.handle = function (cmd) {
     if (!cmd || !cmd.verb) return;
+    if (cmd.verb === "release") { this.release(cmd); return; }
     this.wall.root.setAttribute("data-command", cmd.verb);
     if (cmd.verb === "cast") this.cast(cmd);
     else if (cmd.verb === "follow") this.follow(cmd);
-    else if (cmd.verb === "release") this.release();
   };
 
   // A cast takes the wall to the incident's town (its grids drawn), centres the incident with a
@@ -46,7 +64,7 @@
     this.castTimer = setTimeout(function () { self.endCast(); }, 1000 * (cmd.seconds || 60));
     this.force(cmd.card.town, function () {
       wall.live.setScope(wall.scope);
-      self.showCard(cmd.card, "投屏 · " + (cmd.by || ""));
+      self.showCard(cmd.card, "投屏 · " + who(cmd));
       self.zoomTo(cmd.card);
     });
   };
@@ -62,27 +80,48 @@
   };
 
   Commands.prototype.follow = function (cmd) {
-    var self = this;
-    // Every hello while followed repeats the follow (so a reloaded wall resumes it): the same
-    // follow again changes nothing, else the wall would re-drill on each of its own hellos.
-    if (this.following && this.following.ts === cmd.ts && this.following.area === cmd.area) return;
+    var self = this, was = this.following;
     this.following = cmd;
-    this.badge("跟随 " + (cmd.by || "") + " 的平板");
+    this.notice("");
+    this.badge("跟随 " + who(cmd) + " 的平板");
+    // Every hello while followed repeats the follow (so a reloaded wall resumes it), and a
+    // tablet that reconnects follows again: the same area again changes nothing, else the wall
+    // would re-drill each time.
+    if (was && was.area === cmd.area && was.scope === cmd.scope && was.incident === cmd.incident) return;
     this.force(cmd.scope || this.wall.live.home, function () {
       self.wall.live.setScope(self.wall.scope);
-      if (cmd.card) { self.showCard(cmd.card, "跟随 · " + (cmd.by || "")); self.zoomTo(cmd.card); }
+      if (cmd.card) { self.showCard(cmd.card, "跟随 · " + who(cmd)); self.zoomTo(cmd.card); }
       else self.hideCard();
     });
   };
 
-  Commands.prototype.release = function () {
+  // A release the server made names the follow it ends: one that ended an older follow (a newer
+  // one came meanwhile) is not this wall's business.
+  Commands.prototype.release = function (cmd) {
     var self = this;
     if (!this.following) return;
+    if (cmd && cmd.ends && cmd.ends !== this.following.id) return;
     this.following = null;
     this.badge("");
     this.hideCard();
     this.wall.root.removeAttribute("data-command");
+    this.notice((cmd && cmd.text) || "大屏跟随已结束" + (cmd && who(cmd) ? "（" + who(cmd) + "）" : ""));
     this.force(this.wall.live.home, function () { self.wall.live.setScope(self.wall.scope); });
+  };
+
+  // Said briefly on the map, then gone: "the wall is back on its own view, and why".
+  Commands.prototype.notice = function (text) {
+    var box = this.wall.root.querySelector(".wall-notice");
+    clearTimeout(this.noticeTimer);
+    if (!box && text) {
+      box = el("div", "wall-notice");
+      box.setAttribute("role", "status");
+      (this.wall.root.querySelector(".wall-map-panel") || this.wall.root).appendChild(box);
+    }
+    if (!box) return;
+    box.textContent = text ? text + " · 已回到本屏视图" : "";
+    box.hidden = !text;
+    if (text) this.noticeTimer = setTimeout(function () { box.hidden = true; }, NOTICE_MS);
   };
 
   Commands.prototype.zoomTo = function (card) {
@@ -123,7 +162,7 @@
     card.appendChild(el("div", "cast-title", c.title));
     var facts = el("dl", "cast-facts");
     [["地点", c.place], ["层级", c.levelName], ["状态", c.status === "closed" ? "已办结" : (c.overdue ? "已超期" : "办理中")],
-     ["上报", onemap.clock(c.reported)], ["时限", onemap.clock(c.deadline)]].forEach(function (f) {
+     ["上报", dateTime(c.reported)], ["时限", dateTime(c.deadline)]].forEach(function (f) {
       facts.appendChild(el("dt", null, f[0]));
       facts.appendChild(el("dd", null, f[1]));
     });

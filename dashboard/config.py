@@ -78,6 +78,14 @@ class Settings:
     ticker_size: int = _setting(200, "How many latest event steps a newly opened page receives.")
     stale_after_s: int = _setting(60, "A wall shows amber when its newest data is older than this.")
     tour_dwell_s: int = _setting(45, "Seconds a touring wall (`/wall?tour=1`) stays on each area.")
+    follow_grace_s: int = _setting(
+        30,
+        "A wall following a leader's tablet (大屏跟随) is released when the tablet has been "
+        "disconnected this many s (on every replica).",
+    )
+    follow_max_s: int = _setting(
+        1800, "A follow ends this many s after the leader began it, whatever the tablet does."
+    )
     max_heap_mb: int = _setting(1024, "A wall reloads itself when its JS heap grows past this.")
     tile_url: str = _setting("", "Intranet map tile URL template ({z}/{x}/{y}); empty: no tiles.")
     position_interval_ms: int = _setting(500, "At most one position frame per room this often.")
@@ -125,6 +133,8 @@ class Settings:
         object.__setattr__(self, "archive_dir", os.path.abspath(archive))
         # Memory lets closed incidents go after hot_days; today's and yesterday's figures must
         # not move when they do, and the log must still hold every step of those it keeps.
+        if self.follow_grace_s < 1 or self.follow_max_s < 1:
+            raise SettingError("ONEMAP_FOLLOW_GRACE_S and ONEMAP_FOLLOW_MAX_S must be at least 1")
         if self.hot_days < 3:
             raise SettingError(f"ONEMAP_HOT_DAYS must be at least 3 (is {self.hot_days})")
         if self.log_days < self.hot_days:

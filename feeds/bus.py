@@ -103,6 +103,15 @@ local marker, ttl = table.remove(KEYS, 1), table.remove(ARGV, 1)
     "return id", "redis.call('SET', marker, id, 'EX', ttl)\nreturn {id, 1}"
 )
 assert _APPEND_AND_ANNOUNCE.count("return id") == 1, "update _APPEND_ONCE"
+# KEYS: marker, then the append's; ARGV: marker ttl (s), then the append's. An action only the
+# first of several server processes may write (the end of a follow, which each of them sees).
+_APPEND_ACTION_ONCE = (
+    """
+local marker, ttl = table.remove(KEYS, 1), table.remove(ARGV, 1)
+if not redis.call('SET', marker, '1', 'NX', 'EX', ttl) then return false end
+"""
+    + _APPEND_AND_ANNOUNCE
+)
 POSITION_MEMORY_S = 600  # a position's marker: a retry comes within minutes; fixes are many
 
 ACTIONS_MAXLEN = 1_000_000  # the audit of operators' work: months at any plausible rate
@@ -141,6 +150,7 @@ class Bus(LogReader, DeadLetters):
         self._warn = client.register_script(_PUBLISH_WARNING)
         self._count = client.register_script(COUNT_RANGE)
         self._append_once = client.register_script(_APPEND_ONCE)
+        self._act_once = client.register_script(_APPEND_ACTION_ONCE)
 
     # -- writing ---------------------------------------------------------------------------
     def publish(self, message: Message) -> str:
@@ -229,6 +239,32 @@ class Bus(LogReader, DeadLetters):
         keys = [self.keys[ACTIONS], self.keys["channel"], self.keys["stats"]]
         args: list[_Arg] = [ACTIONS_MAXLEN, encode(action), f"actions:{action.verb}", ACTIONS]
         return as_text(self._append(keys=keys, args=args))
+
+    def publish_action_once(self, action: ActionMessage, marker: str, memory_s: int) -> str | None:
+        """``publish_action``, unless an action with this ``marker`` was published in the last
+        ``memory_s`` s (by any process): then ``None``. Marker and append are one script."""
+        marked = f"{self.prefix}:once:{marker}"
+        keys = [marked, self.keys[ACTIONS], self.keys["channel"], self.keys["stats"]]
+        payload = encode(action)
+        args: list[_Arg] = [memory_s, ACTIONS_MAXLEN, payload, f"actions:{action.verb}", ACTIONS]
+        sid = self._act_once(keys=keys, args=args)
+        return as_text(sid) if sid else None
+
+    # -- leases: "the tablet that leads a wall is still there" -------------------------------
+    def renew_leases(self, ids: Iterable[str], ttl_s: int) -> None:
+        """Each lease now lasts ``ttl_s`` more seconds (made if missing)."""
+        pipe = self.client.pipeline(transaction=False)
+        for lease in ids:
+            pipe.set(f"{self.prefix}:lease:{lease}", "1", ex=ttl_s)
+        pipe.execute()
+
+    def leases_alive(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` whose lease has not lapsed."""
+        ordered = list(ids)
+        pipe = self.client.pipeline(transaction=False)
+        for lease in ordered:
+            pipe.exists(f"{self.prefix}:lease:{lease}")
+        return {lease for lease, n in zip(ordered, pipe.execute(), strict=True) if n}
 
     # -- intake: validate, then publish or dead-letter ---------------------------------------
     def ingest(

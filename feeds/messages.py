@@ -129,7 +129,10 @@ class ActionMessage(
     The actions stream is the audit of operators' work (who, when, what); the views read it
     back like any other feed, so every server process and every screen sees the same actions.
     ``area`` is where the action applies (the incident's town, or the area a view shows);
-    ``target`` is a wall's home scope (follow, release) or a user name (send_view).
+    ``walls`` the registered walls (kiosk ids) a cast, follow or release drives; ``target`` a
+    user name: the leader a view is sent to (send_view), or whose follow a release ends.
+    ``display`` is the actor's display name at the time (what a wall shows); ``ends`` the
+    follow a release ends, when the server ends it (so it cannot end a newer follow).
     """
 
     id: Identifier
@@ -142,6 +145,9 @@ class ActionMessage(
     target: str | None = None
     text: str = ""
     seconds: int | None = None
+    walls: tuple[Identifier, ...] = ()
+    display: str = ""
+    ends: Identifier | None = None
 
 
 _action_decoder = msgspec.json.Decoder(ActionMessage)

@@ -27,7 +27,9 @@ from dashboard.access.auth import Access, Principal
 from dashboard.access.store import Kiosk
 from dashboard.config import Settings
 from dashboard.views.geo_api import area_map, focus_of
-from feeds.geo import Geography, contains, load_geography
+from dashboard.views.kpis import CAPTIONS
+from dashboard.views.walls import drivable
+from feeds.geo import Geography, load_geography
 from layouts import ids
 from layouts.history import history_note
 from layouts.typed import data, register_page
@@ -66,7 +68,9 @@ def layout(area: str | None = None, **_query: str) -> html.Div:
             _ranking(),
             _feed(),
             _card(who),
-            _follow_sheet(geo, who, access.store.list_kiosks() if who.role in LEADS else []),
+            _follow_sheet(
+                geo, who, access.store.list_kiosks() if who.role in LEADS else [], settings
+            ),
         ],
         id=ids.TABLET_ROOT,
         className="tablet",
@@ -171,7 +175,7 @@ def _kpis() -> html.Section:
         [
             html.Div(
                 [
-                    html.Div(label, className="tkpi-label"),
+                    html.Div([html.Span(label), *_caption(key)], className="tkpi-label"),
                     html.Div(
                         [
                             html.Span("—", className="tkpi-value"),
@@ -187,6 +191,14 @@ def _kpis() -> html.Section:
         ],
         className="tablet-kpis",
     )
+
+
+def _caption(key: str) -> list[html.Span]:
+    """A rate's population, as on the wall (filled in by onemap-60-tablet.js)."""
+    if key not in CAPTIONS:
+        return []
+    text, base = CAPTIONS[key]
+    return [html.Span(text, className="tkpi-caption", **data(text=text, base=base))]
 
 
 def _map(geo: Geography) -> html.Section:
@@ -335,23 +347,26 @@ def _card(who: Principal) -> html.Div:
     )
 
 
-def _follow_sheet(geo: Geography, who: Principal, kiosks: list[Kiosk]) -> html.Div:
-    """The walls a leader may lead: the registered walls (kiosk links, unexpired) of the
-    leader's jurisdiction, one button per wall's area (a follow goes to every wall of it)."""
+def _follow_sheet(
+    geo: Geography, who: Principal, kiosks: list[Kiosk], settings: Settings
+) -> html.Div:
+    """The walls a leader may lead (dashboard.views.walls: registered, unexpired, inside the
+    leader's jurisdiction), one button each with its display name; a tap asks to confirm
+    (onemap-60-tablet.js) before the wall is taken over."""
     if who.role not in LEADS:
         return html.Div(id=ids.TABLET_FOLLOW_SHEET, hidden=True)
-    names: dict[str, list[str]] = {}
-    for kiosk in kiosks:
-        if geo.is_scope(kiosk.scope) and contains(who.scope, kiosk.scope) and not kiosk.expired():
-            names.setdefault(kiosk.scope, []).append(kiosk.name)
     options: list[Any] = [
         _button(
-            [html.Span(f"{geo.label(code)}大屏"), html.Small("、".join(sorted(walls)))],
+            [html.Span(kiosk.name), html.Small(geo.label(kiosk.scope))],
             "follow-target",
-            **data(target=code),
+            **data(target=kiosk.id, name=kiosk.name),
         )
-        for code, walls in sorted(names.items(), key=lambda item: (len(item[0]), item[0]))
-    ] or [html.P("辖区内暂无已登记的大屏。", className="follow-none")]
+        for kiosk in drivable(who, kiosks, geo)
+    ] or [html.P("辖区内暂无可跟随的大屏。", className="follow-none")]
+    help_text = (
+        f"所选大屏将显示本机正在查看的区域，直到结束跟随；平板断开超过 {settings.follow_grace_s} "
+        f"秒或跟随满 {max(1, round(settings.follow_max_s / 60))} 分钟时自动结束。"
+    )
     return html.Div(
         html.Div(
             [
@@ -362,8 +377,9 @@ def _follow_sheet(geo: Geography, who: Principal, kiosks: list[Kiosk]) -> html.D
                     ],
                     className="card-head",
                 ),
-                html.P("所选大屏将显示本机正在查看的区域，直到结束跟随。", className="follow-help"),
+                html.P(help_text, className="follow-help"),
                 html.Div(options, className="follow-options"),
+                html.Div(className="follow-confirm", hidden=True, role="alertdialog"),
             ],
             className="card-sheet",
             role="dialog",

@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> OneMap:
     hub.install()
     live, api = hub.live, hub.api
     Details(access, live, hub.cold).install(server, api)
-    Actions(access, bus, live).install(api)
+    Actions(access, bus, live, hub.follows).install(api)
     DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)
     risks.install(api, live)
     Trends(live, hub.archive).install(api)

@@ -206,11 +206,12 @@ def test_what_a_user_does_on_one_replica_takes_effect_on_every_replica(cluster: 
     leader, _ = _socket(first.url, cookie, {"scope": CITY})
     elsewhere, _ = _socket(others[0].url, cookie, {"scope": CITY})  # the same person's tablet
     try:
-        assert leader.call("act", {"verb": "follow", "target": CITY, "area": YINZHOU})["ok"]
+        follow = {"verb": "follow", "walls": [kiosk.id], "area": YINZHOU}
+        assert leader.call("act", follow)["ok"]
         for _client, commands in walls:
             _until(lambda c=commands: any(x["verb"] == "follow" for x in c), "follow")
             assert [x["area"] for x in commands if x["verb"] == "follow"] == [YINZHOU]
-        assert leader.call("act", {"verb": "release", "target": CITY})["ok"]
+        assert leader.call("act", {"verb": "release", "walls": [kiosk.id]})["ok"]
         for _client, commands in walls:
             _until(lambda c=commands: any(x["verb"] == "release" for x in c), "release")
 

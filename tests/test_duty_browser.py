@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 
@@ -179,7 +181,11 @@ def test_detail_live_step_actions_and_cast_to_wall(page, browser, desk, geo):
         assert page.locator("#duty-detail .action-note .action-text").inner_text() == (
             "已通知城管中队 <script>x</script>"
         )
+        (wall_id,) = [k.id for k in desk.store().list_kiosks() if k.name == "测试大屏"]
         page.click("#duty-detail button[data-verb='cast']")
+        page.check(f".cast-walls input[data-wall='{wall_id}']")
+        page.click(".cast-walls .cast-next")
+        page.click(".cast-walls .cast-confirm")
         card = wall.locator(f".wall-cast[data-incident='{target['id']}']")
         card.wait_for(timeout=10_000)
         assert target["title"][:4] in card.inner_text()
@@ -194,6 +200,39 @@ def test_detail_live_step_actions_and_cast_to_wall(page, browser, desk, geo):
         assert page.js_errors == [] and wall.evaluate("window.__pwned === undefined")
     finally:
         wall_context.close()
+
+
+def test_the_cast_picker_offers_only_walls_the_officer_may_drive_and_asks_first(page, desk):
+    """A county officer sees their county's walls by name (not the city's, not a neighbour's),
+    picks one, and nothing is cast until they confirm."""
+    tag = uuid.uuid4().hex[:4]
+    if desk.store().get_user("duty-yz") is None:
+        desk.add_user("duty-yz", "duty", YINZHOU, cli=False)
+    mine, _ = desk.add_kiosk(YINZHOU, f"鄞州区指挥中心大屏{tag}", cli=False)
+    desk.add_kiosk("330200", f"市指挥中心大屏{tag}", cli=False)
+    desk.add_kiosk("330281", f"余姚市指挥中心大屏{tag}", cli=False)
+    target = next(e for e in desk.events if e["area"]["county"] == YINZHOU)
+    _sign_in(page, desk, "duty-yz")
+    page.goto(f"{desk.url}/duty?open={target['id']}")
+    page.wait_for_selector(f"#duty-detail[data-incident='{target['id']}'] .detail-timeline li")
+    casts = len([a for _sid, a in desk.bus.actions(count=10_000) if a.verb == "cast"])
+    page.click("#duty-detail button[data-verb='cast']")
+    page.wait_for_selector(".cast-walls[data-step='pick'] .cast-wall")
+    offered = page.locator(".cast-walls .cast-wall b").all_inner_texts()
+    assert [name for name in offered if tag in name] == [f"鄞州区指挥中心大屏{tag}"]
+    assert page.is_disabled(".cast-walls .cast-next")  # nothing picked yet
+    page.check(f".cast-walls input[data-wall='{mine}']")
+    page.click(".cast-walls .cast-next")
+    question = page.locator(".cast-walls[data-step='confirm'] .cast-question").inner_text()
+    assert f"鄞州区指挥中心大屏{tag}" in question
+    page.click(".cast-walls .cast-back")  # second thoughts: back to the list, then on again
+    page.click(".cast-walls .cast-next")
+    page.click(".cast-walls .cast-confirm")
+    page.locator("#duty-detail .detail-status", has_text="已投屏到").wait_for(timeout=10_000)
+    cast = [a for _sid, a in desk.bus.actions(count=10_000) if a.verb == "cast"]
+    assert len(cast) == casts + 1  # one cast, on the confirmation (none on "投屏…")
+    assert (cast[-1].actor, cast[-1].walls, cast[-1].incident) == ("duty-yz", (mine,), target["id"])
+    assert page.js_errors == []
 
 
 def test_keyboard_enter_opens_the_focused_row(page, desk):
@@ -226,7 +265,7 @@ def test_export_csv_holds_the_filtered_rows_and_walls_cannot_open_the_desk(desk)
     cookie = sign_in(desk, "duty-city")
     got = fetch(f"{desk.url}/api/duty/export.csv?area={YINZHOU}", cookie=cookie)
     assert got.status == 200 and got.body.startswith("\ufeff事件编号")
-    lines = got.body.strip().splitlines()
+    lines = list(csv.reader(io.StringIO(got.body.lstrip("\ufeff"))))  # details may hold breaks
     assert len(lines) - 1 == len([e for e in desk.events if e["area"]["county"] == YINZHOU])
     xlsx = fetch(f"{desk.url}/api/duty/export.xlsx?cat=zf02", cookie=cookie)
     assert xlsx.status == 200 and xlsx.headers["Content-Type"].startswith("application/vnd")

@@ -20,5 +20,5 @@ def test_a_socket_gone_before_its_hello_joins_nothing_and_is_not_counted():
     assert rooms.screens() == 0
     assert rooms.watched() == []
     with pytest.raises(Gone):
-        rooms.set_home("gone-sid", CITY)
-    assert rooms.home_of("gone-sid") == ""
+        rooms.set_wall("gone-sid", "0123456789ab")
+    assert rooms.wall_of("gone-sid") == ""

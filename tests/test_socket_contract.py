@@ -35,6 +35,9 @@ VERB_ROLES = {
     "instruct": {"leader", "admin"},
 }
 DETAIL_ROLES = {"duty", "leader", "admin"}
+CAST_ROLES = {"duty", "leader", "admin"}  # docs/feeds.md; docs/security.md, who drives a wall
+# A registered wall at each level, and one beside (another county): what a cast may name.
+WALL_SCOPES = {"city": CITY, "county": YINZHOU, "town": TOWN, "beside": YUYAO}
 LEADER_LIST_ROLES = {"duty", "admin"}  # who may send a view to a leader
 SCOPED = ("hello", "risks", "trends")
 TARGETS = {
@@ -208,6 +211,56 @@ def test_the_leaders_list_is_for_those_who_may_send_a_view(matrix_app, role, lev
         assert contains(leader["scope"], holder), leader
 
 
+def _walls(matrix_app: Any) -> dict[str, str]:
+    """One registered wall per WALL_SCOPES entry: {level: kiosk id}."""
+    app, _clients = matrix_app
+    store = app.access.store
+    named = {k.name: k.id for k in store.list_kiosks()}
+    for level, scope in WALL_SCOPES.items():
+        if f"driven-{level}" not in named:
+            named[f"driven-{level}"] = store.add_kiosk(scope, f"driven-{level}")[0].id
+    return {level: named[f"driven-{level}"] for level in WALL_SCOPES}
+
+
+@pytest.mark.parametrize("wall", WALL_SCOPES)
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_a_cast_goes_only_to_a_wall_inside_the_senders_jurisdiction(matrix_app, role, level, wall):
+    """The city wall only from a city holder; a county's walls from the county or the city;
+    and only a wall that can show the incident."""
+    payload = {"verb": "cast", "incident": INCIDENT_IN, "walls": [_walls(matrix_app)[wall]]}
+    reply = _ask(matrix_app, role, level, "act", payload)
+    holder, shows = HOLDER_SCOPES[level], WALL_SCOPES[wall]
+    if role not in CAST_ROLES:
+        expected = "not allowed for your role"
+    elif not contains(holder, shows):
+        expected = "wall not allowed"
+    elif not contains(shows, TOWN):
+        expected = "area outside that wall"
+    else:
+        expected = "ok"
+    assert _outcome(reply) == expected, reply
+
+
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_the_wall_picker_offers_exactly_the_walls_a_cast_may_name(matrix_app, role, level):
+    walls = _walls(matrix_app)
+    reply = _ask(matrix_app, role, level, "walls", {"verb": "cast", "incident": INCIDENT_IN})
+    if role not in CAST_ROLES:
+        assert _outcome(reply) == "not allowed"
+        return
+    holder = HOLDER_SCOPES[level]
+    offered = {w["id"] for w in reply["walls"]} & set(walls.values())
+    expected = {
+        walls[wall]
+        for wall, shows in WALL_SCOPES.items()
+        if contains(holder, shows) and contains(shows, TOWN)
+    }
+    assert offered == expected
+    assert all(w["name"] and w["scopeName"] for w in reply["walls"])
+
+
 @pytest.mark.parametrize(
     ("event", "payload"),
     [
@@ -220,6 +273,8 @@ def test_the_leaders_list_is_for_those_who_may_send_a_view(matrix_app, role, lev
         ("act", {"incident": "M-IN"}),  # no verb
         ("act", {"verb": ["note"]}),
         ("leaders", {"area": ["330212"]}),
+        ("walls", {"verb": ["cast"]}),
+        ("act", {"verb": "cast", "walls": "0123456789ab"}),
     ],
 )
 def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, event, payload):
@@ -230,7 +285,7 @@ def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, ev
 
 def test_every_registered_event_is_in_this_matrix(matrix_app):
     app, _clients = matrix_app
-    covered = {*SCOPED, "duty_rows", "incident", "act", "leaders"}
+    covered = {*SCOPED, "duty_rows", "incident", "act", "leaders", "walls"}
     assert set(app.hub.api.rules) == covered, "a new socket event needs its row in the matrix"
 
 

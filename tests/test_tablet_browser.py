@@ -161,7 +161,10 @@ def test_tablet_follow_instruction_and_a_view_sent_by_duty(tablet, tablet_server
         ]
 
     tablet.tap("#tablet-follow")
-    tablet.tap(".follow-target[data-target='330200']")
+    tablet.tap(".follow-target[data-name='指挥中心主屏']")
+    assert not [a for a in new_actions() if a.verb == "follow"]  # not before it is confirmed
+    tablet.locator(".follow-question", has_text="指挥中心主屏").wait_for(timeout=10_000)
+    tablet.tap(".follow-confirm .follow-yes")
     tablet.wait_for_selector("#tablet-follow[aria-pressed='true']", timeout=10_000)
     tap_area(tablet, YINZHOU)
     tablet.wait_for_selector(f"#tablet-root[data-scope='{YINZHOU}']", timeout=10_000)
@@ -171,7 +174,8 @@ def test_tablet_follow_instruction_and_a_view_sent_by_duty(tablet, tablet_server
         if any(a.area == YINZHOU for a in follows):
             break
         time.sleep(0.2)
-    assert [a.area for a in follows][-1] == YINZHOU and follows[-1].target == "330200"
+    wall = tablet.get_attribute(".follow-target[data-name='指挥中心主屏']", "data-target")
+    assert [a.area for a in follows][-1] == YINZHOU and follows[-1].walls == (wall,)
     tablet.tap("#tablet-follow")  # end follow mode
     tablet.wait_for_selector("#tablet-follow[aria-pressed='false']", timeout=10_000)
     assert any(a.verb == "release" for a in new_actions())
@@ -188,6 +192,15 @@ def test_tablet_follow_instruction_and_a_view_sent_by_duty(tablet, tablet_server
     instructed = [a for a in new_actions() if a.verb == "instruct"]
     assert instructed[-1].incident == incident["id"] and instructed[-1].actor == "boss"
     assert instructed[-1].text == "请街道今日内处置并回复"
+    # 投到大屏: the walls the leader may drive, by name; cast only once confirmed.
+    tablet.tap("#tablet-card .card-act[data-verb='cast']")
+    tablet.tap(f"#tablet-card .cast-wall-pick[data-wall='{wall}']")
+    tablet.locator("#tablet-card .follow-question", has_text="指挥中心主屏").wait_for()
+    assert not [a for a in new_actions() if a.verb == "cast"]
+    tablet.tap("#tablet-card .cast-yes")
+    tablet.locator("#tablet-card .card-msg", has_text="已投到「指挥中心主屏」").wait_for()
+    cast = [a for a in new_actions() if a.verb == "cast"]
+    assert [(a.incident, a.walls) for a in cast] == [(incident["id"], (wall,))]
     tablet.tap("#tablet-card .card-close")
 
     if not tablet_server.store().get_user("desk"):

@@ -29,7 +29,7 @@ from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import redis
-from flask import Flask, Response, jsonify, redirect, request, session
+from flask import Flask, Response, has_request_context, jsonify, redirect, request, session
 from flask.typing import ResponseReturnValue
 
 # Flask-Login 0.6 and Flask-WTF 1.3 ship no type information: their names are Any here
@@ -56,8 +56,14 @@ from dashboard.web.webapp import PUBLIC
 from feeds.geo import contains
 
 __all__ = [
-    "DETAIL_ROLES", "PII_ROLES", "ROLE_PATHS", "PUBLIC_PATHS", "SOCKET_CHECK_S",
-    "Access", "Principal", "SocketGuard",
+    "DETAIL_ROLES",
+    "PII_ROLES",
+    "ROLE_PATHS",
+    "PUBLIC_PATHS",
+    "SOCKET_CHECK_S",
+    "Access",
+    "Principal",
+    "SocketGuard",
 ]
 
 log = logging.getLogger(__name__)
@@ -185,8 +191,9 @@ class Access:
         target = _safe_next(request.path + (f"?{urlencode(rest)}" if rest else ""))
         person = self.current()
         if person is not None and person.kind == "user":
-            page = login_page.kiosk_switch(generate_csrf(), token, target, person.display,
-                                           person.name, kiosk.name)
+            page = login_page.kiosk_switch(
+                generate_csrf(), token, target, person.display, person.name, kiosk.name
+            )
             return Response(page, 200)
         return self._open_kiosk(kiosk, target)
 
@@ -300,7 +307,10 @@ class Access:
         """What a signed-in person or wall did, or was refused: the trail that must last."""
         try:
             self.store.audit(
-                self.settings.audit_maxlen, event=event, user=user, ip=request.remote_addr or "",
+                self.settings.audit_maxlen,
+                event=event,
+                user=user,
+                ip=(request.remote_addr or "") if has_request_context() else "",  # a server task
                 **fields,
             )
         except redis.RedisError as exc:  # an audit outage must not become a sign-in outage
@@ -322,8 +332,11 @@ class Access:
         entry per address a minute plus one at the 10th, 100th, … with its count."""
         try:
             self.store.audit_anonymous(
-                self.settings.audit_anonymous_maxlen, event, request.remote_addr or "",
-                aggregate, **fields,
+                self.settings.audit_anonymous_maxlen,
+                event,
+                request.remote_addr or "",
+                aggregate,
+                **fields,
             )
         except redis.RedisError as exc:
             log.warning("audit write failed: %s", exc)

@@ -45,7 +45,10 @@ class ActionBook:
         )
         self.acknowledged: set[str] = set()
         self.supervised: set[str] = set()
-        self.following: dict[str, ActionMessage] = {}  # wall home scope → its follow action
+        self.following: dict[str, ActionMessage] = {}  # wall (kiosk id) → the follow it shows
+        # wall → when its follower's follow began: a follower's later follows of the wall (each
+        # drill of the tablet, each reconnect) keep it, so ONEMAP_FOLLOW_MAX_S counts from there
+        self.following_since: dict[str, datetime] = {}
         self.last_sid = "0-0"
 
     def apply(self, sid: str, action: ActionMessage) -> None:
@@ -56,10 +59,27 @@ class ActionBook:
                 self.acknowledged.add(action.incident)
             elif action.verb == "supervise":
                 self.supervised.add(action.incident)
-        if action.verb == "follow" and action.target:
-            self.following[action.target] = action
-        elif action.verb == "release" and action.target:
-            self.following.pop(action.target, None)
+        if action.verb == "follow":
+            for wall in action.walls:
+                current = self.following.get(wall)
+                if current is None or current.actor != action.actor:
+                    self.following_since[wall] = action.ts
+                self.following[wall] = action
+        elif action.verb == "release":
+            for wall in action.walls:
+                current = self.following.get(wall)
+                if current is not None and action.ends in (None, current.id):
+                    del self.following[wall]
+                    self.following_since.pop(wall, None)
+
+    def follows(self) -> dict[str, tuple[ActionMessage, datetime]]:
+        """Each current follow by id: (the follow, when its follower began leading the walls)."""
+        found: dict[str, tuple[ActionMessage, datetime]] = {}
+        for wall, action in self.following.items():
+            since = self.following_since.get(wall, action.ts)
+            if action.id not in found or since < found[action.id][1]:
+                found[action.id] = (action, since)
+        return found
 
     def of(self, incident_id: str) -> list[tuple[str, ActionMessage]]:
         found = self.by_incident.get(incident_id)
@@ -123,6 +143,7 @@ def incident_card(state: State, incident_id: str, now: datetime) -> dict[str, An
 def command_payload(action: ActionMessage, state: State, now: datetime) -> dict[str, Any]:
     card = incident_card(state, action.incident, now) if action.incident else None
     return {
+        "id": action.id,
         "verb": action.verb,
         "area": action.area,
         "scope": scopes_of(action.area)[-1] if action.area else None,  # the map that shows it
@@ -130,5 +151,9 @@ def command_payload(action: ActionMessage, state: State, now: datetime) -> dict[
         "card": card,
         "seconds": action.seconds,
         "by": action.actor,
+        "byName": action.display or action.actor,  # what a wall shows: the person's name
+        "walls": list(action.walls),
+        "ends": action.ends,  # a release the server made: the follow it ends, and why (text)
+        "text": mask_text(action.text) if action.verb == "release" else "",
         "ts": action.ts.isoformat(),
     }

@@ -2,7 +2,7 @@
 
 A step, an action, a position or a warning goes to the screens of every watched scope that
 contains its area (the city, its county, its town: ``feeds.geo.scopes_of``); a command goes to
-the walls at home in those scopes, or to one person. Nothing else names or parses rooms.
+the walls it names, or to one person. Nothing else names or parses rooms.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from dashboard.live.outbound import Emit
-from dashboard.live.rooms import area_room, home_room, user_room
+from dashboard.live.rooms import area_room, user_room, wall_room
 from feeds.geo import scopes_of
 from feeds.schema import ActionMessage
 
@@ -37,12 +37,14 @@ def to_rooms(event: str, key: str, grouped: Mapping[str, Sequence[object]]) -> l
 
 
 def command_rooms(action: ActionMessage) -> list[str]:
-    """Where a command goes: a view sent to a person; a follow or release to the walls at home
-    in the target scope; a cast to the walls at home in every scope that contains its area."""
+    """Where a command goes: a view sent to a person; a cast, follow or release to the walls it
+    names (checked when it was asked for: dashboard.views.walls), and a release also to the
+    person whose follow it ends (their tablet stops following)."""
     if action.verb == "send_view" and action.target:
         return [user_room(action.target)]
-    if action.verb in ("follow", "release") and action.target:
-        return [home_room(action.target)]
-    if action.verb == "cast":
-        return [home_room(scope) for scope in scopes_of(action.area)]
+    if action.verb in ("cast", "follow", "release"):
+        rooms = [wall_room(wall) for wall in action.walls]
+        if action.verb == "release" and action.target:
+            rooms.append(user_room(action.target))
+        return rooms
     return []

@@ -5,6 +5,7 @@ Rooms      which sockets watch which scope, walls' homes          dashboard.live
 Bridge     the follow loop: log → state → rooms                   dashboard.live.bridge
 Figures    KPIs and panels per watched scope; the heartbeat       dashboard.live.figures
 Pages      connect, hello (snapshot or catch-up), disconnect      dashboard.live.pages
+Follows    follows' leases; ends those whose tablet went or time is up dashboard.live.follows
 Checkpoints the folded state on disk, for a quick restart        dashboard.live.checkpoint
 Keeper     archive the log's days, trim it, let old incidents go  dashboard.cold.keeper
 ColdStore  incidents that left memory: searched, recalled         dashboard.cold.store
@@ -23,6 +24,7 @@ from dashboard.live.backlog import Backlog
 from dashboard.live.bridge import Bridge, Sender
 from dashboard.live.checkpoint import Checkpoints
 from dashboard.live.figures import Figures, Heartbeat
+from dashboard.live.follows import FollowKeeper
 from dashboard.live.health import BridgeHealth
 from dashboard.live.hello import Greeter
 from dashboard.live.inbound import Audit, SocketApi
@@ -85,7 +87,12 @@ class LiveHub:
         )
         self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
         self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)
-        self.pages = Pages(socketio, self.live, self.rooms, guard, self.greeter, self.health)
+        self.follows = FollowKeeper(
+            self.live, bus, settings.follow_grace_s, settings.follow_max_s, guard.access.audit
+        )
+        self.pages = Pages(
+            socketio, self.live, self.rooms, guard, self.greeter, self.health, self.follows
+        )
 
     def install(self) -> None:
         self.pages.install(self.api)
@@ -102,6 +109,7 @@ class LiveHub:
         self.socketio.start_background_task(self.bridge.run)
         self.socketio.start_background_task(self.figures.run)
         self.socketio.start_background_task(self.heartbeat.run)
+        self.socketio.start_background_task(self.follows.run)
         if self.keeper.every_s > 0:
             self.socketio.start_background_task(self.keeper.run)
         self.guard.start()  # disconnects sockets whose session is revoked or expired

@@ -33,7 +33,7 @@ class HelloAsk(msgspec.Struct, kw_only=True):
     scope: str = ""  # empty: the holder's own jurisdiction
     after: str | None = None  # the last stream id the page applied: catch up from there
     lite: bool = False  # a tablet: no worker positions, no incident markers
-    home: str | None = None  # a wall's home scope (where a follow command finds it)
+    home: str | None = None  # a wall page's home scope: a kiosk's page then takes commands
 
 
 class IncidentAsk(msgspec.Struct, kw_only=True):
@@ -65,10 +65,18 @@ class ActAsk(msgspec.Struct, kw_only=True):
     target: str | None = None
     text: str | None = None
     seconds: int | None = None
+    walls: list[str] | None = None  # cast, follow, release: the walls (kiosk ids) it drives
+    resume: bool = False  # follow: a tablet picking up its own follow, not taking a wall anew
 
 
 class LeadersAsk(msgspec.Struct, kw_only=True):
     area: str | None = None
+
+
+class WallsAsk(msgspec.Struct, kw_only=True):
+    verb: str = "cast"  # cast or follow: the walls the asker may drive with it
+    incident: str | None = None  # only walls that can show it (its town)
+    area: str | None = None  # or this area
 
 
 # -- the one gate ------------------------------------------------------------------------------

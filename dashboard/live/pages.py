@@ -1,9 +1,11 @@
 """A page's socket: admitted on connect, its ``hello`` answered, forgotten on disconnect.
 
-A hello names the scope the page watches and the last stream id it applied. The socket joins
-the scope's room first, so every step applied from then on reaches it live, then gets a snapshot
-or a catch-up (dashboard.live.hello). A hello during the rebuild waits, then is asked to retry;
-one socket's hellos are answered one at a time and at most once a second.
+A hello names the scope the page watches and the last stream id it applied (and, from a wall
+page, its home: a registered wall's page then joins its wall's room, for casts and follows).
+The socket joins the scope's room first, so every step applied from then on reaches it live,
+then gets a snapshot or a catch-up (dashboard.live.hello). A hello during the rebuild waits,
+then is asked to retry; one socket's hellos are answered one at a time and at most once a
+second.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from flask_socketio import SocketIO
 
 from dashboard.access.auth import SocketGuard
 from dashboard.live.actions import command_payload
+from dashboard.live.follows import FollowKeeper
 from dashboard.live.health import BridgeHealth
 from dashboard.live.hello import Greeter
 from dashboard.live.inbound import Caller, HelloAsk, SocketApi, current_sid, refusal
@@ -37,8 +40,10 @@ class Pages:
         guard: SocketGuard,
         greeter: Greeter,
         health: BridgeHealth,
+        follows: FollowKeeper,
     ) -> None:
         self.socketio = socketio
+        self.follows = follows
         self.health = health
         self.live = live
         self.rooms = rooms
@@ -58,6 +63,7 @@ class Pages:
         sid = current_sid()
         self.guard.forget(sid)
         self.rooms.forget(sid)
+        self.follows.forget(sid)  # a tablet's follows: released after the grace, if not resumed
 
     def on_hello(self, caller: Caller, asked: HelloAsk) -> dict[str, Any]:
         """Returns the snapshot or catch-up, or why not (``retry``: ask again in that many s)."""
@@ -76,18 +82,21 @@ class Pages:
             self.rooms.watch(sid, caller.scope, asked.lite)
             self.rooms.enter(sid, user_room(caller.who.name))  # views sent to this person
             reply: dict[str, Any] = dict(self.greeter.reply(caller.scope, asked.after, asked.lite))
-            reply["following"] = self._join_home(caller, asked.home or "")
+            reply["following"] = self._join_wall(caller, asked.home or "")
             return reply
         except Gone:  # disconnected while its hello was answered: nobody to answer
             return refusal("gone")
         finally:
             self.rooms.end_hello(sid)
 
-    def _join_home(self, caller: Caller, home: str) -> dict[str, Any] | None:
-        """A wall page joins the room of its home scope once; returns what it must follow."""
-        if home and contains(caller.who.scope, home) and self.live.geo.area(home) is not None:
-            self.rooms.set_home(caller.sid, home)
-        home = self.rooms.home_of(caller.sid)
+    def _join_wall(self, caller: Caller, home: str) -> dict[str, Any] | None:
+        """A registered wall's page (a kiosk link: it says hello with its home scope) joins its
+        wall's room once; returns the follow it must show, if it is being followed. People's
+        pages join none: casts and follows name registered walls only."""
+        who = caller.who
+        if home and who.kind == "kiosk" and contains(who.scope, home):
+            self.rooms.set_wall(caller.sid, who.name)  # a kiosk's name is its id
+        wall = self.rooms.wall_of(caller.sid)
         with self.live.read() as state:
-            action = self.live.actions.following.get(home) if home else None
+            action = self.live.actions.following.get(wall) if wall else None
             return command_payload(action, state, datetime.now(UTC)) if action else None

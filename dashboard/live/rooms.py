@@ -1,4 +1,4 @@
-"""Who watches what: each socket's scope, whether it is lite, and the home of each wall.
+"""Who watches what: each socket's scope, whether it is lite, and which wall each wall page is.
 
 The bridge asks which scopes have screens before it builds a payload for them, and the hello
 handler and the disconnect handler change the registry. Its lock is held only for these few
@@ -22,8 +22,9 @@ def area_room(scope: str) -> str:
     return f"area:{scope}"
 
 
-def home_room(scope: str) -> str:
-    return f"home:{scope}"
+def wall_room(wall: str) -> str:
+    """The pages of one registered wall (a kiosk link, on one screen or several)."""
+    return f"wall:{wall}"
 
 
 def user_room(name: str) -> str:
@@ -41,7 +42,7 @@ class Rooms:
         self._scope_of: dict[str, str] = {}  # socket id → the scope it watches
         self._screens: Counter[str] = Counter()  # scope → screens watching it
         self._lite: set[str] = set()  # sockets that asked for no worker positions (tablets)
-        self._home_of: dict[str, str] = {}  # socket id → the home scope of a wall page
+        self._wall_of: dict[str, str] = {}  # socket id → the wall (kiosk id) a wall page is
         self._greeting: set[str] = set()  # sockets whose hello is being answered
         self._greeted: dict[str, float] = {}  # socket id → when its last hello began
 
@@ -87,18 +88,18 @@ class Rooms:
         except ValueError as exc:  # python-socketio: "sid is not connected to ... namespace"
             raise Gone(sid) from exc
 
-    def set_home(self, sid: str, home: str) -> bool:
-        """Record a wall's home once; False if it has one already."""
+    def set_wall(self, sid: str, wall: str) -> bool:
+        """Put a wall page in its wall's room, once; False if it is in one already."""
         with self._lock:
-            if sid in self._home_of:
+            if sid in self._wall_of:
                 return False
-            self.enter(sid, home_room(home))
-            self._home_of[sid] = home
+            self.enter(sid, wall_room(wall))
+            self._wall_of[sid] = wall
         return True
 
-    def home_of(self, sid: str) -> str:
+    def wall_of(self, sid: str) -> str:
         with self._lock:
-            return self._home_of.get(sid, "")
+            return self._wall_of.get(sid, "")
 
     def forget(self, sid: str) -> None:
         """A socket is gone (Socket.IO removes it from its rooms itself)."""
@@ -109,7 +110,7 @@ class Rooms:
                 if self._screens[scope] <= 0:
                     del self._screens[scope]
             self._lite.discard(sid)
-            self._home_of.pop(sid, None)
+            self._wall_of.pop(sid, None)
             self._greeted.pop(sid, None)
 
     def watched(self) -> list[str]:

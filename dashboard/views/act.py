@@ -1,11 +1,13 @@
 """Operators' actions asked for: acknowledge, note, 督办, cast to wall, 批示, follow, send a view.
 
 A person acts through the socket event ``act``. The request is checked here (role, scope,
-text) and, if allowed, becomes an ``ActionMessage`` published to the audited actions stream;
-nothing is changed in place (dashboard.live.actions folds the stream back and pushes what each
-action means). Every ``act`` that reaches the handler is audited, granted or refused; the role
-is decided per verb, so the event itself is open to every signed-in holder. ``leaders`` lists
-the leaders a duty officer may send a view to.
+text, and for a cast, follow or release the walls it names: dashboard.views.walls) and, if
+allowed, becomes an ``ActionMessage`` published to the audited actions stream; nothing is
+changed in place (dashboard.live.actions folds the stream back and pushes what each action
+means). Every ``act`` that reaches the handler is audited, granted or refused, with the walls it
+named; the role is decided per verb, so the event itself is open to every signed-in holder.
+``leaders`` lists the leaders a duty officer may send a view to, ``walls`` the walls a person may
+drive (the pickers of the desk and the tablet).
 """
 
 from __future__ import annotations
@@ -19,8 +21,20 @@ from typing import TypeGuard
 import redis
 
 from dashboard.access.auth import Access, Principal
-from dashboard.live.inbound import ANY_ROLE, ActAsk, Caller, LeadersAsk, Reply, SocketApi
+from dashboard.access.store import Kiosk
+from dashboard.live.follows import FollowKeeper
+from dashboard.live.inbound import (
+    ANY_ROLE,
+    ActAsk,
+    Caller,
+    LeadersAsk,
+    Reply,
+    SocketApi,
+    WallsAsk,
+    refusal,
+)
 from dashboard.live.livestate import LiveState
+from dashboard.views.walls import KIOSK_ID, MAX_WALLS, drivable, may_drive, usable, wall_row
 from feeds.bus import Bus
 from feeds.geo import contains
 from feeds.schema import MAX_ACTION_TEXT, ActionMessage, ActionVerb
@@ -39,6 +53,7 @@ VERB_ROLES: dict[ActionVerb, frozenset[str]] = {
     "send_view": frozenset({"duty", "admin"}),
 }
 NEEDS_INCIDENT = frozenset({"acknowledge", "note", "supervise", "cast", "instruct"})
+DRIVES = frozenset({"cast", "follow", "release"})  # verbs that take walls over: they name them
 NEEDS_TEXT = frozenset({"note", "instruct"})
 CAST_SECONDS = (10, 600, 60)  # min, max, default: how long a wall shows a cast incident
 
@@ -51,14 +66,38 @@ class Refusal:
 class Actions:
     """The ``act`` and ``leaders`` socket events: check a request, then publish it as an action."""
 
-    def __init__(self, access: Access, bus: Bus, live: LiveState) -> None:
+    def __init__(self, access: Access, bus: Bus, live: LiveState, follows: FollowKeeper) -> None:
         self.access = access
         self.bus = bus
         self.live = live  # incidents change under its lock
+        self.follows = follows  # the leases of follows asked for on this process's sockets
 
     def install(self, api: SocketApi) -> None:
         api.on("act", ActAsk, roles=ANY_ROLE, audit_as="action")(self.on_act)
         api.on("leaders", LeadersAsk, roles=VERB_ROLES["send_view"])(self.on_leaders)
+        api.on("walls", WallsAsk, roles=VERB_ROLES["cast"])(self.on_walls)
+
+    def on_walls(self, caller: Caller, asked: WallsAsk) -> Reply:
+        """The walls the asker may drive with ``verb`` that can show the incident (or area)."""
+        who, verb = caller.who, asked.verb
+        if not is_verb(verb) or verb not in DRIVES:
+            return refusal("unknown action")
+        if who.role not in VERB_ROLES[verb]:
+            return refusal("not allowed for your role")
+        area = self._town_of(who, asked.incident) if asked.incident else (asked.area or "")
+        if area is None:
+            return refusal("incident not found")
+        if area and not contains(who.scope, area):
+            return refusal("area not allowed")
+        kiosks = drivable(who, self.access.store.list_kiosks(), self.live.geo, area)
+        with self.live.lock:
+            following = dict(self.live.actions.following)
+        rows = []
+        for kiosk in kiosks:
+            follow = following.get(kiosk.id)
+            by = (follow.display or follow.actor) if follow else ""
+            rows.append(wall_row(kiosk, self.live.geo, by))
+        return {"ok": True, "walls": rows}
 
     def on_leaders(self, caller: Caller, asked: LeadersAsk) -> Reply:
         """Leaders a duty officer may send a view of ``area`` to: their jurisdiction holds it."""
@@ -76,6 +115,8 @@ class Actions:
     def on_act(self, caller: Caller, asked: ActAsk) -> Reply:
         who = caller.who
         result = self.check(who, asked)
+        refused = isinstance(result, Refusal)
+        named = ",".join(_named_walls(asked))[:300]
         self.access.audit(
             "action",
             who.name,
@@ -83,11 +124,17 @@ class Actions:
             scope=who.scope,
             verb=asked.verb[:20],
             incident=(asked.incident or "")[:64],
-            outcome="refused" if isinstance(result, Refusal) else "granted",
+            outcome="refused" if refused else "granted",
+            **({"walls": named} if named else {}),
+            **({"error": result.error} if isinstance(result, Refusal) else {}),
         )
         if isinstance(result, Refusal):
             return {"ok": False, "error": result.error}
         try:
+            if result.verb == "follow":  # its lease first: the follow is never seen without one
+                self.follows.hold(caller.sid, result.id, result.walls)
+            elif result.verb == "release":
+                self.follows.let_go(caller.sid, result.walls)
             sid = self.bus.publish_action(result)
         except redis.RedisError as exc:
             log.warning("action %s not recorded: %s", result.verb, exc)
@@ -109,22 +156,32 @@ class Actions:
         incident_id = (asked.incident or "")[:64] or None
         area = asked.area or ""
         if incident_id:
-            with self.live.read() as state:
-                incident = state.incidents.get(incident_id)
-                town = incident.area.town if incident else ""
-            if not town or not contains(who.scope, town):
+            town = self._town_of(who, incident_id)
+            if town is None:
                 return Refusal("incident not found")  # the same answer outside the scope
             area = area if verb in ("follow", "send_view") and area else town
         elif verb in NEEDS_INCIDENT:
             return Refusal("incident required")
-        target = self._target(who, verb, asked.target or "")
-        if isinstance(target, Refusal):
-            return target
-        area = area or (target if verb == "release" and target else "")
+        walls: list[Kiosk] = []
+        target: str | None = None
+        if verb in DRIVES:
+            picked = self._walls(who, asked)
+            if isinstance(picked, Refusal):
+                return picked
+            walls = picked
+            area = area or (walls[0].scope if verb == "release" else "")
+            target = self._follower(walls) if verb == "release" else None
+        else:
+            named = self._target(verb, asked.target or "")
+            if isinstance(named, Refusal):
+                return named
+            target = named
         if not self.live.geo.area(area) or not contains(who.scope, area):
             return Refusal("area not allowed")
-        if verb == "follow" and not contains(target or "", area):
+        if verb in ("cast", "follow") and not all(contains(k.scope, area) for k in walls):
             return Refusal("area outside that wall")
+        if verb == "follow" and asked.resume and self._follower(walls, all_of=True) != who.name:
+            return Refusal("follow ended")  # a tablet picking up its follow: it has ended
         if verb == "send_view":
             leader = self.access.store.get_user(target or "")
             if leader is None or not contains(leader.scope, area):
@@ -145,13 +202,45 @@ class Actions:
             target=target,
             text=text,
             seconds=seconds,
+            walls=tuple(k.id for k in walls),
+            display=who.display or who.name,
         )
 
-    def _target(self, who: Principal, verb: ActionVerb, target: str) -> str | None | Refusal:
-        if verb in ("follow", "release"):
-            if not self.live.geo.is_scope(target) or not contains(who.scope, target):
-                return Refusal("wall not allowed")
-            return target
+    def _town_of(self, who: Principal, incident_id: str) -> str | None:
+        """The incident's town, if it exists inside ``who``'s jurisdiction."""
+        with self.live.read() as state:
+            incident = state.incidents.get(incident_id[:64])
+            town = incident.area.town if incident else ""
+        return town if town and contains(who.scope, town) else None
+
+    def _walls(self, who: Principal, asked: ActAsk) -> list[Kiosk] | Refusal:
+        """The walls a cast, follow or release names, if ``who`` may drive every one of them.
+        An unknown wall and one outside the jurisdiction get the same answer."""
+        ids = _named_walls(asked)
+        if not ids:
+            return Refusal("choose a wall")
+        if len(ids) > MAX_WALLS:
+            return Refusal(f"at most {MAX_WALLS} walls")
+        store, geo = self.access.store, self.live.geo
+        kiosks = [store.get_kiosk(i) if KIOSK_ID.fullmatch(i) else None for i in ids]
+        usable_walls = [k for k in kiosks if k is not None and usable(k, geo)]
+        if len(usable_walls) != len(ids) or not all(
+            may_drive(who.scope, k.scope) for k in usable_walls
+        ):
+            return Refusal("wall not allowed")
+        return usable_walls
+
+    def _follower(self, walls: list[Kiosk], all_of: bool = False) -> str | None:
+        """Who follows the first followed of ``walls`` (``all_of``: the one who follows every
+        one of them, else None): their tablet is told when a release ends their follow."""
+        with self.live.lock:
+            following = self.live.actions.following
+            actors = [f.actor if (f := following.get(k.id)) else None for k in walls]
+        if all_of:
+            return actors[0] if actors and len(set(actors)) == 1 else None
+        return next((a for a in actors if a), None)
+
+    def _target(self, verb: ActionVerb, target: str) -> str | None | Refusal:
         if verb == "send_view":
             account = self.access.store.get_user(target)
             if account is None or account.role not in ("leader", "admin"):
@@ -162,6 +251,14 @@ class Actions:
 
 def is_verb(name: str) -> TypeGuard[ActionVerb]:
     return name in VERB_ROLES
+
+
+def _named_walls(asked: ActAsk) -> list[str]:
+    """The walls a request names (``walls``, or one as ``target``), each once, in order."""
+    if asked.verb not in DRIVES:
+        return []
+    named = asked.walls if asked.walls is not None else [asked.target] if asked.target else []
+    return list(dict.fromkeys(w[:64] for w in named))
 
 
 def _clean(value: str | None) -> str:
