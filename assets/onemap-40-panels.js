@@ -134,25 +134,38 @@
     return (seconds / 86400).toFixed(1) + "天";
   }
 
-  // ranking: [{code, name, score, colour}] best first
+  // ranking: [{code, name, score, colour, rank}] best first: every area, or the best and the
+  // weakest (dashboard.views.ranking.ranking); a row after skipped places opens with a rule.
   Panels.prototype.ranking = function (rows) {
     var list = this.root.querySelector(".ranking");
     if (!list || !rows) return;
     list.textContent = "";
     rows.forEach(function (r, i) {
-      var li = el("li", "ranking-row index-" + r.colour);
-      li.appendChild(el("span", "ranking-pos", i + 1));
-      li.appendChild(el("span", "ranking-name", r.name));
+      var rank = r.rank || i + 1, gap = i > 0 && rank > (rows[i - 1].rank || i) + 1;
+      var li = el("li", "ranking-row index-" + r.colour + (gap ? " ranking-gap" : ""));
+      li.setAttribute("data-rank", rank);
+      li.appendChild(el("span", "ranking-pos", rank));
+      li.appendChild(rankingName(r.name));
       var bar = el("span", "ranking-bar");
       bar.style.setProperty("--share", (r.score / 100).toFixed(3));
       li.appendChild(bar);
-      li.appendChild(el("span", "ranking-score", Math.round(r.score)));
+      li.appendChild(el("span", "ranking-score", r.score.toFixed(1)));  // 92.7 and 92.4 differ
       list.appendChild(li);
     });
   };
 
+  // "杖锡村 网格001" reads "杖锡村 001" (every row of a town's ranking is a grid): the number
+  // stays whole, the village gives way (an ellipsis) if it must; the full name is the title.
+  function rankingName(text) {
+    var node = el("span", "ranking-name"), cut = String(text).lastIndexOf(" ");
+    node.title = text;
+    node.appendChild(el("span", "ranking-place", cut < 0 ? text : text.slice(0, cut)));
+    if (cut >= 0) node.appendChild(el("span", "ranking-unit", text.slice(cut + 1).replace(/^网格(?=\d)/, "")));
+    return node;
+  }
+
   // Plotly sizes are pixels; the wall's CSS scales with the screen (rem), so charts must too.
-  var SCALED = { size: 1, l: 1, r: 1, t: 1, b: 1, pad: 1, thickness: 1, width: 1, xshift: 1 };
+  var SCALED = { size: 1, l: 1, r: 1, t: 1, b: 1, pad: 1, thickness: 1, width: 1, xshift: 1, itemwidth: 1 };
   function scaled(value, k, key) {
     if (Array.isArray(value)) return value.map(function (v) { return scaled(v, k, null); });
     if (value && typeof value === "object") {

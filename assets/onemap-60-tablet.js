@@ -725,7 +725,7 @@
 
   // -- ranking and feed -----------------------------------------------------------------------
   // Every area by score, each with its place. Until 展开全部 is tapped, a long list is the
-  // weakest and the best the server picked (dashboard.views.panels.ranking), the weakest
+  // weakest and the best the server picked (dashboard.views.ranking.ranking), the weakest
   // first: on a portrait tablet they are what is in view without scrolling.
   Tablet.prototype.renderRanking = function () {
     var list = this.$("#tablet-ranking"), index = this.index, self = this, rows = [], picked = {};

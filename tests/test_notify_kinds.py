@@ -97,8 +97,8 @@ def _index_in(geo, county: str) -> int:
 def _turning_red(geo, tick: datetime) -> list[WarningMessage]:
     """The real index watch (its hold cut from 15 to 5 minutes) over real steps: every town of
     the city closing one incident in time today, then six overdue incidents in 南门街道, seen
-    on the clock from ``tick`` on. Returns the red index drops it raises (南门街道 and its
-    county, 海曙区)."""
+    on the clock from ``tick`` on. Returns the index drops it raises (南门街道 turning red,
+    and its county, 海曙区)."""
     watch = WatchConfig(every_s=60, hold_s=300)
     state = State(geo, analytics=AnalyticsConfig(watch=watch))
     start = tick - timedelta(minutes=65)

@@ -28,7 +28,7 @@ def _open_wall(page, server, query: str = "") -> None:
 
 def test_wall_draws_the_ten_counties_with_their_names(page, wall_server, geo):
     _open_wall(page, wall_server)
-    labels = page.locator(".area-label .area-name").all_inner_texts()
+    labels = page.locator(".area-label .area-name").all_text_contents()  # some may be hidden
     assert sorted(labels) == sorted(a.short for a in geo.counties.values())
     assert page.locator("path.leaflet-interactive").count() >= 10
     assert page.js_errors == []
@@ -94,6 +94,25 @@ def test_wall_shows_hostile_text_as_text_and_runs_nothing(
 def test_wall_county_view_shows_its_towns(page, wall_server, geo):
     county = "330212"
     _open_wall(page, wall_server, f"?area={county}")
-    labels = page.locator(".area-label .area-name").all_inner_texts()
+    labels = page.locator(".area-label .area-name").all_text_contents()  # some may be hidden
     assert sorted(labels) == sorted(a.short for a in geo.children(county))
     assert page.locator("#wall-scope").inner_text() == geo.counties[county].name
+
+
+def test_wall_ranking_shows_the_best_and_the_weakest_with_their_places(page, wall_server, geo):
+    """鄞州's 25 towns: the panel's ten rows are places 1-5 and 21-25, a rule before 21, so
+    the weakest town is on the wall; in a town, grids are named with their village."""
+    _open_wall(page, wall_server, "?area=330212")
+    page.wait_for_selector(".ranking-row")
+    ranks = page.locator(".ranking-row").evaluate_all(
+        "(rows) => rows.map((r) => Number(r.getAttribute('data-rank')))"
+    )
+    assert ranks == [1, 2, 3, 4, 5, 21, 22, 23, 24, 25]
+    assert page.locator(".ranking-row.ranking-gap").count() == 1
+    assert page.locator(".ranking-gap .ranking-pos").inner_text() == "21"
+    page.goto(f"{wall_server.url}/wall?area=330281004")  # 阳明街道: two 富巷 villages
+    page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('.ranking-row').length === 10")
+    names = page.locator(".ranking-name").evaluate_all("(ns) => ns.map((n) => n.title)")
+    assert len(set(names)) == 10 and all(" 网格" in name for name in names)
+    assert page.js_errors == []

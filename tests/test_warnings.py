@@ -211,7 +211,8 @@ def test_town_index_dropping_a_colour_raises_one_warning_once_it_holds(geo):
     assert drops(1) == [] and drops(4) == []  # red for 3 minutes: not yet
     found = drops(6)
     assert [w.area for w in found] == [town[:6], town]  # its county, with few cases, too
-    assert "转红" in found[0].title and "超期" in found[1].detail
+    assert "转红" in found[1].title and "超期" in found[1].detail
+    assert "由绿转" in found[0].title  # the county's 73 is within the 3-point margin of red
     assert drops(7) == [] and drops(30) == []
 
 

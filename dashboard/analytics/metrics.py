@@ -124,6 +124,14 @@ class Metrics(Folding):
             figures[f"median_close_min.{code}"] = self.tally.median_of(day, parts, code)
         return figures
 
+    def day_before(self, area: str, now: datetime) -> Figures:
+        """``reported`` and ``grids_visited`` of ``area`` on the local day before ``now``'s
+        (0 where that day is not held): what the governance index takes as a day's worth."""
+        day, parts = local_day(now.timestamp()) - 1, self._parts(area)
+        row = _summed([self.tally.row(day, a) or _ZERO for a in parts])
+        patrol = _summed([self.patrol.day_counts(day, a) for a in parts])
+        return {"reported": row[t.REPORTED], "grids_visited": patrol[GRIDS_VISITED]}
+
     def same_time_yesterday(self, area: str, now: datetime) -> Figures:
         """The headline figures of ``area`` (the city, a county or a town) at the last
         10-minute mark 24 hours before ``now``, each only where what we hold covers it:

@@ -14,9 +14,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from dashboard.analytics import explain, index_for
 from dashboard.state import CLOSED, Incident, State
+from dashboard.views import flow_bars
 from dashboard.views.chart_theme import MUTED, PLATFORM_COLOURS, WALL_TEMPLATE
+from dashboard.views.ranking import governance, ranking
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS
 from feeds.schema import CHINA_TZ
 
@@ -29,7 +30,6 @@ def reported_at(incident: Incident) -> datetime:
     return min(step.ts for step in incident.steps.values())
 
 
-CHILD_LEVEL = {"city": "county", "county": "town", "town": "grid"}
 MAX_AGE_S = 5.0  # a cached build is reused this long while no event step arrives
 
 # state → scope → (the last event id it was built at, when, the panels)
@@ -70,38 +70,6 @@ def build(state: State, scope: str, now: datetime) -> dict[str, Any]:
         "index": index,
         "ranking": ranking(state, index),
     }
-
-
-def governance(state: State, scope: str, now: datetime) -> dict[str, dict[str, Any]]:
-    """Score, colour and the main reasons for each area drawn on the map of ``scope``."""
-    area = state.geo.area(scope)
-    if area is None or area.level not in CHILD_LEVEL:
-        return {}
-    scores = index_for(state, CHILD_LEVEL[area.level], scope, now)
-    return {
-        code: {"score": entry["score"], "colour": entry["colour"], "why": explain(entry, 2)}
-        for code, entry in scores.items()
-    }
-
-
-def ranking(state: State, index: dict[str, dict[str, Any]], top: int = 10) -> list[dict[str, Any]]:
-    """The areas on the map, best first; a town's grids are too many to rank on a wall."""
-    rows = [
-        {
-            "code": code,
-            "name": _name(state, code),
-            "score": entry["score"],
-            "colour": entry["colour"],
-        }
-        for code, entry in index.items()
-    ]
-    rows.sort(key=lambda row: (-row["score"], row["code"]))
-    return rows[:top] if len(rows) > top else rows
-
-
-def _name(state: State, code: str) -> str:
-    area = state.geo.area(code)
-    return area.short if area is not None else code
 
 
 def hourly(
@@ -169,6 +137,10 @@ def trend_figure(
                 "range": [-0.3, 23.3],
             },
             "yaxis": {"rangemode": "tozero"},
+            # the legend above the plot, clear of its top tick, on one line in the narrowest
+            # panel (28.5rem at 1080p, assets/wall.css)
+            "margin": {"t": 34, "l": 44},
+            "legend": {"x": 0, "y": 1.0, "yanchor": "bottom"},
         },
     )
 
@@ -188,7 +160,7 @@ def _pace_trace(counts: list[int], hour: int, pace: int) -> dict[str, Any]:
         "marker": {"size": [6] * before + [9], "symbol": "circle-open"},
         "text": [""] * before + [f"已{counts[hour]}"],
         "textposition": "top center",
-        "textfont": {"size": 15, "color": "#38c6ff"},
+        "textfont": {"size": 18, "color": "#38c6ff"},
         "cliponaxis": False,
     }
 
@@ -209,7 +181,8 @@ def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
     names = [CATEGORIES[code].name for code, _ in counts]
     colours = [PLATFORM_COLOURS[CATEGORIES[code].platform] for code, _ in counts]
     by_platform = Counter(CATEGORIES[i.category].platform for i in today)
-    caption = "  ".join(f"{PLATFORMS[p]} {by_platform.get(p, 0)}" for p in PLATFORMS)
+    pairs = [f"{PLATFORMS[p]} {by_platform.get(p, 0)}" for p in PLATFORMS]
+    caption = "<br>".join(" · ".join(pairs[i : i + 2]) for i in range(0, len(pairs), 2))
     return _figure(
         [
             {
@@ -221,13 +194,15 @@ def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
                 "text": [n for _, n in counts],
                 "textposition": "outside",
                 "cliponaxis": False,
-                "textfont": {"size": 14},
+                "textangle": 0,
+                "constraintext": "none",
+                "textfont": {"size": 18},
             }
         ],
         {
-            "margin": {"l": 150, "r": 44, "t": 30, "b": 10},
+            "margin": {"l": 172, "r": 48, "t": 58, "b": 10},
             "xaxis": {"visible": False},
-            "yaxis": {"tickfont": {"size": 14, "color": "#e6f1ff"}},
+            "yaxis": {"tickfont": {"size": 18, "color": "#e6f1ff"}},
             "bargap": 0.3,
             "annotations": [
                 {
@@ -239,8 +214,8 @@ def category_figure(today: list[Incident], top: int = 8) -> dict[str, Any]:
                     "xanchor": "left",
                     "yanchor": "bottom",
                     "showarrow": False,
-                    "font": {"size": 14, "color": MUTED},
-                    "xshift": -140,
+                    "font": {"size": 18, "color": MUTED},
+                    "xshift": -162,
                 }
             ],
         },
@@ -278,32 +253,58 @@ def flow_figure(today: list[Incident]) -> dict[str, Any]:
         ("在办", [still_open.get(lv, 0) for lv in levels], "#38c6ff"),
         ("上报上级", [up.get((lv, lv + 1), 0) for lv in levels], "#ffb020"),
     ]
+    # every number level and 18 px, inside its segment or after its row (flow_bars.py)
+    rows, axis = flow_bars.layout_rows([[c[i] for _, c, _ in segments] for i in range(len(levels))])
     return _figure(
         [
             {
                 "type": "bar",
                 "orientation": "h",
                 "name": name,
-                "x": counts,
+                "x": [row.widths[s] for row in rows],
                 "y": names,
                 "marker": {"color": colour},
-                "text": [n or "" for n in counts],
+                "text": [row.inside[s] for row in rows],
                 "textposition": "inside",
                 "insidetextanchor": "middle",
-                "textfont": {"size": 13, "color": "#04101f"},
+                "textangle": 0,
+                "constraintext": "none",
+                "textfont": {"size": 18, "color": "#04101f"},
                 "cliponaxis": False,
             }
-            for name, counts, colour in segments
+            for s, (name, _, colour) in enumerate(segments)
         ],
         {
             "barmode": "stack",
             "bargap": 0.28,
-            "margin": {"l": 48, "r": 10, "t": 30, "b": 8},
-            "xaxis": {"visible": False},
-            "yaxis": {"tickfont": {"size": 14, "color": "#e6f1ff"}},
+            "margin": {"l": 48, "r": 10, "t": 34, "b": 8},
+            "xaxis": {"visible": False, "range": [0, axis]},
+            "yaxis": {"tickfont": {"size": 18, "color": "#e6f1ff"}},
             "legend": {"x": 0, "y": 1.0, "yanchor": "bottom", "traceorder": "normal"},
+            "annotations": [
+                _flow_outside(row, name, [colour for _, _, colour in segments])
+                for row, name in zip(rows, names, strict=True)
+                if row.outside
+            ],
         },
     )
+
+
+def _flow_outside(row: flow_bars.FlowRow, name: str, colours: list[str]) -> dict[str, Any]:
+    """The numbers too wide for their segments, after the row's bar, each in its colour."""
+    text = " · ".join(
+        f'<span style="color:{colours[s]}">{flow_bars.label(row.counts[s])}</span>'
+        for s in row.outside
+    )
+    return {
+        "text": text,
+        "x": row.end,
+        "y": name,
+        "xanchor": "left",
+        "xshift": flow_bars.GAP_PX,
+        "showarrow": False,
+        "font": {"size": 18, "color": MUTED},
+    }
 
 
 def ladder(incidents: list[Incident], now: datetime) -> list[dict[str, Any]]:
