@@ -11,6 +11,11 @@
   // patrolling, handling, idle, offline
   var WORKER_COLOURS = ["rgba(61,220,151,0.9)", "rgba(255,176,32,0.95)", "rgba(125,147,178,0.8)", "rgba(74,83,97,0.6)"];
   var INDEX_FILL = { green: "#1f9d5c", yellow: "#c9a227", red: "#c23b3b" };
+  // Whose label stays when two would overlap: the areas a leader must see first.
+  var LABEL_RANK = { red: 3, yellow: 2, green: 1 };
+  // Where an overlapping label tries to go, in its own widths and heights: up, down, aside.
+  var LABEL_SPOTS = [[0, 0], [0, -0.95], [0, 0.95], [-0.6, 0], [0.6, 0], [-0.6, -0.95], [0.6, -0.95],
+    [-0.6, 0.95], [0.6, 0.95], [0, -1.9], [0, 1.9]];
   var INCIDENT_MARKERS_MAX = 5000;
   var EVICT_BATCH = 250;
   // A wall reader cannot follow more than a handful of pulses at once, and each is a DOM node.
@@ -38,6 +43,8 @@
     map.on("zoomend viewreset", this.clearPulses, this);
     this.areas = {};
     this.scores = {};
+    this.labels = [];  // [{code, tip, text}]
+    this.bounds = null;
     this.index = {};
     this.incidents = {};
     this.incidentCount = 0;
@@ -46,6 +53,8 @@
     this.showTracks = false;
     // markers are sized in pixels; the wall scales with the screen (rem), so they must too
     this.k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+    // A wall whose window changes shape (assets/onemap-12-shape.js) fits its area again.
+    map.on("resize", this.fit, this);
   }
 
   WallMap.prototype.setScope = function (geo, highlight) {
@@ -55,6 +64,7 @@
     this.labelLayer.clearLayers();
     this.areas = {};
     this.scores = {};
+    this.labels = [];
     this.showTracks = geo.level !== "city";
     this.highlight = highlight || null;
     this.workerLayer.options.radius = this.k * (geo.level === "city" ? 1.6 : geo.level === "county" ? 2.4 : 3.5);
@@ -67,15 +77,76 @@
       text.appendChild(el("span", "area-name", label.text));
       var score = el("b", "area-score");
       text.appendChild(score);
-      self.labelLayer.addLayer(
-        L.tooltip({ permanent: true, direction: "center", className: "area-label area-label-" + geo.level, interactive: false })
-          .setLatLng([label.lat, label.lon]).setContent(text));
+      var tip = L.tooltip({ permanent: true, direction: "center", className: "area-label area-label-" + geo.level, interactive: false })
+        .setLatLng([label.lat, label.lon]).setContent(text);
+      self.labelLayer.addLayer(tip);
       self.scores[label.code] = score;
+      self.labels.push({ code: label.code, tip: tip, text: text });
     });
     this.map.invalidateSize();
-    this.map.fitBounds(geo.bounds, { padding: [20, 20], animate: false });
+    this.bounds = geo.bounds;
+    this.fit();
     this.applyIndex(this.index);
   };
+
+  // The area's bounds, beside the legend (top left, wall.css): no area is ever under it.
+  WallMap.prototype.fit = function () {
+    if (!this.bounds) return;
+    var pad = 20 * this.k, left = pad, container = this.map.getContainer();
+    var legend = container.parentNode && container.parentNode.querySelector(".wall-legend");
+    if (legend && legend.offsetWidth) {
+      left = legend.getBoundingClientRect().right - container.getBoundingClientRect().left + pad;
+    }
+    this.map.fitBounds(this.bounds, { paddingTopLeft: [left, pad], paddingBottomRight: [pad, pad], animate: false });
+    this.declutterSoon();
+  };
+
+  WallMap.prototype.declutterSoon = function () {
+    if (this.declutterQueued) return;
+    this.declutterQueued = true;
+    var self = this;
+    requestAnimationFrame(function () { self.declutterQueued = false; self.declutter(); });
+  };
+
+  // Labels never overlap (nor the legend): the most urgent area's label is placed first (red,
+  // then amber, then the server's order); each next one takes its own spot or, if that is
+  // taken, the first free one of LABEL_SPOTS nearby; one with no free spot is hidden (its area
+  // keeps its colour). One layout read for all labels, then writes only.
+  WallMap.prototype.declutter = function () {
+    var self = this, gap = 2 * this.k, container = this.map.getContainer();
+    if (!this.labels.length || !container.offsetWidth) return;
+    this.labels.forEach(function (label) { label.text.style.transform = ""; });
+    var frame = container.getBoundingClientRect();
+    var rects = this.labels.map(function (label) { return label.text.getBoundingClientRect(); });
+    var legend = container.parentNode && container.parentNode.querySelector(".wall-legend");
+    var taken = legend && legend.offsetWidth ? [legend.getBoundingClientRect()] : [];
+    var order = this.labels.map(function (label, i) { return i; });
+    order.sort(function (a, b) { return self.labelRank(b) - self.labelRank(a) || a - b; });
+    order.forEach(function (i) {
+      var r = rects[i], spot = null;
+      for (var n = 0; n < LABEL_SPOTS.length && !spot; n++) {
+        var dx = LABEL_SPOTS[n][0] * r.width, dy = LABEL_SPOTS[n][1] * r.height;
+        var box = { left: r.left + dx, top: r.top + dy, right: r.right + dx, bottom: r.bottom + dy, dx: dx, dy: dy };
+        var inside = box.left >= frame.left && box.right <= frame.right && box.top >= frame.top && box.bottom <= frame.bottom;
+        if (inside && !taken.some(function (t) { return overlaps(box, t, gap); })) spot = box;
+      }
+      var label = self.labels[i], element = label.tip.getElement();
+      if (spot) {
+        taken.push(spot);
+        label.text.style.transform = spot.dx || spot.dy ? "translate(" + spot.dx + "px," + spot.dy + "px)" : "";
+      }
+      if (element) element.style.visibility = spot ? "" : "hidden";
+    });
+  };
+
+  WallMap.prototype.labelRank = function (i) {
+    var entry = this.index[this.labels[i].code];
+    return (entry && LABEL_RANK[entry.colour]) || 0;
+  };
+
+  function overlaps(a, b, gap) {
+    return a.left < b.right + gap && b.left < a.right + gap && a.top < b.bottom + gap && b.top < a.bottom + gap;
+  }
 
   WallMap.prototype.areaStyle = function (code, highlight) {
     var colour = this.index[code] && INDEX_FILL[this.index[code].colour];
@@ -90,10 +161,21 @@
   WallMap.prototype.applyIndex = function (index) {
     this.index = index || {};
     for (var code in this.areas) this.areas[code].setStyle(this.areaStyle(code, this.highlight));
+    var changed = false;
     for (var label in this.scores) {
       var entry = this.index[label];
-      this.scores[label].textContent = entry ? " " + Math.round(entry.score) : "";
+      var text = entry ? " " + Math.round(entry.score) : "";
+      if (this.scores[label].textContent !== text) { this.scores[label].textContent = text; changed = true; }
     }
+    var colours = this.colourKey();
+    if (changed || colours !== this.colours) { this.colours = colours; this.declutterSoon(); }
+  };
+
+  // The index's colours as one string: a label's rank changes only when this does.
+  WallMap.prototype.colourKey = function () {
+    var key = "";
+    for (var code in this.index) key += code + (this.index[code] && this.index[code].colour) + ";";
+    return key;
   };
 
   WallMap.prototype.clearLive = function () {

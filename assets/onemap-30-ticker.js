@@ -3,7 +3,8 @@
  * Items slide in at the top one at a time. When the queue grows, the pace quickens (down to a
  * floor a reader can still follow); beyond that, the oldest ordinary items are folded into a
  * "+N" count rather than shown late. Red incidents (overdue, urgent) are pinned above the list
- * until they close, however busy the feed is. Early warnings (the server's ``warnings`` event,
+ * until they close, however busy the feed is, and are then not in the feed below as well (a pin
+ * shows the incident's latest step; its closing step goes to the feed). Early warnings (the server's ``warnings`` event,
  * dashboard/analytics) are pinned above those, newest first, for ``warningPinMs`` after they
  * arrive; a change of area or a fresh snapshot keeps them (they are not steps of the area's
  * feed, and nothing else would bring them back).
@@ -39,7 +40,29 @@
     this.sliding = null;
     this.slideFrom = 0;
     this.foldNote = el("li", "ticker-fold");
+    this.body = list.parentNode;
+    this.panel = list.closest ? list.closest(".panel") : null;
+    if (window.ResizeObserver && this.panel) {
+      var fit = this.fitRows.bind(this);
+      this.resizes = new ResizeObserver(function () { fit(); });
+      [this.panel, pinned, list].forEach(function (node) { this.resizes.observe(node); }, this);
+    }
   }
+
+  // Whole rows only: the feed ends at its last item that shows in full, none cut in half at
+  // the panel's foot, whatever the pins above take. Run after layout (a ResizeObserver), when
+  // the panel, the pins or the list change size; sizes read, one write if it changed.
+  Ticker.prototype.fitRows = function () {
+    var item = this.list.querySelector(".ticker-item");
+    var title = this.panel.querySelector(".panel-title");
+    if (!item || !item.offsetHeight) return;
+    var room = this.panel.clientHeight - (title ? title.offsetHeight : 0);
+    var fold = this.foldNote.parentNode ? this.foldNote.offsetHeight : 0;
+    var above = this.pinned.offsetHeight + fold;
+    var rows = Math.max(0, Math.floor((room - above) / item.offsetHeight));
+    var height = Math.min(room, above + rows * item.offsetHeight) + "px";
+    if (this.body.style.maxHeight !== height) this.body.style.maxHeight = height;
+  };
 
   // The incidents go; early warnings stay pinned until their time is up.
   Ticker.prototype.clear = function () {
@@ -77,7 +100,11 @@
     if (!this.isRed(s)) return;
     var item = this.item(s, "pinned-item");
     if (pin) pin.replaceWith(item);
-    else { this.pinned.insertBefore(item, this.firstIncidentPin()); this.pinCount += 1; }
+    else {
+      this.pinned.insertBefore(item, this.firstIncidentPin());
+      this.pinCount += 1;
+      this.unlist(s.id);
+    }
     this.pins[s.id] = item;
     this.countPins();
   };
@@ -166,7 +193,16 @@
     }, pace);
   };
 
+  // An incident now pinned leaves the feed: shown once, in the pins.
+  Ticker.prototype.unlist = function (id) {
+    var items = this.list.querySelectorAll(".ticker-item");
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].getAttribute("data-incident") === id) items[i].remove();
+    }
+  };
+
   Ticker.prototype.show = function (s, animate) {
+    if (this.pins[s.id]) return;  // pinned: its latest step is the pin
     var li = this.item(s, "ticker-item" + (animate ? " entering" : ""));
     this.list.insertBefore(li, this.list.firstChild);
     while (this.list.childNodes.length > VISIBLE_MAX) this.list.removeChild(this.list.lastChild);

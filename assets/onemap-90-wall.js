@@ -14,6 +14,14 @@
   var CHECK_EVERY_MS = 30 * 1000;
   var CONNECT_GRACE_MS = 10 * 1000; // a page that has not been live yet is "connecting" this long
   var DAY = new Intl.DateTimeFormat("zh-CN", { month: "long", day: "numeric", timeZone: "Asia/Shanghai" });
+  var DATE = new Intl.DateTimeFormat("zh-CN", { year: "numeric", month: "long", day: "numeric", timeZone: "Asia/Shanghai" });
+  var WEEKDAY = new Intl.DateTimeFormat("zh-CN", { weekday: "long", timeZone: "Asia/Shanghai" });
+
+  // The date line beside the clock, "2026年12月5日 星期六" (layouts/wall.py chinese_date).
+  onemap.today = function (date) {
+    date = date || new Date();
+    return DATE.format(date) + " " + WEEKDAY.format(date);
+  };
 
   function Wall(root, map) {
     this.root = root;
@@ -107,6 +115,8 @@
   // -- health, clock, self-healing --------------------------------------------------------
   Wall.prototype.tick = function () {
     this.root.querySelector(".wall-clock").textContent = onemap.clock();
+    var dateLine = this.root.querySelector(".wall-date");
+    if (dateLine) setText(dateLine, onemap.today());
     var state = this.health();
     var newest = this.live.newest ? new Date(this.live.newest) : null;
     var age = newest ? onemap.age(Date.now() - newest.getTime()) : "";

@@ -5,9 +5,17 @@ over Socket.IO and is applied in place by ``assets/onemap-*.js`` (areas, index c
 workers, ticker, KPIs, charts), so nothing is re-rendered by the server per message. The
 requested area (``?area=<code>``) is where the wall starts; ``?tour=1`` makes it cycle through
 the counties and back to the city on its own.
+
+One page fits walls of any shape (docs/operations.md, "Wall shapes"): ``?layout=`` picks the
+arrangement, ``standard`` (16:9, 3x3 grids of 16:9 screens) or ``wide`` (32:9, 48:9: panels
+left and right of the map); ``auto`` (the default) lets ``assets/onemap-12-shape.js`` choose
+from the window's aspect ratio. Everything is sized in rem and the root font follows the
+screen's height (wall.css), so a 4K or 3x3 wall is the 1080p design, larger.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import dash_leaflet as dl
 import flask
@@ -19,6 +27,7 @@ from dashboard.views.geo_api import focus_of
 from dashboard.views.kpis import CAPTIONS
 from feeds.catalogue import LEVELS, PLATFORMS
 from feeds.geo import load_geography
+from feeds.schema import CHINA_TZ
 from layouts import ids, vendor
 from layouts.history import history_note
 from layouts.typed import Children, data, register_page
@@ -33,6 +42,9 @@ KPI_TILES = [
     ("self_closure_rate", "网格自结率", "%"),
     ("online", "在线网格员", "人"),
 ]
+# ?layout= values; "auto" chooses from the window's aspect ratio (assets/onemap-12-shape.js)
+LAYOUTS = ("auto", "standard", "wide")
+WEEKDAYS = "一二三四五六日"
 INDEX_COLOURS = [("green", "良好"), ("yellow", "关注"), ("red", "预警")]
 GRAPH_CONFIG: dcc.Graph.Config = {"staticPlot": True, "displayModeBar": False, "responsive": True}
 
@@ -60,7 +72,9 @@ def use_plotly_basic() -> None:
 use_plotly_basic()
 
 
-def layout(area: str | None = None, tour: str | None = None, **_query: str) -> html.Div:
+def layout(
+    area: str | None = None, tour: str | None = None, layout: str | None = None, **_query: str
+) -> html.Div:
     geo = load_geography()
     settings: Settings = flask.current_app.config["ONEMAP_SETTINGS"]
     area = flask.current_app.config["ONEMAP_ACCESS"].page_scope(area)  # no area: the user's own
@@ -82,6 +96,8 @@ def layout(area: str | None = None, tour: str | None = None, **_query: str) -> h
             scope=scope,
             highlight=highlight or "",
             tour="1" if tour in ("1", "true", "yes") else "",
+            layout=layout if layout in LAYOUTS else "auto",
+            shape=layout if layout in LAYOUTS[1:] else "standard",  # auto: set by the page
             view="wall",
             health="connecting",
             stale_after=str(settings.stale_after_s),
@@ -114,6 +130,7 @@ def _header(scope_name: str) -> html.Header:
                         className="wall-health",
                         **data(state="connecting"),
                     ),
+                    html.Div(chinese_date(), id=ids.WALL_DATE, className="wall-date"),
                     html.Div("--:--:--", id=ids.WALL_CLOCK, className="wall-clock"),
                 ],
                 className="wall-status",
@@ -121,6 +138,13 @@ def _header(scope_name: str) -> html.Header:
         ],
         className="wall-header",
     )
+
+
+def chinese_date(now: datetime | None = None) -> str:
+    """Today in China as a wall says it: "2026年12月5日 星期六" (the page keeps it current,
+    assets/onemap-90-wall.js)."""
+    day = (now or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
+    return f"{day.year}年{day.month}月{day.day}日 星期{WEEKDAYS[day.weekday()]}"
 
 
 def _outage() -> html.Div:

@@ -1,4 +1,8 @@
-"""The wall's Plotly look: dark, large type, no chrome; one template for every chart."""
+"""The wall's Plotly look: dark, large type, no chrome; one template for every chart.
+
+Sizes are pixels at 1080p (the page scales them with its root font, assets/onemap-40-panels.js);
+no text is under 18, the wall's minimum (docs/operations.md, "Wall shapes").
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ WALL_TEMPLATE: dict[str, Any] = {
     "layout": {
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
-        "font": {"family": FONT, "color": TEXT, "size": 15},
-        "margin": {"l": 44, "r": 12, "t": 8, "b": 30},
+        "font": {"family": FONT, "color": TEXT, "size": 18},
+        "margin": {"l": 52, "r": 12, "t": 8, "b": 34},
         "colorway": ["#38c6ff", "#8aa4c8", "#2bd67b", "#ffb020", "#ff7a45", "#c77dff"],
         "xaxis": {
             "gridcolor": GRID,
@@ -34,7 +38,8 @@ WALL_TEMPLATE: dict[str, Any] = {
             "orientation": "h",
             "x": 0,
             "y": 1.12,
-            "font": {"color": MUTED, "size": 14},
+            "font": {"color": MUTED, "size": 18},
+            "itemwidth": 30,  # Plotly's default, written out for the page to scale it
             "bgcolor": "rgba(0,0,0,0)",
         },
         "hoverlabel": {"font": {"family": FONT}},
