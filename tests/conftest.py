@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -60,10 +61,12 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture
-def page(browser):
+@contextmanager
+def sized_page(browser, width: int = 1920, height: int = 1080) -> Iterator:
+    """A page in a window of its own, in China's language and time zone; ``page.js_errors``
+    collects the page's uncaught errors."""
     context = browser.new_context(
-        viewport={"width": 1920, "height": 1080}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai"
     )
     page = context.new_page()
     errors: list[str] = []
@@ -73,3 +76,9 @@ def page(browser):
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser):
+    with sized_page(browser) as page:
+        yield page

@@ -20,6 +20,7 @@ from feeds.bus import Bus
 from feeds.catalogue import CATEGORIES
 from feeds.geo import Geography
 from feeds.schema import CHINA_TZ, EventMessage, decode_trusted
+from tests.conftest import sized_page
 from tests.factories import event_dict, line
 from tests.live import Dashboard, dashboard, sign_in_wall
 
@@ -109,17 +110,8 @@ def shapes_server(redis_server, geo, tmp_path_factory) -> Iterator[Dashboard]:
 def window(browser, request) -> Iterator:
     """A page in a window of the size the test is parametrised with."""
     width, height = request.param
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    try:
+    with sized_page(browser, width, height) as page:
         yield page
-    finally:
-        context.close()
 
 
 def _open(page, server: Dashboard, query: str = "") -> None:
