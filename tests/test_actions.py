@@ -18,6 +18,9 @@ from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 from tests.live import CITY, dashboard, fetch, sign_in
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 YINZHOU, YUYAO = "330212", "330281"
 
 

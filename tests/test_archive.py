@@ -13,6 +13,9 @@ from feeds.bus import Bus
 from feeds.schema import CHINA_TZ, EventMessage
 from feeds.sim import Model, SimConfig
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 START = datetime(2026, 3, 9, tzinfo=CHINA_TZ)
 
 

@@ -14,6 +14,9 @@ from dashboard.access.store import UserStore
 from feeds.geo import contains
 from tests.live import CITY, PASSWORD, dashboard, fetch, sign_in
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 YINZHOU, YUYAO = "330212", "330281"
 
 

@@ -12,6 +12,9 @@ import pytest
 
 from dashboard.config import SettingError, Settings, documented_settings
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 

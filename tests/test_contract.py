@@ -23,6 +23,9 @@ from feeds.schema import (
 from tests.factories import event_dict, line, position_dict
 from tests.live import run_cli
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 
 def test_event_round_trips_through_the_stream(bus, geo):
     raw = line(event_dict(geo))

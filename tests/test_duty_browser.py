@@ -13,7 +13,7 @@ from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 from tests.live import PASSWORD, dashboard, fetch, sign_in, sign_in_wall
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 YINZHOU = "330212"
 COUNT = 60
 

@@ -17,6 +17,9 @@ from openpyxl import load_workbook
 from feeds.schema import CHINA_TZ, decode_trusted
 from tests.factories import event_dict, line
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 CITY = "330200"
 PASSWORD = "a long enough test password"
 PHONE = "13812345678"

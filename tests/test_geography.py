@@ -17,6 +17,9 @@ from shapely.geometry import Point, box, mapping
 from feeds.geo import CITY_CODE, DEFAULT_DATA_DIR, Geography, load_geography
 from feeds.geo.build import gcj_to_wgs, village_short, wgs_to_gcj
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 TOWNS_PER_COUNTY = {
     "330203": 17, "330205": 8, "330206": 12, "330211": 7, "330212": 25,
     "330213": 12, "330225": 18, "330226": 18, "330281": 21, "330282": 24,

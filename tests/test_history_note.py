@@ -16,6 +16,9 @@ from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 from tests.live import PASSWORD, dashboard, sign_in_wall
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 
 def _step(geo, index: int, seq: int, kind: str, minutes_ago: float):
     message = event_dict(geo, index, id=f"H-{index}", seq=seq, type=kind)

@@ -16,6 +16,9 @@ from feeds.schema import CHINA_TZ, EventMessage, PositionMessage
 from feeds.sim import Model, SimConfig
 from tests.test_metrics import ROUTINE, T0, fold, life
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 NOW = T0 + timedelta(hours=3)
 
 

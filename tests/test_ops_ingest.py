@@ -26,6 +26,9 @@ from feeds.redis_server import start_redis
 from tests.factories import event_dict, line, position_dict
 from tests.live import ROOT, run_cli
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 # A report whose title has bytes that are not UTF-8, inside a JSON string: the case that made
 # msgspec raise UnicodeDecodeError, which nothing caught.
 NOT_UTF8_TITLE = "路边垃圾堆放未清理".encode()

@@ -20,7 +20,7 @@ from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
 from tests.live import dashboard, sign_in_wall
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 
 TYPES = ["reported", "dispatched", "accepted", "handled", "feedback", "closed"]
 

@@ -14,6 +14,9 @@ import redis
 from feeds.outage import SOCKET_TIMEOUT_S, SentinelURL, connect, sentinel_url
 from feeds.redis_group import RedisGroup, render, start_group
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 THREE = "127.0.0.1:26379,127.0.0.1:26380,127.0.0.1:26381"
 SENTINELS = [("127.0.0.1", 26379), ("127.0.0.1", 26380), ("127.0.0.1", 26381)]
 

@@ -23,6 +23,9 @@ from onemap.app import create_app
 from tests.factories import event_dict, line
 from tests.live import CITY, PASSWORD, dashboard, fetch, run_cli, sign_in
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 ROOT = Path(__file__).resolve().parent.parent
 # + the tablet's web app manifest and the favicon: browsers fetch them without the cookie
 PUBLIC = {"/login", "/login.css", "/healthz", "/readyz", "/livez"}  # + probes

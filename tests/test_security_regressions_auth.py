@@ -23,6 +23,9 @@ from dashboard.config import Settings
 from onemap.app import OneMap, create_app
 from tests.live import CITY, PASSWORD
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 YINZHOU = "330212"
 OFFICER = "officer"
 ORIGIN = "http://onemap.test"

@@ -26,6 +26,9 @@ import pytest
 from feeds.schema import EventMessage, PositionMessage, Rejection, decode_trusted, validate
 from tests.factories import event_dict, line, position_dict
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 CITY = "330200"
 PASSWORD = "a long enough test password"
 NOW = datetime.now(UTC).replace(microsecond=0)

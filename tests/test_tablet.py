@@ -28,6 +28,9 @@ from feeds.schema import CHINA_TZ, EventMessage, decode_trusted
 from tests.factories import event_dict, line, position_dict
 from tests.live import CITY, dashboard, fetch, sign_in
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 YINZHOU = "330212"
 
 

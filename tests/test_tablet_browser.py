@@ -16,7 +16,7 @@ from feeds.schema import CHINA_TZ
 from tests.factories import event_dict, line
 from tests.live import PASSWORD, dashboard, run_cli
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 SIZES = {"portrait": (768, 1024), "landscape": (1366, 1024)}
 YINZHOU = "330212"
 

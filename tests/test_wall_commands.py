@@ -14,7 +14,7 @@ from feeds.schema import CHINA_TZ, decode_trusted
 from tests.factories import event_dict, line
 from tests.live import CITY, PASSWORD, dashboard, sign_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 YINZHOU = "330212"
 
 

@@ -19,6 +19,9 @@ from tests.factories import event_dict, line
 from tests.live import CITY, PASSWORD, Dashboard, dashboard, fetch, sign_in
 from tests.test_actions import Client
 
+# Its own servers and Redis, no promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 YINZHOU, YUYAO = "330212", "330281"
 WAIT_S = 30  # generous: the suite shares two cores
 

@@ -24,7 +24,7 @@ from tests.conftest import sized_page
 from tests.factories import event_dict, line
 from tests.live import Dashboard, dashboard, sign_in_wall
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 
 MIN_TEXT_PX = 18  # at 1080 px of height (docs/operations.md, "Wall shapes")
 MAP_SHARE = 0.40  # of the screen's area, at every tested shape

@@ -30,6 +30,9 @@ from feeds.schema import (
 from feeds.sim import Model, SimConfig
 from tests.test_metrics import ROUTINE, T0, fix, fold, life
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 DAY = datetime(2026, 3, 10, tzinfo=CHINA_TZ)
 
 

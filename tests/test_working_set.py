@@ -31,6 +31,9 @@ from feeds.bus import EVENTS, Bus
 from feeds.schema import CHINA_TZ, EventMessage, encode
 from feeds.sim import Model, SimConfig
 
+# No promise about time: side by side with the fault tests.
+pytestmark = pytest.mark.parallel
+
 HOT_DAYS = 3
 
 
