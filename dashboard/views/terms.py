@@ -55,7 +55,7 @@ def terms(query: str, geo: Geography) -> Terms:
 def places_named(geo: Geography, word: str) -> frozenset[str]:
     """The areas whose name holds ``word``, without those inside another of them (a village
     named so holds its grids, which are named after it)."""
-    return _named(_names(geo), word)
+    return _named(geo, word)
 
 
 @lru_cache(maxsize=4)
@@ -64,8 +64,8 @@ def _names(geo: Geography) -> tuple[tuple[str, str], ...]:
     return tuple((a.code, a.name.lower()) for areas in levels for a in areas.values())
 
 
-@lru_cache(maxsize=1024)
-def _named(names: tuple[tuple[str, str], ...], word: str) -> frozenset[str]:
-    found = {code for code, name in names if word in name}
+@lru_cache(maxsize=1024)  # keyed by the geography itself: hashing its names was most of it
+def _named(geo: Geography, word: str) -> frozenset[str]:
+    found = {code for code, name in _names(geo) if word in name}
     # (chain: the city, then the code's areas down to itself)
     return frozenset(code for code in found if found.isdisjoint(chain(code)[1:-1]))
