@@ -480,6 +480,8 @@
       li.appendChild(el("b", null, s.step));
       li.appendChild(el("span", "step-level", s.levelName));
       if (s.seconds !== null && s.seconds !== undefined) li.appendChild(el("span", "step-took", "停留 " + duration(s.seconds)));
+      var note = onemap.loopStepNote && onemap.loopStepNote(s);
+      if (note) li.appendChild(el("p", "step-note", note));
       timeline.appendChild(li);
     });
     aside.appendChild(timeline);
@@ -564,6 +566,7 @@
     };
     var duty = this.role === "duty" || this.role === "admin";
     var leader = this.role === "leader" || this.role === "admin";
+    if (onemap.loopNode && duty) box.appendChild(onemap.loopNode(this, d));
     box.appendChild(button("签收", "acknowledge", "", duty && !d.acknowledged));
     box.appendChild(button("督办", "supervise", "is-warn", !d.supervised));
     box.appendChild(this.castPicker(d));

@@ -558,7 +558,8 @@
     if (i.detail) body.appendChild(el("p", "card-detail", i.detail));
     var steps = el("ol", "card-steps");
     (i.steps || []).slice(-6).forEach(function (s) {
-      steps.appendChild(el("li", "", onemap.clock(s.ts) + " " + s.step + " · " + (s.level || "") + "级"));
+      var by = s.assignee ? " → " + s.assignee : s.actor ? " · " + s.actor : "";
+      steps.appendChild(el("li", "", onemap.clock(s.ts) + " " + s.step + " · " + (s.level || "") + "级" + by));
     });
     body.appendChild(steps);
     var acts = el("ol", "card-actions");

@@ -120,7 +120,10 @@ SOURCES: dict[str, str] = {
     "app": "群众APP",
     "wechat": "微信群",
     "inspection": "巡查发现",
+    "command_center": "指挥中心",
 }
+DESK_SOURCE = "command_center"  # steps taken at OneMap's duty desk; never a producer's
+PRODUCER_SOURCES: dict[str, str] = {k: v for k, v in SOURCES.items() if k != DESK_SOURCE}
 
 STEP_TYPES: dict[str, str] = {
     "reported": "上报",
@@ -131,7 +134,30 @@ STEP_TYPES: dict[str, str] = {
     "feedback": "反馈",
     "closed": "办结",
     "reopened": "重新打开",
+    "transferred": "转办",
+    "returned": "退回",
 }
+
+# Departments an incident can be dispatched or transferred to (派单, 转办), by platform: the
+# usual offices of a town's four platforms and the county bureaus behind them. Codes are what a
+# step's ``assignee`` holds; a deployment with its own list replaces this table.
+# fmt: off
+DEPARTMENTS: dict[str, tuple[str, str]] = {  # code: (name, platform)
+    "zz-zhzx": ("镇街综治中心", "zz"),
+    "zz-pcs": ("派出所", "zz"),
+    "zz-sfs": ("司法所", "zz"),
+    "zz-xfb": ("信访办", "zz"),
+    "sc-scjgs": ("市场监管所", "sc"),
+    "sc-tzsb": ("特种设备检验站", "sc"),
+    "zf-zfzd": ("综合行政执法中队", "zf"),
+    "zf-sthj": ("生态环境分局", "zf"),
+    "zf-slz": ("水利站", "zf"),
+    "bm-bmzx": ("便民服务中心", "bm"),
+    "bm-szs": ("市政所", "bm"),
+    "bm-jtys": ("交通运输所", "bm"),
+    "bm-wygl": ("物业管理科", "bm"),
+}
+# fmt: on
 
 SEVERITIES: dict[str, str] = {"normal": "一般", "major": "较大", "urgent": "紧急"}
 

@@ -25,9 +25,11 @@ from feeds.catalogue import SEVERITIES, SOURCES, STEP_TYPES, WORKER_STATUSES
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 StepType = Literal[
-    "reported", "dispatched", "accepted", "escalated", "handled", "feedback", "closed", "reopened"
+    "reported", "dispatched", "accepted", "escalated", "handled", "feedback", "closed", "reopened",
+    "transferred", "returned",
 ]
-Source = Literal["grid_worker", "hotline_12345", "app", "wechat", "inspection"]
+# ``command_center`` is OneMap's own duty desk: producers may not send it (feeds.schema).
+Source = Literal["grid_worker", "hotline_12345", "app", "wechat", "inspection", "command_center"]
 Severity = Literal["normal", "major", "urgent"]
 WorkerStatus = Literal["patrolling", "handling", "idle", "offline"]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -74,6 +76,12 @@ class EventMessage(
     detail: str = ""
     reporter: Identifier | None = None
     severity: Severity | None = None
+    # Who took the step and what it says, for steps of the closed loop after the report: the
+    # officer or handler (``actor``), who it goes to (``assignee``: a worker id or a department
+    # code of feeds.catalogue.DEPARTMENTS) and why or with what result (``remark``).
+    actor: Identifier | None = None
+    assignee: Identifier | None = None
+    remark: str = ""
 
 
 class PositionMessage(
@@ -116,8 +124,20 @@ class WarningMessage(
 
 
 ActionVerb = Literal[
-    "acknowledge", "note", "supervise", "cast", "instruct", "follow", "release", "send_view"
+    "acknowledge", "note", "supervise", "cast", "instruct", "follow", "release", "send_view",
+    "dispatch", "transfer", "return", "escalate", "close", "reopen", "hand_over", "take_over",
 ]
+# The verbs that are steps of an incident's closed loop, taken from the duty desk: each is
+# published as an ``EventMessage`` (source ``command_center``) and audited as an action naming
+# the step's ``seq`` (dashboard.views.lifecycle).
+STEP_VERBS: dict[str, str] = {
+    "dispatch": "dispatched",
+    "transfer": "transferred",
+    "return": "returned",
+    "escalate": "escalated",
+    "close": "closed",
+    "reopen": "reopened",
+}
 MAX_ACTION_TEXT = 500
 
 
@@ -148,6 +168,7 @@ class ActionMessage(
     walls: tuple[Identifier, ...] = ()
     display: str = ""
     ends: Identifier | None = None
+    step: int | None = None  # a lifecycle verb: the seq of the incident's step it published
 
 
 _action_decoder = msgspec.json.Decoder(ActionMessage)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from feeds.catalogue import CATEGORIES
+from feeds.catalogue import CATEGORIES, DESK_SOURCE
 from feeds.geo import Geography
 from feeds.messages import (
     CHINA_TZ,
@@ -85,8 +85,12 @@ REJECTION_REASONS: dict[str, str] = {
     "area_mismatch": "area codes do not nest (grid not in village, town not in county ...)",
     "out_of_bounds": "point outside the city or far from the declared county",
     "bad_timestamp": "timestamp in the future or too old, or a deadline out of its step's span",
-    "text_too_long": f"title over {MAX_TITLE_CHARS} or detail over {MAX_DETAIL_CHARS} chars",
+    "text_too_long": (
+        f"title over {MAX_TITLE_CHARS}, detail over {MAX_DETAIL_CHARS} or remark over "
+        f"{MAX_ACTION_TEXT} chars"
+    ),
     "bad_text": "empty title, or control or bidi characters in text",
+    "reserved_source": "source command_center: only OneMap's own duty desk writes it",
 }
 
 # Bidirectional controls (LRM, RLM, ALM, the embeddings, overrides and isolates) turn text
@@ -116,8 +120,11 @@ def validate(
     geo: Geography,
     limits: Limits = DEFAULT_LIMITS,
     now: datetime | None = None,
+    *,
+    desk: bool = False,
 ) -> Message | Rejection:
-    """Decode and check one message. Never raises for bad input."""
+    """Decode and check one message. Never raises for bad input. ``desk``: the message is a
+    step taken at OneMap's duty desk, the one writer of the source ``command_center``."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -139,6 +146,9 @@ def validate(
             return Rejection("schema", f"key {repeated!r} given twice")
     now = now or datetime.now(UTC)
     if isinstance(message, EventMessage):
+        if (message.source == DESK_SOURCE) != desk:
+            detail = "only the duty desk writes it" if not desk else "a desk step must say so"
+            return Rejection("reserved_source", f"source {message.source!r}: {detail}")
         problem = _check_event(message, geo, limits, now)
     else:
         problem = _check_position(message, geo, limits, now)
@@ -189,6 +199,11 @@ def _check_position(
 def _check_text(msg: EventMessage) -> Rejection | None:
     if len(msg.title) > MAX_TITLE_CHARS or len(msg.detail) > MAX_DETAIL_CHARS:
         return Rejection("text_too_long", f"title {len(msg.title)}, detail {len(msg.detail)}")
+    if len(msg.remark) > MAX_ACTION_TEXT:
+        return Rejection("text_too_long", f"remark {len(msg.remark)}")
+    bad = _DETAIL_BAD.search(msg.remark)
+    if bad:
+        return Rejection("bad_text", f"remark holds {_codepoint(bad.group())}")
     if not msg.title.strip():
         return Rejection("bad_text", "empty title")
     bad = _TITLE_BAD.search(msg.title)
@@ -284,7 +299,10 @@ assert [f.name for f in msgspec.structs.fields(EventMessage)][12:] == [
     "detail",
     "reporter",
     "severity",
-] and len(msgspec.structs.fields(EventMessage)) == 15, "update _least_quotes"
+    "actor",
+    "assignee",
+    "remark",
+] and len(msgspec.structs.fields(EventMessage)) == 18, "update _least_quotes"
 assert [f.name for f in msgspec.structs.fields(AreaRef)] == ["county", "town", "village", "grid"]
 assert [f.name for f in msgspec.structs.fields(PositionMessage)][6:] == ["battery", "accuracy"]
 
@@ -300,6 +318,9 @@ def _least_quotes(raw: bytes, msg: Message) -> int:
             + (4 if msg.detail != "" else 4 * (b'"detail":' in raw))
             + (4 if msg.reporter is not None else 2 * (b'"reporter":' in raw))
             + (4 if msg.severity is not None else 2 * (b'"severity":' in raw))
+            + (4 if msg.actor is not None else 2 * (b'"actor":' in raw))
+            + (4 if msg.assignee is not None else 2 * (b'"assignee":' in raw))
+            + (4 if msg.remark != "" else 4 * (b'"remark":' in raw))
             + (4 if area.village is not None else 2 * (b'"village":' in raw))
             + (4 if area.grid is not None else 2 * (b'"grid":' in raw))
         )

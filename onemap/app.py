@@ -29,7 +29,8 @@ from dashboard.views import geo_api, risks
 from dashboard.views.act import Actions
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
-from dashboard.views.ingest_api import IngestApi
+from dashboard.views.ingest_api import IngestApi, limits_of, memory_s
+from dashboard.views.lifecycle import Lifecycle
 from dashboard.views.open311 import Open311
 from dashboard.views.trends import Trends
 from dashboard.web import webapp
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> OneMap:
     live, api = hub.live, hub.api
     Details(access, live, hub.cold).install(server, api)
     Actions(access, bus, live, hub.follows).install(api)
+    Lifecycle(access, bus, live, hub.cold, limits_of(settings), memory_s(settings)).install(api)
     DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)
     risks.install(api, live)
     Trends(live, hub.archive).install(api)

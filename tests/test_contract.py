@@ -88,6 +88,13 @@ def _bad_lines(geo) -> list[tuple[str, bytes]]:
         ("bad_text", line(event_dict(geo, detail="ok\x1b[31mred"))),
         ("bad_text", line(event_dict(geo, title="井盖\u202e失缺"))),  # shown reversed
         ("bad_text", line(event_dict(geo, title="井盖缺失\n第二行"))),  # a title is one line
+        ("bad_text", line(event_dict(geo, seq=2, type="dispatched", remark="ok\u202efed"))),
+        ("text_too_long", line(event_dict(geo, seq=2, type="returned", remark="长" * 501))),
+        # only OneMap's duty desk writes steps from the command centre
+        (
+            "reserved_source",
+            line(event_dict(geo, seq=2, type="dispatched", source="command_center")),
+        ),
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from feeds.catalogue import CATEGORIES, DEPARTMENTS
 from feeds.geo import contains, load_geography
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
@@ -39,6 +40,7 @@ CAST_ROLES = {"duty", "leader", "admin"}  # docs/feeds.md; docs/security.md, who
 # A registered wall at each level, and one beside (another county): what a cast may name.
 WALL_SCOPES = {"city": CITY, "county": YINZHOU, "town": TOWN, "beside": YUYAO}
 LEADER_LIST_ROLES = {"duty", "admin"}  # who may send a view to a leader
+LOOP_ROLES = {"duty", "admin"}  # who runs the closed loop from the desk (docs/duty.md)
 SCOPED = ("hello", "risks", "trends")
 TARGETS = {
     "own": lambda holder: holder,
@@ -197,6 +199,27 @@ def test_an_action_needs_the_verbs_role_and_the_incident_in_scope(
     assert _outcome(reply) == expected, reply
 
 
+@pytest.mark.parametrize("where", ["in", "out"])
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_a_desk_step_needs_a_duty_role_and_the_incident_in_scope(matrix_app, role, level, where):
+    """docs/duty.md, "Running the closed loop": 派单 ... 重新打开 are duty officers' and admins'."""
+    app, _clients = matrix_app
+    incident = INCIDENT_IN if where == "in" else INCIDENT_OUT
+    made = _incident(incident, TOWN, 0) if where == "in" else _incident(incident, FAR_TOWN, 1)
+    platform = CATEGORIES[made["category"]].platform
+    department = next(c for c, (_name, p) in DEPARTMENTS.items() if p == platform)
+    payload = {"verb": "dispatch", "incident": incident, "assignee": department}
+    reply = _ask(matrix_app, role, level, "handle", payload)
+    if role not in LOOP_ROLES:
+        expected = "not allowed"
+    elif not _inside(level, where):
+        expected = "incident not found"
+    else:
+        expected = "ok"
+    assert _outcome(reply) == expected, reply
+
+
 @pytest.mark.parametrize("level", HOLDER_SCOPES)
 @pytest.mark.parametrize("role", ROLES)
 def test_the_leaders_list_is_for_those_who_may_send_a_view(matrix_app, role, level):
@@ -285,7 +308,7 @@ def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, ev
 
 def test_every_registered_event_is_in_this_matrix(matrix_app):
     app, _clients = matrix_app
-    covered = {*SCOPED, "duty_rows", "incident", "act", "leaders", "walls"}
+    covered = {*SCOPED, "duty_rows", "incident", "act", "handle", "leaders", "walls"}
     assert set(app.hub.api.rules) == covered, "a new socket event needs its row in the matrix"
 
 

@@ -30,7 +30,9 @@ from feeds.schema import AreaRef
 if TYPE_CHECKING:
     from dashboard.state import Incident, Step
 
-_ROUTINE = frozenset(("dispatched", "accepted", "escalated", "handled", "feedback"))
+_ROUTINE = frozenset(
+    ("dispatched", "accepted", "escalated", "handled", "feedback", "transferred", "returned")
+)
 
 
 class Facts:

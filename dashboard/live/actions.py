@@ -29,6 +29,14 @@ VERB_NAMES = {
     "follow": "大屏跟随",
     "release": "结束跟随",
     "send_view": "推送视图",
+    "dispatch": "派单",
+    "transfer": "转办",
+    "return": "退回",
+    "escalate": "上报上级",
+    "close": "结案",
+    "reopen": "重新打开",
+    "hand_over": "交班",
+    "take_over": "接班",
 }
 PER_INCIDENT = 200  # actions kept per incident in memory (the stream keeps them all)
 
@@ -112,6 +120,7 @@ def action_payload(sid: str, action: ActionMessage, state: State, reveal: bool) 
         "target": action.target,
         "text": action.text if reveal else mask_text(action.text),
         "seconds": action.seconds,
+        "step": action.step,
     }
 
 

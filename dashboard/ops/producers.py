@@ -13,7 +13,7 @@ from dashboard.access.producers import DEFAULT_RATE, ProducerStore
 from dashboard.config import Settings
 from dashboard.ops.accounts import _scope
 from dashboard.ops.printable import printable
-from feeds.catalogue import SOURCES
+from feeds.catalogue import PRODUCER_SOURCES as SOURCES
 from feeds.outage import connect
 from feeds.redis_server import missing_url_message
 

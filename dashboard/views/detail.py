@@ -20,6 +20,7 @@ from dashboard.incident import Incident
 from dashboard.live.inbound import ANY_ROLE, Caller, IncidentAsk, Reply, SocketApi
 from dashboard.live.livestate import LiveState
 from dashboard.views.dossier import dossier_finish, dossier_locked
+from dashboard.views.lifecycle import loop_options
 from feeds.geo import contains
 
 
@@ -61,6 +62,7 @@ class Details:
             if incident is None or not contains(who.scope, incident.area.town):
                 return None
             parts = dossier_locked(state, incident, self.live.actions, who.sees_pii, now)
+            parts[0]["loop"] = loop_options(who, incident)
         found = dossier_finish(parts[0], state, incident, *parts[1:], who.sees_pii, now)
         if archived:
             found["archived"] = True  # read from the archive: it has left memory

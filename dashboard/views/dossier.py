@@ -14,7 +14,8 @@ from dashboard.access.privacy import incident_detail, mask_text
 from dashboard.live.actions import ActionBook, action_payload
 from dashboard.state import Incident, State
 from dashboard.views.search import reported_at
-from feeds.catalogue import CATEGORIES, LEVELS, SOURCES
+from feeds.catalogue import CATEGORIES, DEPARTMENTS, LEVELS, PLATFORMS, SOURCES
+from feeds.schema import ActionMessage
 
 NEARBY = 5
 GRID_HISTORY = 10
@@ -36,6 +37,7 @@ def dossier_locked(
         start = datetime.fromisoformat(step["ts"])
         step["seconds"] = round((end - start).total_seconds()) if end else None
         step["levelName"] = LEVELS[step["level"]]
+    _desk_steps(steps, book.of(incident.id), reveal)
     found.update(
         sourceName=SOURCES.get(incident.source, incident.source),
         remaining=round((incident.deadline - now).total_seconds()),
@@ -48,6 +50,28 @@ def dossier_locked(
         supervised=incident.id in book.supervised,
     )
     return found, list(state.incidents.values()), list(state.positions.values())
+
+
+def _desk_steps(
+    steps: list[dict[str, Any]], actions: list[tuple[str, ActionMessage]], reveal: bool
+) -> None:
+    """Each step taken at the desk says who took it, for whom and why (its audited action)."""
+    by_seq = {a.step: a for _sid, a in actions if a.step is not None}
+    for step in steps:
+        action = by_seq.get(step["seq"])
+        if action is None:
+            continue
+        step["actor"] = action.display or action.actor
+        step["assignee"] = handler_name(action.target)
+        step["remark"] = action.text if reveal else mask_text(action.text)
+
+
+def handler_name(code: str | None) -> str:
+    """A department's name, or a worker's id as it is."""
+    if not code:
+        return ""
+    department = DEPARTMENTS.get(code)
+    return f"{department[0]}（{PLATFORMS[department[1]]}）" if department else code
 
 
 def dossier_finish(

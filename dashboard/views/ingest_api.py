@@ -49,6 +49,11 @@ class Refusal:
     error: str
 
 
+def memory_s(settings: Settings) -> int:
+    """How long a step's (id, seq) stays claimed: longer than any step validation lets in."""
+    return settings.max_age_h * 3600 + settings.max_future_s + 60
+
+
 def limits_of(settings: Settings) -> Limits:
     return Limits(timedelta(seconds=settings.max_future_s), timedelta(hours=settings.max_age_h))
 
@@ -63,7 +68,7 @@ class IngestApi:
         self.access = access
         self.limits = limits_of(settings)
         # A step is remembered as long as validation could let the same step in again.
-        self.memory_s = settings.max_age_h * 3600 + settings.max_future_s + 60
+        self.memory_s = memory_s(settings)
         self._openapi = msgspec.json.encode(openapi_document())
 
     def install(self, server: Flask) -> None:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.access.producers import RIGHTS_REASONS
-from feeds.catalogue import CATEGORIES, SEVERITIES, SOURCES, STEP_TYPES, WORKER_STATUSES
+from feeds.catalogue import (
+    CATEGORIES,
+    PRODUCER_SOURCES,
+    SEVERITIES,
+    STEP_TYPES,
+    WORKER_STATUSES,
+)
 from feeds.schema import MAX_MESSAGE_BYTES, REJECTION_REASONS
 
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
@@ -45,7 +51,7 @@ def _event() -> dict[str, Any]:
             "area": area,
             "lon": {"type": "number", "description": "WGS84"},
             "lat": {"type": "number", "description": "WGS84"},
-            "source": {"enum": list(SOURCES)},
+            "source": {"enum": list(PRODUCER_SOURCES)},
             "reporter": {**_ID, "type": ["string", "null"]},
             "title": {"type": "string", "minLength": 1, "maxLength": 100},
             "detail": {"type": "string", "maxLength": 2000},

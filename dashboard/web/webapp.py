@@ -113,6 +113,7 @@ WALL_PATH = "/wall"
 WALL_DROPS = (
     "/_dash-component-suites/dash_ag_grid/",
     "/assets/onemap-55-duty.js",
+    "/assets/onemap-56-loop.js",
     "/assets/onemap-60-tablet.js",
     "/assets/duty.css",
     "/assets/tablet.css",

@@ -30,11 +30,16 @@ class Incident:
     plan: lifecycle.Plan
     details: tuple[str, ...]
     held: int | None = None  # reorder chaos: index of a step waiting for the next one
+    # The duty desk took steps of its own (feeds.sim.desk): the plan's later steps are numbered
+    # after them (``offset``), or, once the desk closed it, never sent (``stopped``).
+    upto: int = 0  # the index of the next step to process
+    offset: int = 0
+    stopped: bool = False
 
     def message(self, index: int) -> EventMessage:
         step = self.plan.steps[index]
         return EventMessage(
-            id=self.id, seq=index + 1, type=step.type,
+            id=self.id, seq=index + 1 + self.offset, type=step.type,
             ts=to_datetime(step.ms), category=self.category, level=step.level, area=self.area,
             lon=self.lon, lat=self.lat, source=self.source,
             title=self.title, deadline=self.deadline, detail=self.details[index],

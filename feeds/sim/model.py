@@ -59,6 +59,7 @@ class Model:
         self._order = count()
         self._ready: deque[tuple[int, Message]] = deque()
         self._day, self._day_text, self._day_seq = -1, "", 0
+        self._running: dict[str, Incident] = {}  # incidents with steps still to send
         self._start()
 
     # -- public ------------------------------------------------------------------------------
@@ -79,6 +80,20 @@ class Model:
         until_ms = to_ms(until) if until else _NEVER
         while batch := self.take(until_ms, 1000):
             yield from batch
+
+    def desk_step(self, incident_id: str, seq: int, closed: bool) -> None:
+        """The duty desk took step ``seq`` of an incident: the field goes on after it (its next
+        steps are numbered from ``seq + 1``), or stops if the desk closed it. An incident whose
+        steps are all sent already (or never simulated here) is left alone."""
+        incident = self._running.get(incident_id)
+        if incident is None:
+            return
+        if closed:
+            incident.stopped = True
+            del self._running[incident_id]
+            return
+        unsent = incident.held if incident.held is not None else incident.upto
+        incident.offset = max(incident.offset, seq - unsent)
 
     # -- scheduling --------------------------------------------------------------------------
     def _start(self) -> None:
@@ -132,12 +147,18 @@ class Model:
             for start, end in incident.plan.worker_windows():
                 self.roster.add_task(incident.area.grid or "", start, end, incident.lon,
                                      incident.lat)
+        self._running[incident.id] = incident
         self._step(due, incident, 0)
         self._schedule_arrival(kind, cursor)
 
     def _step(self, due: int, incident: Incident, index: int) -> None:
+        if incident.stopped:
+            return
+        incident.upto = index + 1
         steps = incident.plan.steps
         has_next = index + 1 < len(steps)
+        if not has_next:
+            self._running.pop(incident.id, None)
         if has_next:
             self._push(steps[index + 1].ms, STEP, incident, index + 1)
         if incident.held is not None:  # reorder chaos: this step overtakes the held one

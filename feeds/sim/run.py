@@ -19,6 +19,7 @@ from feeds.bus import Bus
 from feeds.geo import Geography
 from feeds.outage import REDIS_ERRORS, Outage
 from feeds.schema import EventMessage, Message
+from feeds.sim.desk import DeskWatch
 from feeds.sim.model import Model
 from feeds.sim.options import SimConfig
 from feeds.sim.simtime import local_midnight, to_datetime, to_ms
@@ -76,7 +77,9 @@ def _backfill(
 def _live(
     bus: Bus, model: Model, stop: threading.Event, clock: Callable[[], float], outage: Outage
 ) -> None:
+    desk = DeskWatch(bus)
     while not stop.is_set():
+        desk.follow(model)
         now_ms = to_ms(clock())
         while not stop.is_set() and (batch := model.take(now_ms, BATCH)):
             _publish(bus, batch, stop, outage)
