@@ -54,7 +54,8 @@
       var free = (d.nearby || []).filter(function (w) { return FREE[w.status]; });
       if (!free.length) box.appendChild(el("p", "muted", "附近暂无空闲网格员"));
       free.forEach(function (w) {
-        box.appendChild(choice(form, w.worker, w.worker, distance(w.metres) + " · " + (STATUS[w.status] || w.status) + " · " + w.place, redraw));
+        box.appendChild(choice(form, w.worker, w.name || w.worker,
+          (w.name ? w.worker + " · " : "") + distance(w.metres) + " · " + (STATUS[w.status] || w.status) + " · " + w.place, redraw));
       });
       box.appendChild(departmentPicker(form, d.loop.departments, redraw));
     } else if (rule.target === "other_platform") {
@@ -122,6 +123,36 @@
     select.addEventListener("change", function () { form.assignee = select.value; redraw(); });
     return select;
   }
+
+  // 联系: a worker's number, asked of the server (audited; in full for duty officers only),
+  // then 拨打 (a tel: link: the desk phone or softphone the browser hands it to) and 复制.
+  onemap.contactNode = function (duty, worker, incident) {
+    var box = el("span", "contact");
+    var ask = el("button", "duty-button contact-ask", "联系");
+    ask.type = "button";
+    ask.setAttribute("data-worker", worker);
+    ask.addEventListener("click", function () {
+      ask.disabled = true;
+      duty.live.socket.emit("contact", { worker: worker, incident: incident }, function (reply) {
+        box.textContent = "";
+        if (!reply || !reply.ok) { box.appendChild(el("span", "muted", "无联系方式")); return; }
+        box.appendChild(el("span", "contact-phone", reply.phone));
+        if (!reply.masked) {
+          var call = el("a", "duty-button contact-call", "拨打");
+          call.href = "tel:" + reply.phone.replace(/[^0-9+]/g, "");
+          box.appendChild(call);
+          var copy = el("button", "duty-button contact-copy", "复制");
+          copy.type = "button";
+          copy.addEventListener("click", function () {
+            if (navigator.clipboard) navigator.clipboard.writeText(reply.phone).then(function () { copy.textContent = "已复制"; });
+          });
+          box.appendChild(copy);
+        }
+      });
+    });
+    box.appendChild(ask);
+    return box;
+  };
 
   // A desk step's line in the timeline: who took it, for whom, why.
   onemap.loopStepNote = function (s) {

@@ -27,6 +27,7 @@ from dashboard.notify.store import NotifyStore
 from dashboard.state import State
 from dashboard.views import geo_api, risks
 from dashboard.views.act import Actions
+from dashboard.views.contact import Contacts
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
 from dashboard.views.ingest_api import IngestApi, limits_of, memory_s
@@ -36,6 +37,7 @@ from dashboard.views.trends import Trends
 from dashboard.web import webapp
 from dashboard.web.security import DashScriptHashes, SecurityHeaders
 from feeds.bus import Bus
+from feeds.directory import Directory
 from feeds.geo import Geography, load_geography
 from feeds.outage import connect, until_ok
 
@@ -110,7 +112,9 @@ def create_app(settings: Settings) -> OneMap:
     hub = LiveHub(socketio, bus, state, settings, guard, access.audit_refused)
     hub.install()
     live, api = hub.live, hub.api
-    Details(access, live, hub.cold).install(server, api)
+    contacts = Contacts(access, live, Directory(client, settings.prefix))
+    contacts.install(api)
+    Details(access, live, hub.cold, contacts).install(server, api)
     Actions(access, bus, live, hub.follows).install(api)
     Lifecycle(access, bus, live, hub.cold, limits_of(settings), memory_s(settings)).install(api)
     DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)

@@ -19,16 +19,24 @@ from dashboard.cold.store import ColdStore
 from dashboard.incident import Incident
 from dashboard.live.inbound import ANY_ROLE, Caller, IncidentAsk, Reply, SocketApi
 from dashboard.live.livestate import LiveState
+from dashboard.views.contact import Contacts
 from dashboard.views.dossier import dossier_finish, dossier_locked
 from dashboard.views.lifecycle import loop_options
 from feeds.geo import contains
 
 
 class Details:
-    def __init__(self, access: Access, live: LiveState, cold: ColdStore | None = None) -> None:
+    def __init__(
+        self,
+        access: Access,
+        live: LiveState,
+        cold: ColdStore | None = None,
+        contacts: Contacts | None = None,
+    ) -> None:
         self.access = access
         self.live = live
         self.cold = cold  # incidents that have left memory, read from the archive
+        self.contacts = contacts  # workers' names beside their ids
 
     def get(self, who: Principal | None, incident_id: str, via: str) -> dict[str, Any] | None:
         found = None
@@ -66,6 +74,8 @@ class Details:
         found = dossier_finish(parts[0], state, incident, *parts[1:], who.sees_pii, now)
         if archived:
             found["archived"] = True  # read from the archive: it has left memory
+        if self.contacts is not None:
+            self.contacts.name_workers(found, incident.reporter, who.sees_pii)
         return found
 
     def install(self, server: Flask, api: SocketApi) -> None:

@@ -63,6 +63,7 @@ def _desk_steps(
             continue
         step["actor"] = action.display or action.actor
         step["assignee"] = handler_name(action.target)
+        step["assigneeId"] = action.target or ""
         step["remark"] = action.text if reveal else mask_text(action.text)
 
 

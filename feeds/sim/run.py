@@ -16,11 +16,13 @@ from collections.abc import Callable
 from typing import TextIO
 
 from feeds.bus import Bus
+from feeds.directory import Directory
 from feeds.geo import Geography
 from feeds.outage import REDIS_ERRORS, Outage
 from feeds.schema import EventMessage, Message
 from feeds.sim.desk import DeskWatch
 from feeds.sim.model import Model
+from feeds.sim.names import card_of
 from feeds.sim.options import SimConfig
 from feeds.sim.simtime import local_midnight, to_datetime, to_ms
 
@@ -49,9 +51,25 @@ def run(
     _say(progress, f"simulate: seed {config.seed}, {config.events_per_day:,.0f} events/day, "
                    f"{len(model.roster.workers):,} workers, speed {config.speed:g}")
     outage = Outage(log, "simulate", max_delay=MAX_SLEEP, stop=stop)
+    _directory(bus, model, stop, outage)
     if config.backfill:
         _backfill(bus, model, now_ms, stop, progress, outage)
     _live(bus, model, stop, clock, outage)
+
+
+def _directory(bus: Bus, model: Model, stop: threading.Event, outage: Outage) -> None:
+    """The simulated workers' names and phones, for the desk (a real city imports its roster:
+    ``onemap workers import``)."""
+    directory = Directory(bus.client, bus.prefix)
+    cards = [card_of(w) for w in model.roster.workers]
+    while not stop.is_set():
+        try:
+            directory.put(cards)
+        except REDIS_ERRORS as exc:
+            outage.failed(exc)
+            continue
+        outage.ok()
+        return
 
 
 def _backfill(
