@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from feeds.catalogue import CATEGORIES, DEPARTMENTS
+from feeds.directory import Directory, WorkerCard
 from feeds.geo import contains, load_geography
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
@@ -220,6 +221,28 @@ def test_a_desk_step_needs_a_duty_role_and_the_incident_in_scope(matrix_app, rol
     assert _outcome(reply) == expected, reply
 
 
+@pytest.mark.parametrize("where", ["in", "out"])
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_a_workers_number_is_for_detail_roles_inside_the_jurisdiction(
+    matrix_app, role, level, where
+):
+    """docs/duty.md: 联系 gives the number (in full to duty officers) of a worker in scope."""
+    app, _clients = matrix_app
+    town = TOWN if where == "in" else FAR_TOWN
+    grid = next(g for g in sorted(GEO.grids) if contains(town, g))
+    worker = f"MW-{where}"
+    Directory(app.bus.client, "matrix").put([WorkerCard(worker, "王建国", "13812345678", grid)])
+    reply = _ask(matrix_app, role, level, "contact", {"worker": worker})
+    if role not in DETAIL_ROLES:
+        assert _outcome(reply) == "not allowed"
+    elif not _inside(level, where):
+        assert _outcome(reply) == "worker not found"
+    else:
+        assert _outcome(reply) == "ok"
+        assert reply["phone"] == ("13812345678" if role == "duty" else "138****5678")
+
+
 @pytest.mark.parametrize("level", HOLDER_SCOPES)
 @pytest.mark.parametrize("role", ROLES)
 def test_the_leaders_list_is_for_those_who_may_send_a_view(matrix_app, role, level):
@@ -308,7 +331,7 @@ def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, ev
 
 def test_every_registered_event_is_in_this_matrix(matrix_app):
     app, _clients = matrix_app
-    covered = {*SCOPED, "duty_rows", "incident", "act", "handle", "leaders", "walls"}
+    covered = {*SCOPED, "duty_rows", "incident", "act", "handle", "contact", "leaders", "walls"}
     assert set(app.hub.api.rules) == covered, "a new socket event needs its row in the matrix"
 
 
