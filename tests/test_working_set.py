@@ -8,16 +8,20 @@ and retention go by them).
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from dashboard.access.auth import Principal
 from dashboard.cold import grams, summaries
+from dashboard.cold import store as store_module
 from dashboard.cold.keeper import archive_days, evict, midnight, trim_log
 from dashboard.cold.store import ColdStore
 from dashboard.live.inbound import DutyRowsAsk
@@ -283,7 +287,6 @@ def test_text_search_answers_the_same_through_the_index_and_by_a_scan(world):
     city = state.geo.city.code
     officer = Principal("u:duty:1", "user", "duty", "duty", city, "值班员", None)
     leader = Principal("u:lead:1", "user", "lead", "leader", city, "领导", None)
-    query = DutyQuery(live, cold, HOT_DAYS)
     asks = [
         {"q": "井盖"},
         {"q": "邻里因"},
@@ -296,6 +299,7 @@ def test_text_search_answers_the_same_through_the_index_and_by_a_scan(world):
     assert parts and all(grams.find(p, "search_plain", "井盖") is not None for p in parts)
 
     def answers() -> list[dict]:
+        query = DutyQuery(live, ColdStore(archive), HOT_DAYS)  # nothing kept from before
         found = []
         for who in (officer, leader):
             for ask in asks:
@@ -381,3 +385,33 @@ def test_officers_find_by_id_place_and_several_words_in_memory_and_in_the_archiv
     after = query.rows(officer, DutyRowsAsk(filter={"q": old.id}, start=0, end=10))
     assert after["archived"] == 1
     assert found() == asks
+
+
+def test_kept_answers_are_the_archives_as_it_is_now(world, monkeypatch):
+    """A count or a text search's matches are kept for the next officer who asks the same,
+    until the archive's files change: a rewritten month answers anew."""
+    state, live, archive, cold, now = world
+    evict(live, archive, now, HOT_DAYS)
+    officer = Principal("u:duty:1", "user", "duty", "duty", state.geo.city.code, "值班员", None)
+    query = DutyQuery(live, cold, HOT_DAYS)
+    scans: list[str] = []
+    real = store_module._text_matches
+    monkeypatch.setattr(store_module, "_text_matches", lambda *a: scans.append("text") or real(*a))
+    asks = [DutyRowsAsk(filter={"q": "井盖"}, start=0, end=100), DutyRowsAsk(start=0, end=100)]
+    first = [query.rows(officer, ask) for ask in asks]
+    again = [query.rows(officer, ask) for ask in asks]
+    assert [a["total"] for a in again] == [f["total"] for f in first]
+    assert [a["rows"] for a in again] == [f["rows"] for f in first]
+    assert scans == ["text"]  # the second search was answered from what was kept
+    assert first[0]["archived"] > 0 and first[1]["archived"] > 0
+    # the month rewritten without its 井盖 reports and half of the rest: answered anew
+    for part in summaries.files(archive):
+        table = pq.read_table(part)
+        keep = pc.invert(pc.match_substring(table["search_plain"], "井盖"))
+        keep = pc.and_(keep, pc.equal(pc.bit_wise_and(pa.array(range(table.num_rows)), 1), 0))
+        pq.write_table(table.filter(keep), part + ".new")
+        os.replace(part + ".new", part)
+    later = [query.rows(officer, ask) for ask in asks]
+    assert later[0].get("archived", 0) == 0
+    assert 0 < later[1]["archived"] < first[1]["archived"]
+    assert scans == ["text", "text"]

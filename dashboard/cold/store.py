@@ -10,12 +10,15 @@ and cut like the table asks, so the desk's hot and cold answers merge into one
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -32,6 +35,7 @@ from feeds.geo.codes import level_of
 from feeds.schema import AreaRef
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # the duty table's sort columns (``search.sort``) over a summary row: closed incidents only,
 # so "status" sorts as (closed, deadline) does
@@ -90,6 +94,11 @@ class ColdStore:
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.failures = 0  # archive reads that failed in the live fold
+        # Answers that only change when the archive's files do (a night's archive run): the
+        # count of a filter's matches, and a text search's matches. Every officer's desk opens
+        # on the same few filters; each file's version is in the key.
+        self._counts: _Lru[int] = _Lru(COUNTS_KEPT)
+        self._matches: _Lru[pa.Table] = _Lru(MATCHES_KEPT)
 
     # -- whole incidents ---------------------------------------------------------------------
     def recall_or_none(self, ids: set[str]) -> dict[str, Incident]:
@@ -154,32 +163,34 @@ class ColdStore:
         if not parts:
             return Found(0, [], [])
         words = ask.terms()
-        hits = _hits(parts, ask.reveal, words.texts)
-        named = _named(parts, ask.reveal, words) if hits is not None else None
-        if named is None:
-            hits = None  # a place's word the index cannot answer: scan for every word
-        where, params = _where(ask, words, indexed=hits is not None, named=named)
-        # a text search with every file indexed: its matches, taken from the index's rows
-        # (``grams``), are filtered here in memory; otherwise the files are scanned
-        source, asked = (
-            ("hits", params) if hits is not None else ("read_parquet(?)", [parts, *params])
-        )
+        key = _answer_key(parts, ask, words)
         order = f"{ORDER.get(column, 'first_ts')} {'DESC' if descending else 'ASC'}, id"
         # No join here: a join stops DuckDB from pushing the top-N's bound into the scan
         # (one sorted file a month: it then reads the first row groups only; 55 ms against
         # 130 ms with the join). Memory's incidents (``besides``, a few) are asked for beyond
         # the limit and left out after, and their matches taken off the count.
         besides = sorted(ask.besides)
-        matching = f"SELECT * FROM {source} WHERE {where}"
         kept = set(besides)
-        with _connection() as con:
-            if hits is not None:
-                con.register("hits", hits)
-            if words.texts:
-                rows, points, total = _searched(con, matching, asked, order, limit, newest, kept)
-            else:
-                count = con.sql(f"SELECT count(*) FROM ({matching})", params=asked).fetchall()
-                total = int(count[0][0]) if count else 0
+        if words.texts:
+            found = self._matches.get(key) if key else None
+            if found is None:
+                found = _text_matches(parts, ask, words)
+                if key and found.num_rows <= MATCHES_ROWS:
+                    self._matches.put(key, found)
+            with _connection() as con:
+                rows, points, total = _searched(con, found, order, limit, newest, kept)
+        else:
+            where, params = _where(ask, words)
+            asked = [parts, *params]
+            matching = f"SELECT * FROM read_parquet(?) WHERE {where}"
+            with _connection() as con:
+                total_or_none = self._counts.get(key) if key else None
+                if total_or_none is None:
+                    counted = con.sql(f"SELECT count(*) FROM ({matching})", params=asked)
+                    total_or_none = int(counted.fetchall()[0][0])
+                    if key:
+                        self._counts.put(key, total_or_none)
+                total = total_or_none
                 if besides:  # an IN list of literals: filtered in the scan, row groups skipped
                     held = ", ".join(_quoted(i) for i in besides)
                     also = f"SELECT count(*) FROM ({matching}) WHERE id IN ({held})"
@@ -202,19 +213,42 @@ class ColdStore:
         return Found(total, first, latest[:newest])
 
 
+def _text_matches(parts: list[str], ask: Ask, words: Terms) -> pa.Table:
+    """Every archived row (its shown columns) that passes a text search: taken from the
+    index's rows (``grams``) and filtered in memory when every file is indexed; otherwise the
+    files are scanned."""
+    hits = _hits(parts, ask.reveal, words.texts)
+    named = _named(parts, ask.reveal, words) if hits is not None else None
+    if named is None:
+        hits = None  # a place's word the index cannot answer: scan for every word
+    where, params = _where(ask, words, indexed=hits is not None, named=named)
+    source, asked = ("hits", params) if hits is not None else ("read_parquet(?)", [parts, *params])
+    with _connection() as con:
+        if hits is not None:
+            con.register("hits", hits)
+        return con.sql(f"SELECT {_ROW} FROM {source} WHERE {where}", params=asked).to_arrow_table()
+
+
+def _answer_key(parts: list[str], ask: Ask, words: Terms) -> Hashable | None:
+    """What an answer depends on, these files as they are now included; None for a filter
+    whose answer moves anyway: a window that moves with the clock ("the last 7 days"), or
+    marks that change with every 签收 and 督办."""
+    if ask.f.period in PERIODS or ask.f.flag in ("supervised", "acknowledged"):
+        return None
+    return (_version(parts), ask.f, ask.area, ask.city, ask.reveal, ask.before, words)
+
+
 def _searched(
     con: duckdb.DuckDBPyConnection,
-    matching: str,
-    asked: list[object],
+    found: pa.Table,
     order: str,
     limit: int,
     newest: int,
     kept: set[str],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """A text search: the search text is read for every row whatever is asked, so the matches
-    are read once, in full, then counted and cut in memory (reading them briefly and the rows
-    shown again by id cost more: 133 + 135 ms against 167 ms for a county's matches)."""
-    found = con.sql(f"SELECT {_ROW} FROM ({matching})", params=asked).to_arrow_table()
+    (``found``) are read once, in full, then counted and cut in memory (reading them briefly
+    and the rows shown again by id cost more: 133 + 135 ms against 167 ms for a county's)."""
     held = pa.compute.is_in(found["id"], value_set=pa.array(sorted(kept), pa.string()))
     total = found.num_rows - int(pa.compute.sum(held).as_py() or 0)
     con.register("found", found)
@@ -338,6 +372,43 @@ def _records(table: pa.Table) -> list[dict[str, Any]]:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PER_MICROSECOND = {"s": 1e-6, "ms": 1e-3, "us": 1, "ns": 1e3}
+
+
+COUNTS_KEPT = 256
+MATCHES_KEPT = 8
+MATCHES_ROWS = 20_000  # a text search's matches kept only up to this many rows (~6 MB)
+
+
+class _Lru(Generic[T]):
+    """A few answers, the least recently used dropped first; safe across threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> T | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: T) -> None:
+        with self._lock:
+            self._kept[key] = value
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+
+def _version(parts: list[str]) -> tuple[tuple[str, int, int, int], ...]:
+    """The files as they are now: a rewrite is a new file (os.replace), a new inode."""
+    versions = []
+    for part in parts:
+        seen = os.stat(part)
+        versions.append((part, seen.st_ino, seen.st_mtime_ns, seen.st_size))
+    return tuple(versions)
 
 
 def _quoted(text: str) -> str:
