@@ -409,7 +409,8 @@ def test_kept_answers_are_the_archives_as_it_is_now(world, monkeypatch):
         table = pq.read_table(part)
         keep = pc.invert(pc.match_substring(table["search_plain"], "井盖"))
         keep = pc.and_(keep, pc.equal(pc.bit_wise_and(pa.array(range(table.num_rows)), 1), 0))
-        pq.write_table(table.filter(keep), part + ".new")
+        # without the stamp naming the month's text index: that index is of the old rows
+        pq.write_table(table.filter(keep).replace_schema_metadata(None), part + ".new")
         os.replace(part + ".new", part)
     later = [query.rows(officer, ask) for ask in asks]
     assert later[0].get("archived", 0) == 0
