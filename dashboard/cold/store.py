@@ -10,15 +10,12 @@ and cut like the table asks, so the desk's hot and cold answers merge into one
 from __future__ import annotations
 
 import logging
-import os
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -26,13 +23,14 @@ import pyarrow.compute as pc
 
 from dashboard.cold import grams, summaries
 from dashboard.cold.duck import DUCK
+from dashboard.cold.kept import COUNTS_KEPT, MATCHES_KEPT, MATCHES_ROWS, Lru, version
+from dashboard.cold.rows import incident_of, records, summary_of
 from dashboard.incident import Incident, Step, put_step
 from dashboard.views.search import AREA_FIELD, PERIODS, Filter, Marks
 from dashboard.views.terms import Terms
 from feeds.archive import Archive
 from feeds.catalogue import CATEGORIES
 from feeds.geo.codes import level_of
-from feeds.schema import AreaRef
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,8 +95,8 @@ class ColdStore:
         # Answers that only change when the archive's files do (a night's archive run): the
         # count of a filter's matches, and a text search's matches. Every officer's desk opens
         # on the same few filters; each file's version is in the key.
-        self._counts: _Lru[int] = _Lru(COUNTS_KEPT)
-        self._matches: _Lru[pa.Table] = _Lru(MATCHES_KEPT)
+        self._counts: Lru[int] = Lru(COUNTS_KEPT)
+        self._matches: Lru[pa.Table] = Lru(MATCHES_KEPT)
 
     # -- whole incidents ---------------------------------------------------------------------
     def recall_or_none(self, ids: set[str]) -> dict[str, Incident]:
@@ -126,10 +124,10 @@ class ColdStore:
                 params=[self.archive.files("events")],
             ).to_arrow_table()
         found: dict[str, Incident] = {}
-        for row in _records(table):
+        for row in records(table):
             incident = found.get(row["id"])
             if incident is None:  # its lowest seq: the fields the state takes (``Incident``)
-                incident = found[row["id"]] = _incident(row)
+                incident = found[row["id"]] = incident_of(row)
             if row["seq"] not in incident.steps:
                 ts = row["ts"]
                 put_step(incident, Step(row["seq"], row["type"], ts, row["level"], row["sid"]))
@@ -201,15 +199,15 @@ class ColdStore:
                 both = newest and order == _NEWEST
                 top = f"SELECT {_ROW} FROM ({matching}) ORDER BY {order} LIMIT ?"
                 wanted = (max(limit, newest) if both else limit) + len(besides)
-                rows = _records(con.sql(top, params=[*asked, wanted]).to_arrow_table())
+                rows = records(con.sql(top, params=[*asked, wanted]).to_arrow_table())
                 points = rows if both else []
                 if newest and not both:
                     top = f"SELECT {_BRIEF} FROM ({matching}) ORDER BY {_NEWEST} LIMIT ?"
                     mapped = con.sql(top, params=[*asked, newest + len(besides)])
-                    points = _records(mapped.to_arrow_table())
-        made = {r["id"]: _summary(r) for r in rows if r["id"] not in kept}
+                    points = records(mapped.to_arrow_table())
+        made = {r["id"]: summary_of(r) for r in rows if r["id"] not in kept}
         first = list(made.values())[:limit]
-        latest = [made.get(r["id"]) or _summary(r) for r in points if r["id"] not in kept]
+        latest = [made.get(r["id"]) or summary_of(r) for r in points if r["id"] not in kept]
         return Found(total, first, latest[:newest])
 
 
@@ -235,7 +233,7 @@ def _answer_key(parts: list[str], ask: Ask, words: Terms) -> Hashable | None:
     marks that change with every 签收 and 督办."""
     if ask.f.period in PERIODS or ask.f.flag in ("supervised", "acknowledged"):
         return None
-    return (_version(parts), ask.f, ask.area, ask.city, ask.reveal, ask.before, words)
+    return (version(parts), ask.f, ask.area, ask.city, ask.reveal, ask.before, words)
 
 
 def _searched(
@@ -253,11 +251,11 @@ def _searched(
     total = found.num_rows - int(pa.compute.sum(held).as_py() or 0)
     con.register("found", found)
     top = f"SELECT * FROM found ORDER BY {order} LIMIT ?"
-    rows = _records(con.sql(top, params=[limit + len(kept)]).to_arrow_table())
+    rows = records(con.sql(top, params=[limit + len(kept)]).to_arrow_table())
     points: list[dict[str, Any]] = []
     if newest:
         top = f"SELECT {_BRIEF} FROM found ORDER BY {_NEWEST} LIMIT ?"
-        points = _records(con.sql(top, params=[newest + len(kept)]).to_arrow_table())
+        points = records(con.sql(top, params=[newest + len(kept)]).to_arrow_table())
     return rows, points, total
 
 
@@ -352,63 +350,6 @@ def _where(
     return " AND ".join(clauses), params
 
 
-def _records(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows as dicts, times as UTC datetimes (as the fold keeps them): Arrow's own conversion
-    of a zoned timestamp costs ~5 µs, a third of a 3,000-row answer."""
-    columns: dict[str, list[Any]] = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_timestamp(column.type):
-            per_us = _PER_MICROSECOND[column.type.unit]
-            ticks = pc.cast(column, pa.int64()).to_pylist()
-            columns[name] = [
-                None if t is None else _EPOCH + timedelta(microseconds=t / per_us) for t in ticks
-            ]
-        else:
-            columns[name] = column.to_pylist()
-    return [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PER_MICROSECOND = {"s": 1e-6, "ms": 1e-3, "us": 1, "ns": 1e3}
-
-
-COUNTS_KEPT = 256
-MATCHES_KEPT = 8
-MATCHES_ROWS = 20_000  # a text search's matches kept only up to this many rows (~6 MB)
-
-
-class _Lru(Generic[T]):
-    """A few answers, the least recently used dropped first; safe across threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._kept: OrderedDict[Hashable, T] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> T | None:
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-            return found
-
-    def put(self, key: Hashable, value: T) -> None:
-        with self._lock:
-            self._kept[key] = value
-            self._kept.move_to_end(key)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-
-
-def _version(parts: list[str]) -> tuple[tuple[str, int, int, int], ...]:
-    """The files as they are now: a rewrite is a new file (os.replace), a new inode."""
-    versions = []
-    for part in parts:
-        seen = os.stat(part)
-        versions.append((part, seen.st_ino, seen.st_mtime_ns, seen.st_size))
-    return tuple(versions)
 
 
 def _quoted(text: str) -> str:
@@ -430,35 +371,3 @@ def skips(f: Filter) -> bool:
         or f.flag in ("overdue", "due_soon", "unacknowledged")
         or f.period in ("today", "24h")
     )
-
-
-def _incident(row: dict[str, Any]) -> Incident:
-    return Incident(
-        row["id"],
-        row["category"],
-        AreaRef(row["county"], row["town"], row["village"], row["grid"]),
-        row["lon"],
-        row["lat"],
-        row["source"],
-        row.get("title") or "",
-        row.get("detail") or "",
-        row.get("reporter"),
-        row["severity"],
-        row["deadline"],
-    )
-
-
-def _summary(row: dict[str, Any]) -> Incident:
-    """An incident from its summary row: its fields, its first and latest steps (what the
-    table, the map and the sort read; the detail recalls the whole of it)."""
-    incident = _incident(row)
-    for end in ("first", "last"):
-        put_step(
-            incident,
-            Step(
-                row[f"{end}_seq"], row[f"{end}_type"], row[f"{end}_ts"],
-                row[f"{end}_level"],
-                row[f"{end}_sid"],
-            ),
-        )  # fmt: skip
-    return incident
