@@ -2,9 +2,11 @@
  *
  * The table is AG Grid's infinite row model: it asks the server (``duty_rows``) for each block
  * with the current filter and sort, so 100,000 incidents cost the page only what is on screen.
- * Live steps update loaded rows in place (scroll and selection stay); a step of an incident
- * not loaded refreshes the loaded blocks, at most once a second. The filter lives in the URL.
- * All field text reaches the page through textContent.
+ * The table holds still under the officer: a live step that leaves a row where it is updates it
+ * in place; one that would add, move or drop rows (a new report, a closing in a sort by time
+ * left) waits behind the "N 条更新" bar while the pointer is over the table, a cell has the
+ * keyboard focus or the officer paused updates, and the refresh keeps the focus on the same
+ * incident. The filter lives in the URL. All field text reaches the page through textContent.
  */
 (function () {
   "use strict";
@@ -17,7 +19,17 @@
               period: "duty-period", set: "duty-set" };
   var MULTI = { cat: 1, platform: 1, level: 1, source: 1 };
   var PERCENT = { disposal_rate: 1, on_time_rate: 1, self_closure_rate: 1 };
-  var REFRESH_MS = 1000;
+  var REFRESH_MS = 1000;  // the fastest the table refreshes by itself
+  var DEFAULT_SORT = { col: "left", dir: "asc" };  // open ones by time left, overdue first
+  // A step's effect on the table's order, by sort: the row moves when these change.
+  var MOVES = { left: ["closed", "due"], deadline: ["due"], status: ["closed", "due"], level: ["level"] };
+  var NARROW_PX = 1000;  // below this table width, the less needed columns step aside
+  var NARROW_HIDES = ["deadline", "level", "source"];
+  var MODE_KEY = "onemap.duty.updates";
+  var CLOCK_DATE = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", year: "numeric", month: "long",
+                                                     day: "numeric", weekday: "long" });
+  var CLOCK_TIME = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit",
+                                                     second: "2-digit", hour12: false });
   var LEVELS = ["网格", "村社", "镇街", "区县", "市级"];
   var WORKER_STATUS = { patrolling: "巡查中", handling: "处置中", idle: "空闲", offline: "离线" };
 
@@ -75,10 +87,39 @@
     return function (p) { return p.value === undefined || p.value === null ? "" : el("span", cls, p.value); };
   }
 
+  // The search's words, as typed (spaces ASCII or full-width), for highlighting: the server
+  // also matches pinyin initials and places, which are not in the text and light nothing.
+  function searchWords(q) {
+    return String(q || "").toLowerCase().split(/[\s\u3000]+/).filter(function (w) { return w.length > 0; });
+  }
+
+  // Text with the search's words marked: text nodes and <mark> elements, never parsed HTML.
+  function highlighted(cls) {
+    return function (p) {
+      if (p.value === undefined || p.value === null) return "";
+      var text = String(p.value), box = el("span", cls);
+      var words = (onemap.duty && onemap.duty.words) || [];
+      var lower = text.toLowerCase(), at = 0;
+      while (at < text.length) {
+        var next = -1, len = 0;
+        words.forEach(function (w) {
+          var i = lower.indexOf(w, at);
+          if (i !== -1 && (next === -1 || i < next || (i === next && w.length > len))) { next = i; len = w.length; }
+        });
+        if (next === -1) break;
+        if (next > at) box.appendChild(document.createTextNode(text.slice(at, next)));
+        box.appendChild(el("mark", "hit", text.slice(next, next + len)));
+        at = next + len;
+      }
+      if (at < text.length) box.appendChild(document.createTextNode(text.slice(at)));
+      return box;
+    };
+  }
+
   function columns() {
     return [
-      { headerName: "上报时间", field: "reported", colId: "reported", width: 118, sort: "desc" },
-      { headerName: "类别", field: "category", colId: "category", width: 128,
+      { headerName: "上报时间", field: "reported", colId: "reported", width: 104, sortingOrder: ["desc", "asc"] },
+      { headerName: "类别", field: "category", colId: "category", width: 112,
         cellRenderer: renderer(function (p) {
           if (!p.data) return "";
           var box = el("span", "cat-cell");
@@ -88,22 +129,26 @@
           box.appendChild(el("span", null, p.value));
           return box;
         }) },
-      { headerName: "标题", field: "title", colId: "title", flex: 2, minWidth: 200, sortable: false,
-        cellRenderer: renderer(textCell("title-cell")) },
-      { headerName: "地点", field: "place", colId: "place", flex: 1.4, minWidth: 160 },
-      { headerName: "层级", field: "level", colId: "level", width: 76 },
-      { headerName: "状态", field: "status", colId: "status", width: 92,
+      { headerName: "标题", field: "title", colId: "title", flex: 1.6, minWidth: 160, sortable: false,
+        tooltipField: "title", cellRenderer: renderer(highlighted("title-cell")) },
+      { headerName: "地点", field: "place", colId: "place", flex: 1.6, minWidth: 130,
+        tooltipField: "place", cellRenderer: renderer(highlighted("place-cell")) },
+      { headerName: "状态", field: "status", colId: "status", width: 84,
         cellRenderer: renderer(function (p) {
           if (!p.data) return "";
           return el("span", "status-pill " + (p.data.closed ? "is-closed" : p.data.overdue ? "is-overdue" : "is-open"), p.value);
         }) },
-      { headerName: "剩余时限", field: "left", colId: "deadline", width: 124,
+      { headerName: "剩余时限", field: "left", colId: "left", width: 108,
+        headerTooltip: "按剩余时限：办理中的在前（超期最久的最先），已办结的在后",
         cellRenderer: renderer(function (p) {
           if (!p.data) return "";
-          return el("span", p.data.overdue ? "left-overdue" : "left-cell", p.value || p.data.deadline);
+          return el("span", p.data.overdue ? "left-overdue" : p.data.closed ? "left-closed" : "left-cell",
+                    p.value || (p.data.closed ? "已办结" : p.data.deadline));
         }) },
-      { headerName: "来源", field: "source", colId: "source", width: 110 },
-      { headerName: "标记", field: "id", colId: "marks", width: 96, sortable: false,
+      { headerName: "办理时限", field: "deadline", colId: "deadline", width: 104 },
+      { headerName: "层级", field: "level", colId: "level", width: 70 },
+      { headerName: "来源", field: "source", colId: "source", width: 96 },
+      { headerName: "标记", field: "id", colId: "marks", width: 88, sortable: false,
         cellRenderer: renderer(function (p) {
           if (!p.data) return "";
           var box = el("span", "marks-cell");
@@ -124,7 +169,8 @@
     this.setNames = JSON.parse(root.getAttribute("data-sets") || "{}");
     this.filter = cleanFilter(JSON.parse(root.getAttribute("data-filter") || "{}"));
     var sort = (root.getAttribute("data-sort") || "").split(":");
-    this.sort = { col: sort[0] || "reported", dir: sort[1] === "asc" ? "asc" : "desc" };
+    this.sort = sort[0] ? { col: sort[0], dir: sort[1] === "asc" ? "asc" : "desc" } : Object.assign({}, DEFAULT_SORT);
+    this.words = searchWords(this.filter.q);
     this.api = api;
     this.map = map ? new DutyMap(this, map) : null;
     this.live = new onemap.Live(this, this.scope);
@@ -136,7 +182,12 @@
     this.detail = null;
     this.kpis = {};
     this.pendingRows = [];
-    this.stats = { queries: 0, lastMs: 0, serverMs: 0, inPlace: 0, refreshes: 0, total: null };
+    // Incidents whose steps would add, move or drop rows, not yet shown (the "N 条更新" bar).
+    this.waiting = {};
+    this.waitingCount = 0;
+    this.paused = readMode() === "pause";
+    this.keep = null;  // the incident a refresh keeps the focus on: {id, col, refocus}
+    this.stats = { queries: 0, lastMs: 0, serverMs: 0, inPlace: 0, refreshes: 0, held: 0, total: null };
     onemap.duty = this;
   }
 
@@ -150,17 +201,49 @@
         (p.data.id === self.openId ? "row-open" : "");
     });
     api.applyColumnState({ state: [{ colId: this.sort.col, sort: this.sort.dir }], defaultState: { sort: null } });
-    api.addEventListener("rowClicked", function (e) { if (e.data) self.open(e.data.id); });
+    // The row the pointer was on, by the DOM under it: what the officer saw is what opens.
+    api.addEventListener("rowClicked", function (e) {
+      var target = e.event && e.event.target;
+      var row = target && target.closest ? target.closest(".ag-row[row-id]") : null;
+      var id = row ? row.getAttribute("row-id") : e.data && e.data.id;
+      if (id) self.open(id);
+    });
     api.addEventListener("cellKeyDown", function (e) {
       if (e.event && e.event.key === "Enter" && e.data) self.open(e.data.id);
     });
+    api.addEventListener("gridSizeChanged", function (e) { self.fitColumns(e.clientWidth); });
     this.live.connect();
     this.bindControls();
+    this.bindHold();
+    this.fitColumns(this.grid().clientWidth);
     this.updateLinks();
     if (this.map) this.map.goTo(this.mapArea(this.filter.area), this.filter.area);
     var open = this.root.getAttribute("data-open");
     if (open) this.open(open);
+    this.clock();
     setInterval(function () { self.tick(); }, 1000);
+  };
+
+  Duty.prototype.grid = function () { return this.root.querySelector(".duty-grid"); };
+
+  // At 1366 px the table has about 880 px: the deadline's clock time (剩余时限 says it
+  // better), the level and the source step aside, so 剩余时限 stays on screen.
+  Duty.prototype.fitColumns = function (width) {
+    if (!width || !this.api) return;
+    var narrow = width < NARROW_PX;
+    if (narrow === this.narrow) return;
+    this.narrow = narrow;
+    this.api.setColumnsVisible(NARROW_HIDES, !narrow);
+    this.root.setAttribute("data-narrow", narrow ? "1" : "0");
+  };
+
+  // The desk clock, in China time whatever the officer's machine says.
+  Duty.prototype.clock = function () {
+    var box = this.root.querySelector(".duty-clock");
+    if (!box) return;
+    var now = new Date();
+    box.querySelector(".clock-date").textContent = CLOCK_DATE.format(now).replace(/(日)(星期)/, "$1 $2");
+    box.querySelector(".clock-time").textContent = CLOCK_TIME.format(now);
   };
 
   Duty.prototype.mapArea = function (code) {
@@ -175,7 +258,7 @@
     var self = this;
     this.latestRequest = params;
     var sort = params.sortModel && params.sortModel[0];
-    if (sort) this.sort = { col: sort.colId, dir: sort.sort };
+    this.sort = sort ? { col: sort.colId, dir: sort.sort } : Object.assign({}, DEFAULT_SORT);
     var ask = { filter: this.filter, sort: this.sort.col, dir: this.sort.dir,
                 start: params.startRow, end: params.endRow, points: params.startRow === 0 };
     var sent = performance.now();
@@ -196,6 +279,7 @@
         self.root.querySelector(".duty-count").textContent = "共 " + reply.total.toLocaleString("zh-CN") + " 条";
         if (reply.points && self.map) self.map.points(reply.points);
         self.updateSort();
+        if (self.keep) self.afterRefresh();
       });
     };
     if (this.live.connected) send();
@@ -207,8 +291,10 @@
     if (JSON.stringify(next) === JSON.stringify(this.filter)) return;
     var areaChanged = next.area !== this.filter.area;
     this.filter = next;
+    this.words = searchWords(next.q);
     this.updateLinks();
     this.explain();
+    this.clearWaiting();  // a new list: what waited is in it, or not wanted
     if (this.api) { this.api.purgeInfiniteCache(); this.api.ensureIndexVisible(0, "top"); }
     if (areaChanged && this.map) this.map.goTo(this.mapArea(next.area), next.area);
   };
@@ -230,11 +316,11 @@
 
   Duty.prototype.updateLinks = function () {
     var params = Object.assign({}, this.filter);
-    if (this.sort.col !== "reported" || this.sort.dir !== "desc") params.sort = this.sort.col + ":" + this.sort.dir;
+    if (this.sort.col !== DEFAULT_SORT.col || this.sort.dir !== DEFAULT_SORT.dir) params.sort = this.sort.col + ":" + this.sort.dir;
     if (this.openId) params.open = this.openId;
     var qs = query(params);
     history.replaceState(null, "", "/duty" + (qs ? "?" + qs : ""));
-    var exportQs = query(Object.assign({}, this.filter, { sort: this.sort.col }));
+    var exportQs = query(Object.assign({}, this.filter, { sort: this.sort.col, dir: this.sort.dir }));
     this.root.querySelectorAll(".duty-export").forEach(function (a) {
       a.setAttribute("href", "/api/duty/export." + a.getAttribute("data-format") + (exportQs ? "?" + exportQs : ""));
     });
@@ -245,16 +331,169 @@
     if (key !== this.lastSortKey) { this.lastSortKey = key; this.updateLinks(); }
   };
 
+  // -- a table that holds still ---------------------------------------------------------
+  // Rows never move under the officer: while the pointer is over the table, a cell has the
+  // keyboard focus, or the officer chose 暂停, what would add, move or drop rows waits, counted
+  // in the bar above the table. It is applied when the officer clicks the bar, or (自动) as soon
+  // as the pointer has left and no cell has the focus, at most once a second.
+  Duty.prototype.bindHold = function () {
+    var self = this;
+    var grid = this.grid(), bar = this.root.querySelector(".duty-updates");
+    var released = function () { if (self.waitingCount && !self.holding()) self.scheduleRefresh(); };
+    grid.addEventListener("pointerleave", released);
+    grid.addEventListener("focusout", function () { setTimeout(released, 0); });
+    // Whether the focus was on a cell when the officer went for the bar: then it goes back to
+    // that incident's cell after the refresh (pointerdown comes before the focus moves).
+    bar.addEventListener("pointerdown", function () { self.barFromCell = self.cellFocused(); });
+    bar.addEventListener("focus", function (e) {
+      if (e.relatedTarget && grid.contains(e.relatedTarget)) self.barFromCell = true;
+    });
+    bar.addEventListener("click", function () {
+      var refocus = !!self.barFromCell;
+      self.barFromCell = false;
+      self.applyUpdates(refocus);
+    });
+    this.root.querySelectorAll(".duty-mode button").forEach(function (b) {
+      b.addEventListener("click", function () { self.setMode(b.getAttribute("data-mode")); });
+    });
+    this.setMode(this.paused ? "pause" : "auto");
+  };
+
+  Duty.prototype.setMode = function (mode) {
+    this.paused = mode === "pause";
+    try { window.localStorage.setItem(MODE_KEY, mode); } catch (e) { /* private mode: not kept */ }
+    this.root.querySelectorAll(".duty-mode button").forEach(function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-mode") === mode ? "true" : "false");
+    });
+    this.root.setAttribute("data-updates", mode);
+    if (!this.paused && this.waitingCount && !this.holding()) this.scheduleRefresh();
+    this.renderBar();
+  };
+
+  Duty.prototype.pointerOver = function () { return this.grid().matches(":hover"); };
+
+  Duty.prototype.cellFocused = function () {
+    var a = document.activeElement;
+    return !!(a && this.grid().contains(a) && a.closest(".ag-row"));
+  };
+
+  Duty.prototype.holding = function () {
+    return this.paused || this.pointerOver() || this.cellFocused();
+  };
+
+  // Whether a step of an incident can belong to the filtered list: the parts of the filter a
+  // step carries (area, category, platform); the server decides the rest on refresh.
+  Duty.prototype.mayMatch = function (s) {
+    var f = this.filter, area = f.area;
+    if (area && s.town && area.indexOf(s.town) !== 0 && s.town.indexOf(area) !== 0) return false;
+    if (f.cat && f.cat.split(",").indexOf(s.cat) === -1) return false;
+    if (f.platform && f.platform.split(",").indexOf(s.platform) === -1) return false;
+    return true;
+  };
+
+  // What a step does to the table: "none", "row" (the loaded row changes where it is) or
+  // "list" (rows would be added, moved or dropped: it waits for a refresh).
+  Duty.prototype.effect = function (s, row) {
+    var f = this.filter;
+    if (!this.mayMatch(s)) return "none";
+    var moves = MOVES[this.sort.col];
+    var membership = !!(f.status || f.flag || f.set || f.level);
+    if (!row) {
+      if (s.seq === 1 || s.type === "reported") return "list";  // a new report
+      return moves || membership ? "list" : "none";  // it may move into the loaded rows
+    }
+    var changed = {
+      closed: (s.status === "closed") !== !!row.closed,
+      // a second's leeway: the row's milliseconds are rounded, the step's ISO time cut
+      due: row.due !== null && row.due !== undefined && Math.abs(Date.parse(s.deadline) - row.due) >= 1000,
+      level: s.levelName !== row.level,
+      overdue: !!s.overdue !== !!row.overdue,
+    };
+    var moved = (moves || []).some(function (k) { return changed[k]; });
+    var leaves = ((f.status || f.flag || f.set) && (changed.closed || changed.due || changed.overdue)) ||
+      (f.level && changed.level);
+    return moved || leaves ? "list" : "row";
+  };
+
+  Duty.prototype.updatesArrived = function () {
+    if (this.holding()) { this.stats.held += 1; this.renderBar(); return; }
+    this.scheduleRefresh();
+  };
+
   Duty.prototype.scheduleRefresh = function () {
     var self = this;
     if (this.refreshTimer) return;
     var wait = Math.max(0, REFRESH_MS - (Date.now() - this.lastRefresh));
     this.refreshTimer = setTimeout(function () {
       self.refreshTimer = null;
-      self.lastRefresh = Date.now();
-      self.stats.refreshes += 1;
-      if (self.api) self.api.refreshInfiniteCache();
+      if (!self.waitingCount) return;
+      if (self.holding()) { self.renderBar(); return; }  // the pointer came back meanwhile
+      self.applyUpdates(false);
     }, wait);
+  };
+
+  // Refresh the loaded blocks; the focus stays on its incident (refocus: and the keyboard
+  // focus goes back to its cell, wherever the incident now is).
+  Duty.prototype.applyUpdates = function (refocus) {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    var focused = this.api.getFocusedCell();
+    var node = focused && focused.rowIndex !== null ? this.api.getDisplayedRowAtIndex(focused.rowIndex) : null;
+    this.keep = node && node.data
+      ? { id: node.data.id, col: focused.column.getColId(), refocus: refocus || this.cellFocused(), until: Date.now() + 5000 }
+      : null;
+    this.note = "";
+    this.clearWaiting();
+    this.lastRefresh = Date.now();
+    this.stats.refreshes += 1;
+    this.api.refreshInfiniteCache();
+  };
+
+  // After a refreshed block is in: once every block is, put the focus back on its incident,
+  // or say that it has left the list.
+  Duty.prototype.afterRefresh = function () {
+    var self = this;
+    setTimeout(function () {
+      var keep = self.keep;
+      if (!keep) return;
+      var blocks = self.api.getCacheBlockState() || {};
+      var loading = Object.keys(blocks).some(function (k) { return blocks[k].pageStatus !== "loaded"; });
+      if (loading && Date.now() < keep.until) return;  // the next block's answer calls again
+      self.keep = null;
+      var node = self.api.getRowNode(keep.id);
+      var index = node && node.data ? node.rowIndex : null;
+      if (index === null || index === undefined) {
+        self.api.clearFocusedCell();
+        self.note = "已选中的事件 " + keep.id + " 已不在当前列表中（状态或排序已变化）";
+      } else if (keep.refocus) {
+        self.api.ensureIndexVisible(index);
+        self.api.setFocusedCell(index, keep.col);
+      } else {
+        self.api.clearFocusedCell();  // a later Tab into the table must not land on another row
+      }
+      self.renderBar();
+    }, 0);
+  };
+
+  Duty.prototype.clearWaiting = function () {
+    this.waiting = {};
+    this.waitingCount = 0;
+    this.renderBar();
+  };
+
+  Duty.prototype.renderBar = function () {
+    var bar = this.root.querySelector(".duty-updates");
+    var note = this.root.querySelector(".duty-updates-note");
+    if (!bar) return;
+    var n = this.waitingCount;
+    bar.textContent = n + " 条更新 · 点击刷新";
+    bar.setAttribute("data-count", String(n));
+    bar.classList.toggle("is-shown", n > 0);
+    bar.tabIndex = n > 0 ? 0 : -1;
+    this.root.setAttribute("data-waiting", String(n));
+    var why = this.paused ? "已暂停自动刷新" : this.cellFocused() ? "表格有焦点，更新暂缓" :
+      this.pointerOver() ? "鼠标在表格上，更新暂缓" : "";
+    note.textContent = this.note || (n ? why : "");
   };
 
   // -- the view interface called by onemap.Live ------------------------------------------
@@ -271,28 +510,28 @@
 
   Duty.prototype.onSteps = function (steps, fromSnapshot) {
     if (fromSnapshot || !this.api) return;
-    var membershipMayChange = !!(this.filter.status || this.filter.flag || this.filter.set || this.filter.level);
-    var refresh = false;
+    var arrived = false;
     for (var i = 0; i < steps.length; i++) {
       var s = steps[i];
       var node = this.api.getRowNode(s.id);
-      if (node && node.data) {
-        var row = Object.assign({}, node.data, {
+      var loaded = node && node.data ? node.data : null;
+      var effect = this.effect(s, loaded);
+      if (effect === "row") {
+        node.setData(Object.assign({}, loaded, {
           level: s.levelName,
           closed: s.status === "closed",
           overdue: s.overdue,
           status: s.status === "closed" ? "已办结" : s.overdue ? "已超期" : "办理中",
-          left: s.status === "closed" ? "" : node.data.left,
-        });
-        node.setData(row);
+          left: s.status === "closed" ? "" : loaded.left,
+        }));
         this.stats.inPlace += 1;
-        if (membershipMayChange) refresh = true;
-      } else {
-        refresh = true;
+      } else if (effect === "list") {
+        if (!this.waiting[s.id]) { this.waiting[s.id] = true; this.waitingCount += 1; }
+        arrived = true;
       }
       if (s.id === this.openId) this.reloadDetail();
     }
-    if (refresh) this.scheduleRefresh();
+    if (arrived) this.updatesArrived();
   };
 
   Duty.prototype.onActions = function (actions) {
@@ -358,11 +597,15 @@
     });
     var reset = document.getElementById("duty-reset");
     if (reset) reset.addEventListener("click", function () { self.drilled = null; self.applyFilter({}); });
+    var out = this.root.querySelector(".duty-signout");
+    if (out) out.addEventListener("click", function () { out.disabled = true; self.signOut(); });
     document.addEventListener("keydown", function (e) {
       var typing = /^(INPUT|TEXTAREA|SELECT)$/.test((e.target && e.target.tagName) || "");
       if (e.key === "/" && !typing) {
         e.preventDefault();
         document.getElementById("duty-search").focus();
+      } else if (e.key === "r" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey && self.waitingCount) {
+        self.applyUpdates(self.cellFocused());  // the bar's click, from the keyboard
       } else if (e.key === "Escape" && self.openId) {
         self.close();
       } else if (e.key === "ArrowDown" && e.target && e.target.id === "duty-search" && self.api) {
@@ -381,6 +624,27 @@
     box.querySelector(".duty-age").textContent = state === "down" ? "连接中断 · 重连中" :
       (state === "stale" ? "数据延迟 · " : "实时 · ") + (age ? "最新 " + age : "");
     if (this.detail) this.countdown();
+    this.clock();
+  };
+
+  // 退出: /logout takes a POST with the session's CSRF token, as a form (the server answers
+  // with the sign-in page), so the session ends on the server, not only in this browser.
+  Duty.prototype.signOut = function () {
+    fetch("/api/csrf", { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (answer) {
+        var form = el("form");
+        form.method = "POST";
+        form.action = "/logout";
+        var token = el("input");
+        token.type = "hidden";
+        token.name = "csrf_token";
+        token.value = answer.token;
+        form.appendChild(token);
+        document.body.appendChild(form);
+        form.submit();
+      })
+      .catch(function () { window.location.href = "/login"; });
   };
 
   // -- incident detail -------------------------------------------------------------------
@@ -463,10 +727,14 @@
     aside.appendChild(this.actionsNode(d));
 
     var facts = el("dl", "detail-facts");
-    [["地点", d.place], ["来源", d.sourceName], ["上报人", d.reporter || (d.masked ? "（已脱敏）" : "—")],
+    var reporter = d.reporterName ? d.reporterName + (d.reporter ? "（" + d.reporter + "）" : "")
+      : d.reporter || (d.masked ? "（已脱敏）" : "—");
+    var self = this;
+    [["地点", d.place], ["来源", d.sourceName], ["上报人", reporter],
      ["办理时限", stamp(d.deadline)]].forEach(function (f) {
       facts.appendChild(el("dt", null, f[0]));
-      facts.appendChild(el("dd", null, f[1]));
+      var dd = facts.appendChild(el("dd", null, f[1]));
+      if (f[0] === "上报人" && d.reporter && onemap.contactNode) dd.appendChild(onemap.contactNode(self, d.reporter, d.id));
     });
     aside.appendChild(facts);
     if (d.detail) aside.appendChild(el("p", "detail-text", d.detail));
@@ -492,10 +760,12 @@
     var near = el("ol", "detail-near");
     d.nearby.forEach(function (w) {
       var li = el("li");
-      li.appendChild(el("b", null, w.worker));
+      var who = li.appendChild(el("b", null, w.name || w.worker));
+      if (w.name) who.title = w.worker;
       li.appendChild(el("span", "near-dist", w.metres < 1000 ? w.metres + " 米" : (w.metres / 1000).toFixed(1) + " 公里"));
       li.appendChild(el("span", "near-status status-" + w.status, WORKER_STATUS[w.status] || w.status));
       li.appendChild(el("span", "near-seen", onemap.age(w.seenSeconds * 1000)));
+      if (onemap.contactNode) li.appendChild(onemap.contactNode(self, w.worker, d.id));
       near.appendChild(li);
     });
     if (!d.nearby.length) near.appendChild(el("li", "muted", "暂无在线网格员位置"));
@@ -854,6 +1124,10 @@
     if (this.connected && this.socket) fn();
     else { var self = this; setTimeout(function () { self.whenConnected(fn); }, 100); }
   };
+
+  function readMode() {
+    try { return window.localStorage.getItem(MODE_KEY) || "auto"; } catch (e) { return "auto"; }
+  }
 
   // -- the filter controls' clientside callback ------------------------------------------
   var pending = null, pendingRows = null, searchTimer = null;

@@ -9,6 +9,7 @@ URL (``/duty?area=330212&cat=zf02&q=井盖``) so a view can be shared; the layou
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import dash
 import dash_ag_grid as dag
@@ -21,10 +22,12 @@ from dashboard.config import Settings
 from dashboard.views.search import FLAGS, RATES, SETS, Filter
 from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, contains, load_geography
+from feeds.schema import CHINA_TZ
 from layouts import ids
 from layouts.history import history_note
 from layouts.typed import data, register_page
 
+WEEKDAYS = "一二三四五六日"
 KPI_TILES = [
     ("reported", "今日上报", ""),
     ("open", "在办", ""),
@@ -121,9 +124,31 @@ def _header(scope_name: str, user: str) -> html.Header:
                 className="duty-health",
                 **data(state="down"),
             ),
-            html.Div(user, className="duty-user"),
+            _clock(datetime.now(UTC)),
+            # Other parts of the desk add their buttons here (日报, 交接班: their own scripts).
+            html.Div(className="duty-header-tools"),
+            html.Div(
+                [
+                    html.Span(user, className="duty-user-name"),
+                    html.Button("退出", className="duty-signout", type="button", title="退出登录"),
+                ],
+                className="duty-user",
+            ),
         ],
         className="duty-head",
+    )
+
+
+def _clock(now: datetime) -> html.Div:
+    """The desk clock in China time; the page script keeps it ticking."""
+    local = now.astimezone(CHINA_TZ)
+    day = f"{local.year}年{local.month}月{local.day}日 星期{WEEKDAYS[local.weekday()]}"
+    return html.Div(
+        [
+            html.Span(day, className="clock-date"),
+            html.Span(local.strftime("%H:%M:%S"), className="clock-time"),
+        ],
+        className="duty-clock",
     )
 
 
@@ -173,7 +198,7 @@ def _filters(geo: Geography, scope: str, f: Filter) -> html.Div:
                 type="search",
                 value=f.q,
                 debounce=False,  # the page script debounces; a debounced input drops keys
-                placeholder="搜索标题、详情或拼音首字母（按 / ）",
+                placeholder="搜索标题·详情·拼音（/）",
                 className="duty-search",
                 autoComplete="off",
             ),
@@ -215,32 +240,68 @@ def _filters(geo: Geography, scope: str, f: Filter) -> html.Div:
 
 def _table() -> html.Section:
     return html.Section(
-        dag.AgGrid(
-            id=ids.DUTY_GRID,
-            rowModelType="infinite",
-            getRowId="params.data.id",  # rows keep their identity across refreshes and updates
-            columnDefs=[],  # set by the page script, with renderers that build DOM nodes
-            defaultColDef={"resizable": True, "sortable": True},
-            dashGridOptions={
-                "rowSelection": {
-                    "mode": "singleRow",
-                    "checkboxes": False,
-                    "enableClickSelection": True,
-                },
-                "cacheBlockSize": 100,
-                "maxConcurrentDatasourceRequests": 1,
-                "maxBlocksInCache": 20,
-                "infiniteInitialRowCount": 1,
-                "rowHeight": 34,
-                "headerHeight": 36,
-                "animateRows": False,
-                "suppressCellFocus": False,
-                "localeText": {"loadingOoo": "加载中…", "noRowsToShow": "没有符合条件的事件"},
-            },
-            className="duty-grid",
-            style={"height": "100%", "width": "100%"},
-        ),
+        [_table_bar(), _grid()],
         className="duty-table",
+    )
+
+
+def _table_bar() -> html.Div:
+    """Above the table, always the same height (rows below it never shift): the updates that
+    wait while the officer works in the table, and whether they come in by themselves."""
+    return html.Div(
+        [
+            html.Button(
+                "0 条更新 · 点击刷新", className="duty-updates", type="button", tabIndex=-1
+            ),
+            html.Span(className="duty-updates-note"),
+            html.Div(
+                [
+                    html.Span("更新", className="duty-mode-label"),
+                    html.Button(
+                        "自动",
+                        type="button",
+                        title="鼠标离开表格且无焦点时自动刷新",
+                        **data(mode="auto"),
+                    ),
+                    html.Button(
+                        "暂停", type="button", title="只在点击更新条时刷新", **data(mode="pause")
+                    ),
+                ],
+                className="duty-mode",
+                role="group",
+            ),
+        ],
+        className="duty-tablebar",
+    )
+
+
+def _grid() -> dag.AgGrid:
+    return dag.AgGrid(
+        id=ids.DUTY_GRID,
+        rowModelType="infinite",
+        getRowId="params.data.id",  # rows keep their identity across refreshes and updates
+        columnDefs=[],  # set by the page script, with renderers that build DOM nodes
+        # no unsorted state: the server always sorts, and the header should say by what
+        defaultColDef={"resizable": True, "sortable": True, "sortingOrder": ["asc", "desc"]},
+        dashGridOptions={
+            "rowSelection": {
+                "mode": "singleRow",
+                "checkboxes": False,
+                "enableClickSelection": True,
+            },
+            "cacheBlockSize": 100,
+            "maxConcurrentDatasourceRequests": 1,
+            "maxBlocksInCache": 20,
+            "infiniteInitialRowCount": 1,
+            "rowHeight": 34,
+            "headerHeight": 36,
+            "animateRows": False,
+            "suppressCellFocus": False,
+            "enableBrowserTooltips": True,  # a cut title or place in full, as a title
+            "localeText": {"loadingOoo": "加载中…", "noRowsToShow": "没有符合条件的事件"},
+        },
+        className="duty-grid",
+        style={"height": "100%", "width": "100%"},
     )
 
 

@@ -16,7 +16,7 @@ from dashboard.access.auth import DETAIL_ROLES, Access
 from dashboard.cold.store import ColdStore
 from dashboard.live.inbound import Caller, DutyRowsAsk, Reply, SocketApi
 from dashboard.live.livestate import LiveState
-from dashboard.views.duty_query import DutyQuery
+from dashboard.views.duty_query import DutyQuery, sort_of
 from dashboard.views.export import csv_body, lines, xlsx
 from dashboard.views.search import Filter
 from dashboard.views.table import rows
@@ -46,9 +46,9 @@ class DutyDesk:
         if who is None or who.role not in DETAIL_ROLES or fmt not in ("csv", "xlsx"):
             return jsonify(error="not found"), 404
         f = Filter.parse(request.args.to_dict())
-        column = request.args.get("sort", "reported")
+        column, descending = sort_of(request.args.get("sort"), request.args.get("dir"))
         geo = self.live.geo
-        _total, found = self.query.ordered(who, f, column, True, EXPORT_MAX)
+        _total, found = self.query.ordered(who, f, column, descending, EXPORT_MAX)
         now = datetime.now(UTC)
         table, plain = rows(found, geo, now, self.query.marks(), who.sees_pii)
         cold = self.query.cold

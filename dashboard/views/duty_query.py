@@ -26,6 +26,7 @@ from dashboard.live.inbound import DutyRowsAsk, Reply
 from dashboard.live.livestate import LiveState
 from dashboard.state import Incident, sid_key
 from dashboard.views.search import (
+    DEFAULT_SORT,
     MAX_BLOCK,
     MAX_POINTS,
     SETS,
@@ -33,6 +34,7 @@ from dashboard.views.search import (
     Filter,
     Marks,
     SearchText,
+    archive_order,
     matching,
     newest,
     points,
@@ -147,7 +149,7 @@ class DutyQuery:
         words = terms(f.q, self.live.geo)
         marks, before = self.marks(), self.horizon(now)
         ask = Ask(f, area, city, who.sees_pii, marks, before, now, besides, words)
-        return self.cold.search(ask, column, descending, limit, newest)
+        return self.cold.search(ask, *archive_order(column, descending), limit, newest)
 
     def ordered(
         self, who: Principal, f: Filter, column: str, descending: bool, limit: int
@@ -184,8 +186,7 @@ class DutyQuery:
     def _rows(self, who: Principal, asked: DutyRowsAsk) -> Reply:
         started = time.perf_counter()
         f = Filter.parse(asked.filter)
-        column = asked.sort if asked.sort in SORTABLE else "reported"
-        descending = asked.dir != "asc"
+        column, descending = sort_of(asked.sort, asked.dir)
         start = max(0, asked.start)
         end = min(start + MAX_BLOCK, max(start, start + 100 if asked.end is None else asked.end))
         mapped = MAX_POINTS if asked.points else 0
@@ -220,6 +221,14 @@ class DutyQuery:
             reply["set"] = {"key": f.set, "name": SETS[f.set][0]}
         reply["ms"] = round((time.perf_counter() - started) * 1000, 1)
         return reply
+
+
+def sort_of(column: str | None, direction: str | None) -> tuple[str, bool]:
+    """The table's sort: ``column`` ascending or not; none asked (a URL without ``sort=``),
+    the desk's default, open incidents by time left (``search.DEFAULT_SORT``)."""
+    if not column or column not in SORTABLE:
+        return DEFAULT_SORT
+    return column, direction != "asc"
 
 
 def _reported_since(found: list[Incident], horizon: datetime) -> int:

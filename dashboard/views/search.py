@@ -32,7 +32,8 @@ DUE_SOON = timedelta(hours=2)
 MAX_BLOCK = 500  # rows per request: the table asks block by block as it scrolls
 MAX_POINTS = 3000  # incidents drawn on the duty map per filter
 MAX_AREA_CHARS = 15  # an asked area is a code: anything longer is not one (bounded input)
-SORTABLE = ("reported", "deadline", "level", "category", "place", "status", "source")
+SORTABLE = ("left", "reported", "deadline", "level", "category", "place", "status", "source")
+DEFAULT_SORT = ("left", False)  # open incidents by time left, most overdue first; closed after
 PERIODS = {"today": None, "24h": timedelta(hours=24), "7d": timedelta(days=7), "all": None}
 # an area's level (feeds.geo.codes.level_of) → the AreaRef field that holds it
 AREA_FIELD = {"county": "county", "town": "town", "village": "village", "grid": "grid"}
@@ -322,6 +323,7 @@ def sort(
     """Sorted by ``column``; with ``limit``, only the first ``limit`` (a heap, not a full sort:
     the table's first blocks are what is asked for almost always)."""
     keys: dict[str, Callable[[Incident], Any]] = {
+        "left": _left,
         "reported": _REPORTED,
         "deadline": attrgetter("deadline"),
         "level": lambda i: i.level,
@@ -337,6 +339,25 @@ def sort(
         pick = heapq.nlargest if descending else heapq.nsmallest
         return pick(limit, found, key=key)  # the same order as sorted(...)[:limit]
     return sorted(found, key=key, reverse=descending)
+
+
+def _left(i: Incident) -> tuple[int, float]:
+    """Open ones by deadline (for all of them now is the same, so this is time left: the most
+    overdue first), then closed ones by deadline, latest first. Closed ones take the order
+    the archive can give (``ARCHIVE_ORDER``): its incidents are all closed, so they merge."""
+    deadline = i.deadline.timestamp()
+    return (1, -deadline) if i.status == CLOSED else (0, deadline)
+
+
+# How the archive sorts its part of a sort (``dashboard.cold.store.ORDER``'s columns), with
+# the direction flipped or not: "left" among closed incidents is the deadline, latest first.
+ARCHIVE_ORDER = {"left": ("deadline", True)}
+
+
+def archive_order(column: str, descending: bool) -> tuple[str, bool]:
+    """The archive's column and direction for the table's ``column`` and ``descending``."""
+    asked, flip = ARCHIVE_ORDER.get(column, (column, False))
+    return asked, descending != flip
 
 
 def newest(found: list[Incident], count: int = MAX_POINTS) -> list[Incident]:

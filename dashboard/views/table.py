@@ -57,6 +57,9 @@ def row(i: Incident, geo: Geography, now: datetime, marks: Marks, reveal: bool) 
         "title": i.title if reveal else mask_text(i.title),
         "status": "已办结" if i.status == CLOSED else ("已超期" if overdue else "办理中"),
         "deadline": clock(i.deadline),
+        # the deadline as the live steps give it: the page tells by it whether a step moves
+        # the row in a sort by time left (assets/onemap-55-duty.js)
+        "due": round(i.deadline.timestamp() * 1000),  # epoch ms
         "left": "" if i.status == CLOSED else countdown(remaining),
         "overdue": overdue,
         "closed": i.status == CLOSED,
@@ -84,6 +87,7 @@ def text_row(i: Incident, reveal: bool) -> dict[str, Any]:
         "title": title if reveal else mask_text(title),
         "status": "",
         "deadline": str(getattr(i, "deadline", "")),
+        "due": None,
         "left": "",
         "overdue": False,
         "closed": False,
