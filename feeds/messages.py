@@ -152,7 +152,10 @@ class ActionMessage(
     ``walls`` the registered walls (kiosk ids) a cast, follow or release drives; ``target`` a
     user name: the leader a view is sent to (send_view), or whose follow a release ends.
     ``display`` is the actor's display name at the time (what a wall shows); ``ends`` the
-    follow a release ends, when the server ends it (so it cannot end a newer follow).
+    follow a release ends, when the server ends it (so it cannot end a newer follow), or the
+    hand-over a take_over acknowledges. A shift hand-over (hand_over) applies to the officer's
+    jurisdiction (``area``), carries the officer's notes as ``text`` and its brief's counts as
+    ``counts``; its take_over names the outgoing officer as ``target``.
     """
 
     id: Identifier
@@ -169,6 +172,8 @@ class ActionMessage(
     display: str = ""
     ends: Identifier | None = None
     step: int | None = None  # a lifecycle verb: the seq of the incident's step it published
+    # hand_over: its brief's counts (在办, 超期, 督办 ...: dashboard.views.handover_brief)
+    counts: dict[str, int] | None = None
 
 
 _action_decoder = msgspec.json.Decoder(ActionMessage)

@@ -42,6 +42,7 @@ CAST_ROLES = {"duty", "leader", "admin"}  # docs/feeds.md; docs/security.md, who
 WALL_SCOPES = {"city": CITY, "county": YINZHOU, "town": TOWN, "beside": YUYAO}
 LEADER_LIST_ROLES = {"duty", "admin"}  # who may send a view to a leader
 LOOP_ROLES = {"duty", "admin"}  # who runs the closed loop from the desk (docs/duty.md)
+HANDOVER_ROLES = {"duty", "admin"}  # who hands a shift over and takes it (docs/handover.md)
 SCOPED = ("hello", "risks", "trends")
 TARGETS = {
     "own": lambda holder: holder,
@@ -257,6 +258,60 @@ def test_the_leaders_list_is_for_those_who_may_send_a_view(matrix_app, role, lev
         assert contains(leader["scope"], holder), leader
 
 
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_the_handover_brief_and_a_hand_over_are_for_the_desks_officers(matrix_app, role, level):
+    """docs/handover.md: duty officers and admins, each of their own jurisdiction."""
+    brief = _ask(matrix_app, role, level, "handover_brief", {})
+    handed = _ask(matrix_app, role, level, "hand_over", {"notes": "矩阵测试交班"})
+    if role not in HANDOVER_ROLES:
+        assert (_outcome(brief), _outcome(handed)) == ("not allowed", "not allowed")
+        return
+    assert (_outcome(brief), _outcome(handed)) == ("ok", "ok"), (brief, handed)
+    assert brief["scope"] == HOLDER_SCOPES[level]
+    app, _clients = matrix_app
+    recorded = app.bus.actions(after="-", count=100_000)[-1][1]
+    assert (recorded.verb, recorded.actor, recorded.area) == (
+        "hand_over", f"{role}-{level}", HOLDER_SCOPES[level]
+    )  # fmt: skip
+
+
+def _handed_over(matrix_app: Any, scope: str) -> str:
+    """A hand-over of ``scope`` by an officer outside the matrix: its id."""
+    from datetime import UTC, datetime
+
+    from feeds.schema import ActionMessage
+
+    app, _clients = matrix_app
+    handover_id = f"h{random.getrandbits(48):012x}"
+    app.bus.publish_action(
+        ActionMessage(
+            id=handover_id, ts=datetime.now(UTC), verb="hand_over", actor=f"outgoing-{scope}",
+            role="duty", area=scope, text="交班", counts={"open": 1},
+        )
+    )  # fmt: skip
+    return handover_id
+
+
+@pytest.mark.parametrize("whose", ["own", "beside"])
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_a_take_over_is_of_the_holders_own_jurisdictions_hand_over_only(
+    matrix_app, role, level, whose
+):
+    """The city and a county are jurisdictions of their own: a hand-over of 余姚 is not the
+    city's nor 鄞州's to take over, and asking for it by id finds nothing."""
+    holder = HOLDER_SCOPES[level]
+    own = _handed_over(matrix_app, holder)
+    asked = own if whose == "own" else _handed_over(matrix_app, YUYAO)
+    reply = _ask(matrix_app, role, level, "take_over", {"id": asked})
+    if role not in HANDOVER_ROLES:
+        expected = "not allowed"
+    else:
+        expected = "ok" if whose == "own" else "hand-over not found"
+    assert _outcome(reply) == expected, reply
+
+
 def _walls(matrix_app: Any) -> dict[str, str]:
     """One registered wall per WALL_SCOPES entry: {level: kiosk id}."""
     app, _clients = matrix_app
@@ -321,6 +376,9 @@ def test_the_wall_picker_offers_exactly_the_walls_a_cast_may_name(matrix_app, ro
         ("leaders", {"area": ["330212"]}),
         ("walls", {"verb": ["cast"]}),
         ("act", {"verb": "cast", "walls": "0123456789ab"}),
+        ("handover_brief", {"pending_only": "yes please"}),
+        ("hand_over", {"notes": ["x"]}),
+        ("take_over", {"id": 5}),
     ],
 )
 def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, event, payload):
@@ -332,6 +390,7 @@ def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, ev
 def test_every_registered_event_is_in_this_matrix(matrix_app):
     app, _clients = matrix_app
     covered = {*SCOPED, "duty_rows", "incident", "act", "handle", "contact", "leaders", "walls"}
+    covered |= {"handover_brief", "hand_over", "take_over"}  # docs/handover.md
     assert set(app.hub.api.rules) == covered, "a new socket event needs its row in the matrix"
 
 
@@ -347,6 +406,8 @@ def test_a_socket_without_a_session_is_refused(matrix_app):
         ("act", {"incident": "M-IN"}, "action"),  # no verb: refused by the gate
         ("act", None, "action"),
         ("incident", {"id": 12}, "detail"),
+        ("hand_over", {"notes": 12}, "action"),
+        ("take_over", {"id": ["x"]}, "action"),
     ],
 )
 def test_a_request_the_gate_refuses_is_still_audited_where_its_event_audits(
