@@ -22,11 +22,12 @@ demo: install
 # Debian's Chromium, its driver and CJK fonts, installed only when missing.
 browser-deps:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null \
 	    || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-	  echo "installing chromium, chromium-driver, fonts-noto-cjk"; \
+	  echo "installing chromium, chromium-driver, fonts-noto-cjk, poppler-utils"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	    chromium chromium-driver fonts-noto-cjk poppler-utils >/dev/null; \
 	fi
 
 # Debian's HAProxy and Sentinel, for `onemap cluster` and its tests, installed only when missing.

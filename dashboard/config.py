@@ -124,6 +124,11 @@ class Settings:
     notify_link_hours: float = _setting(
         72.0, "A signed acknowledgement link in a notification works this many hours."
     )
+    briefing_at: str = _setting(
+        "07:00",
+        "China time (HH:MM) the server writes yesterday's daily briefings (日报), once a day "
+        "across replicas; empty: never (then `onemap report daily`).",
+    )
 
     def __post_init__(self) -> None:
         # Resolved once, against the directory the command started in: redis-server changes

@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from dashboard.access.auth import Access, SocketGuard
 from dashboard.access.producers import ProducerStore
 from dashboard.access.store import UserStore
+from dashboard.briefing.install import install as install_briefing
 from dashboard.cold import arrow_on_system_allocator
 from dashboard.config import Settings
 from dashboard.live.hub import LiveHub
@@ -30,6 +31,7 @@ from dashboard.views.act import Actions
 from dashboard.views.contact import Contacts
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
+from dashboard.views.handover import Handover
 from dashboard.views.ingest_api import IngestApi, limits_of, memory_s
 from dashboard.views.lifecycle import Lifecycle
 from dashboard.views.open311 import Open311
@@ -118,6 +120,7 @@ def create_app(settings: Settings) -> OneMap:
     Actions(access, bus, live, hub.follows).install(api)
     Lifecycle(access, bus, live, hub.cold, limits_of(settings), memory_s(settings)).install(api)
     DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)
+    Handover(access, bus, live).install(api)
     risks.install(api, live)
     Trends(live, hub.archive).install(api)
     webapp.install(server)
@@ -130,6 +133,7 @@ def create_app(settings: Settings) -> OneMap:
     probe = Bus(connect(settings.redis_url, "onemap-health", socket_timeout=1.0), settings.prefix)
     onemap = OneMap(settings, server, dash_app, socketio, bus, state, hub, geo, access)
     _routes(server, probe, onemap)
+    install_briefing(onemap)  # 日报: /reports, its downloads, the morning run
     # The headers outermost, so Socket.IO's own responses and error pages carry them too.
     policy = DashScriptHashes(dash_app, settings.tile_url).policy
     wrapped = SecurityHeaders(

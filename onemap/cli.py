@@ -119,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     from dashboard.ops.producers import add_producer_commands
 
     add_producer_commands(sub)  # producer add, list, revoke (keys of the ingest API)
+    from dashboard.briefing.command import add_report_commands
+
+    add_report_commands(sub)  # report daily (日报)
     from dashboard.ops.workers import add_worker_commands
 
     add_worker_commands(sub)  # workers import, show (the directory of grid workers)

@@ -89,10 +89,11 @@ class Hourly:
             for kind in bits:
                 row[kind] += sign
 
-    def at(self, area: str, moment_s: float) -> list[int]:
+    def at(self, area: str, moment_s: float, day_s: float | None = None) -> list[int]:
         """Counts by kind at the start of ``moment_s``'s slot: the day kinds since local
-        midnight, the spell kinds since ever."""
-        end, start = slot_of(moment_s), day_start_slot(moment_s)
+        midnight, the spell kinds since ever. ``day_s``: a moment of the day whose kinds to
+        count, when that is not ``moment_s``'s own (a day's 24:00 is the next day's 00:00)."""
+        end, start = slot_of(moment_s), day_start_slot(moment_s if day_s is None else day_s)
         totals = list(self.base.get(area) or [0] * KINDS)
         for kind in range(OPENED):
             totals[kind] = 0

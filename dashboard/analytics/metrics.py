@@ -22,7 +22,7 @@ from dashboard.analytics import hourly as h
 from dashboard.analytics import tally as t
 from dashboard.analytics.cluster import Clusters
 from dashboard.analytics.cutoff import Chain, Cutoff, bump
-from dashboard.analytics.epoch import DAY_S, local_day
+from dashboard.analytics.epoch import DAY_S, OFFSET_S, local_day
 from dashboard.analytics.folding import Facts, Folding
 from dashboard.analytics.hourly import SLOT_S, Hourly, day_start_slot, slot_of
 from dashboard.analytics.knobs import AnalyticsConfig
@@ -145,9 +145,21 @@ class Metrics(Folding):
 
         The log's cap cut it, or there is no history yet: that family is left out."""
         then = now.timestamp() - DAY_S
-        mark = slot_of(then) * SLOT_S
+        return self._as_of(area, then, slot_of(then) * SLOT_S, self.hourly.at(area, then))
+
+    def day_end(self, area: str, day: int) -> Figures:
+        """The same figures of ``area`` as they stood at the end (24:00) of local ``day``,
+        left out by the same rules, with ``due``: what a day's briefing reports. Only the
+        days kept (``keep_days``) have their day counts."""
+        end = (day + 1) * DAY_S - OFFSET_S
+        c = self.hourly.at(area, end, day_s=end - 1)
+        figures = self._as_of(area, end - 1, end, c)
+        if "overdue" in figures:
+            figures["due"] = c[h.DUE_DONE] + (c[h.LATE] - c[h.LATE_DONE])
+        return figures
+
+    def _as_of(self, area: str, then: float, mark: float, c: list[int]) -> Figures:
         since = day_start_slot(then) * SLOT_S + SLOT_S  # the end of that day's first slot
-        c = self.hourly.at(area, then)
         figures: Figures = {}
         if self.known_since <= since:
             reported, closed = c[h.REPORTED], c[h.CLOSED]

@@ -105,6 +105,7 @@ TABLET_SCRIPTS = (
     "/_dash-component-suites/dash_leaflet/",
     "/assets/vendor/socket.io",
     "/assets/onemap-10-core.js",
+    "/assets/onemap-58-briefing.js",
     "/assets/onemap-60-tablet.js",
 )
 TABLET_CSS = ("/assets/tablet.css",)
@@ -114,8 +115,11 @@ WALL_DROPS = (
     "/_dash-component-suites/dash_ag_grid/",
     "/assets/onemap-55-duty.js",
     "/assets/onemap-56-loop.js",
+    "/assets/onemap-57-handover.js",
+    "/assets/onemap-58-briefing.js",
     "/assets/onemap-60-tablet.js",
     "/assets/duty.css",
+    "/assets/handover.css",
     "/assets/tablet.css",
 )
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
