@@ -103,9 +103,12 @@ class DutyQuery:
         finally:
             cold = asked.result()
         if counted and cold.total:
+            # memory's matches reported since the horizon are newer than any archived one
+            # (archived: closed, so reported, before it): they lead the block and the map,
+            # and the archive's newest fill only the rest
             since = _reported_since(found, self.horizon(now))
-            rows = limit if since < limit else 0
-            points = newest if since < newest else 0
+            rows = limit - since if since < limit else 0
+            points = newest - since if since < newest else 0
             if rows or points:
                 more = self.archived(who, f, besides, column, descending, rows, points)
                 cold = Found(cold.total, more.incidents, more.newest)
