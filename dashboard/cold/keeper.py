@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dashboard.cold.summaries import open_ids, write_summaries
+from dashboard.cold.summaries import due_ids, open_ids, write_summaries
 from dashboard.live.livestate import LiveState
 from dashboard.state import sid_key
 from feeds.archive import Archive, ArchiveRun, archive_log
@@ -67,6 +67,13 @@ class KeeperHealth:
             "last_run_age_s": age,
             "last_error": self.last_error,
         }
+
+
+def rebuild_ids(archive: Archive, now: datetime) -> set[str]:
+    """What a rebuild takes from the archive when the log no longer reaches back to it: the
+    open incidents, and the closed ones due since yesterday's midnight (the figures of the
+    days a server shows: today's, and yesterday's at the same time)."""
+    return open_ids(archive) | due_ids(archive, midnight(now, 1))
 
 
 def midnight(now: datetime, days_back: int = 0) -> datetime:
@@ -196,10 +203,12 @@ class Keeper:
     def after_rebuild(self) -> None:
         """Before the state is ready: open incidents whose every step the log has dropped come
         back whole from the archive (a rebuild with no checkpoint, on a log trimmed to its
-        days), and what may leave memory leaves, so the first checkpoint and every page see
+        days), with the closed ones due since yesterday (today's and yesterday's figures count
+        them), and what may leave memory leaves, so the first checkpoint and every page see
         the bounded set. The archive's catch-up (slow on a long log) waits for ``run``."""
-        back = self.live.state.bring_back(open_ids(self.archive))
-        gone = evict(self.live, self.archive, datetime.now(CHINA_TZ), self.hot_days)
+        now = datetime.now(CHINA_TZ)
+        back = self.live.state.bring_back(rebuild_ids(self.archive, now))
+        gone = evict(self.live, self.archive, now, self.hot_days)
         self.health.evicted += gone
         if back or gone:
             log.info(

@@ -124,6 +124,20 @@ def open_ids(archive: Archive) -> set[str]:
     return set(pq.read_table(path)["id"].to_pylist()) if path.exists() else set()
 
 
+def due_ids(archive: Archive, since: datetime) -> set[str]:
+    """The archived (closed) incidents due at or after ``since``: they count in the figures
+    of the days from there (处置率 and 按期办结率 are over what is due on a day), so a rebuild
+    whose log no longer reaches back to them takes them from here too."""
+    parts = files(archive)
+    if not parts:
+        return set()
+    with duckdb.connect() as con:  # the archive job's child and a rebuild: no shared database
+        found = con.sql(
+            "SELECT id FROM read_parquet(?) WHERE deadline >= ?", params=[parts, since]
+        ).fetchall()
+    return {row[0] for row in found}
+
+
 def open_file(archive: Archive) -> Path:
     return folder(archive) / "open.parquet"
 
