@@ -14,6 +14,7 @@ T = TypeVar("T")
 COUNTS_KEPT = 256
 MATCHES_KEPT = 8
 MATCHES_ROWS = 20_000  # a text search's matches kept only up to this many rows (~6 MB)
+ANSWERS_KEPT = 16  # whole answers: up to 3,100 incidents each (~3 MB)
 
 
 class Lru(Generic[T]):

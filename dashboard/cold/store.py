@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from dashboard.cold import grams, summaries
 from dashboard.cold.duck import DUCK
-from dashboard.cold.kept import COUNTS_KEPT, MATCHES_KEPT, MATCHES_ROWS, Lru, version
+from dashboard.cold.kept import ANSWERS_KEPT, COUNTS_KEPT, MATCHES_KEPT, MATCHES_ROWS, Lru, version
 from dashboard.cold.rows import incident_of, records, summary_of
 from dashboard.incident import Incident, Step, put_step
 from dashboard.views.search import AREA_FIELD, PERIODS, Filter, Marks
@@ -97,6 +97,9 @@ class ColdStore:
         # on the same few filters; each file's version is in the key.
         self._counts: Lru[int] = Lru(COUNTS_KEPT)
         self._matches: Lru[pa.Table] = Lru(MATCHES_KEPT)
+        self._answers: Lru[Found] = Lru(
+            ANSWERS_KEPT
+        )  # whole answers (their incidents are read only)
 
     # -- whole incidents ---------------------------------------------------------------------
     def recall_or_none(self, ids: set[str]) -> dict[str, Incident]:
@@ -162,6 +165,10 @@ class ColdStore:
             return Found(0, [], [])
         words = ask.terms()
         key = _answer_key(parts, ask, words)
+        # the whole answer, for the next officer who asks the same of the same memory
+        whole = (key, column, descending, limit, newest, frozenset(ask.besides)) if key else None
+        if whole is not None and (kept_answer := self._answers.get(whole)) is not None:
+            return kept_answer
         order = f"{ORDER.get(column, 'first_ts')} {'DESC' if descending else 'ASC'}, id"
         # No join here: a join stops DuckDB from pushing the top-N's bound into the scan
         # (one sorted file a month: it then reads the first row groups only; 55 ms against
@@ -208,7 +215,10 @@ class ColdStore:
         made = {r["id"]: summary_of(r) for r in rows if r["id"] not in kept}
         first = list(made.values())[:limit]
         latest = [made.get(r["id"]) or summary_of(r) for r in points if r["id"] not in kept]
-        return Found(total, first, latest[:newest])
+        answer = Found(total, first, latest[:newest])
+        if whole is not None:
+            self._answers.put(whole, answer)
+        return answer
 
 
 def _text_matches(parts: list[str], ask: Ask, words: Terms) -> pa.Table:
@@ -348,8 +358,6 @@ def _where(
             clauses.append(f"({there} OR list_contains(?, id))")
             params.extend([sorted(codes), ids])
     return " AND ".join(clauses), params
-
-
 
 
 def _quoted(text: str) -> str:
