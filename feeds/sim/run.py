@@ -62,14 +62,7 @@ def _directory(bus: Bus, model: Model, stop: threading.Event, outage: Outage) ->
     ``onemap workers import``)."""
     directory = Directory(bus.client, bus.prefix)
     cards = [card_of(w) for w in model.roster.workers]
-    while not stop.is_set():
-        try:
-            directory.put(cards)
-        except REDIS_ERRORS as exc:
-            outage.failed(exc)
-            continue
-        outage.ok()
-        return
+    _until_done(lambda: directory.put(cards), stop, outage)
 
 
 def _backfill(
@@ -111,11 +104,16 @@ def _live(
 
 def _publish(bus: Bus, batch: list[Message], stop: threading.Event, outage: Outage) -> None:
     """Publish, riding out Redis stalls and restarts: the batch waits and is retried, never
-    dropped (a retried batch that had got through is folded as repeats). One log line when
+    dropped (a retried batch that had got through is folded as repeats)."""
+    _until_done(lambda: bus.publish_many(batch), stop, outage)
+
+
+def _until_done(write: Callable[[], object], stop: threading.Event, outage: Outage) -> None:
+    """``write`` to Redis until it goes through (or the simulator stops): one log line when
     Redis goes away, one when it is back."""
     while not stop.is_set():
         try:
-            bus.publish_many(batch)
+            write()
         except REDIS_ERRORS as exc:
             outage.failed(exc)
             continue
