@@ -74,6 +74,8 @@ def test_a_dispatch_from_the_desk_is_a_step_on_every_view(browser, desk):
         choice.check()
         page.wait_for_selector(".loop-confirm:not([disabled])")  # a dispatch note is optional
         page.fill(".loop-remark", "请到场核实并设置警示")
+        if SHOTS:
+            page.screenshot(path=f"{SHOTS}/duty-dispatch-form.png")
         page.click(".loop-confirm")
         step = page.locator(".detail-timeline li[data-seq='2']")
         step.wait_for(timeout=15_000)
