@@ -97,6 +97,7 @@ def dashboard_server(
         "ONEMAP_LOG_LEVEL": "WARNING",  # a log line per request would be measured as server work
         "ONEMAP_COOKIE_SECURE": "0",  # plain HTTP on loopback
         "ONEMAP_DATA_DIR": str(tmp / "data"),  # its own checkpoints and archive
+        "ONEMAP_BRIEFING_AT": "",  # the morning's briefings: Chromium prints, not what is measured
         "PYTHONUNBUFFERED": "1",
         **env,
     }

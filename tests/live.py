@@ -164,6 +164,9 @@ def dashboard(
         "ONEMAP_PORT": str(port),
         "ONEMAP_HOST": "127.0.0.1",
         "ONEMAP_DATA_DIR": str(tmp / "data"),  # its checkpoints and archive: the test's own
+        # no morning briefings (eleven Chromium prints each, in every server started after
+        # 07:00 China time): tests/test_briefing.py runs the morning on its own
+        "ONEMAP_BRIEFING_AT": "",
         "PYTHONUNBUFFERED": "1",
         **env,
     }

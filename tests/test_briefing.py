@@ -20,6 +20,8 @@ from openpyxl import load_workbook
 
 from dashboard.briefing import text
 from dashboard.briefing.gather import KPIS
+from dashboard.briefing.make import Maker
+from dashboard.briefing.morning import Morning, parse_at
 from dashboard.state import State
 from dashboard.views.kpis import headline
 from feeds.schema import CHINA_TZ, decode_trusted
@@ -232,3 +234,44 @@ def test_report_daily_writes_the_city_and_county_files(server, redis_server, pre
         cwd=ROOT, env=env, capture_output=True, timeout=300,
     )  # fmt: skip
     assert refused.returncode == 2 and b"not held" in refused.stderr
+
+
+class _OneCounty(Maker):
+    """The morning's set cut to one county (eleven Chromium prints prove no more than one)."""
+
+    def areas(self) -> list[str]:
+        return [YINZHOU]
+
+
+def test_the_morning_run_writes_yesterdays_briefing_once_across_replicas(server):
+    app, maker, _steps_, now = server
+    live, bus = app.hub.live, app.bus
+    data_dir = maker.store.root.parent.parent
+    at = parse_at("07:00")
+    assert at is not None and parse_at("") is None
+    first = Morning(
+        _OneCounty(live, app.hub.archive, str(data_dir)),
+        bus.client,
+        app.settings.prefix,
+        at,
+        live.ready,
+    )
+    second = Morning(
+        _OneCounty(live, app.hub.archive, str(data_dir)),
+        bus.client,
+        app.settings.prefix,
+        at,
+        live.ready,
+    )
+    local = now.astimezone(CHINA_TZ)
+    day = (local - timedelta(days=1)).date()
+    early = local.replace(hour=6, minute=59)
+    assert not first.check(early)  # before its time
+    assert not maker.store.path(day, YINZHOU, "pdf").exists()
+    later = local.replace(hour=7, minute=1)
+    assert first.check(later)
+    assert not second.check(later)  # another replica: the marker says it is done
+    assert not first.check(later.replace(hour=9))  # once a day
+    for kind in ("pdf", "xlsx", "json"):
+        assert maker.store.path(day, YINZHOU, kind).stat().st_size > 0, kind
+    assert not maker.store.path(day, CITY, "pdf").exists()

@@ -34,5 +34,6 @@ def install(host: Host) -> Maker:
     Reports(host.access, maker.store, host.geo).install(host.server)
     at = parse_at(settings.briefing_at)
     if at is not None:
-        Morning(maker, host.bus.client, settings.prefix, at, host.hub.live.ready).start()
+        morning = Morning(maker, host.bus.client, settings.prefix, at, host.hub.live.ready)
+        host.hub.jobs.append(morning.run)  # with the server's other jobs (LiveHub.start)
     return maker

@@ -52,12 +52,7 @@ class Morning:
         self.done: date | None = None  # the day this process last saw made (by anyone)
         self._failed_at = -float("inf")
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self._run, name="daily-briefing", daemon=True)
-        thread.start()
-        return thread
-
-    def _run(self) -> None:
+    def run(self) -> None:
         while True:
             try:
                 self.check(datetime.now(CHINA_TZ))

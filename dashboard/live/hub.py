@@ -14,6 +14,8 @@ SocketApi  every inbound event decoded and checked in one place  dashboard.live.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask_socketio import SocketIO
 
 from dashboard.access.auth import SocketGuard
@@ -93,6 +95,9 @@ class LiveHub:
         self.pages = Pages(
             socketio, self.live, self.rooms, guard, self.greeter, self.health, self.follows
         )
+        # other jobs of a running server (the morning's briefings): started with the rest, so
+        # an app built but not served (a test's, a command's) runs none of them
+        self.jobs: list[Callable[[], None]] = []
 
     def install(self) -> None:
         self.pages.install(self.api)
@@ -112,4 +117,6 @@ class LiveHub:
         self.socketio.start_background_task(self.follows.run)
         if self.keeper.every_s > 0:
             self.socketio.start_background_task(self.keeper.run)
+        for job in self.jobs:
+            self.socketio.start_background_task(job)
         self.guard.start()  # disconnects sockets whose session is revoked or expired
