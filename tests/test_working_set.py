@@ -22,8 +22,11 @@ import pytest
 from dashboard.access.auth import Principal
 from dashboard.cold import grams, summaries
 from dashboard.cold import store as store_module
-from dashboard.cold.keeper import archive_days, evict, midnight, rebuild_ids, trim_log
+from dashboard.cold.keeper import Keeper, archive_days, evict, midnight, rebuild_ids, trim_log
 from dashboard.cold.store import ColdStore
+from dashboard.cold.summaries import open_ids
+from dashboard.live import checkpoint
+from dashboard.live.actions import ActionBook
 from dashboard.live.inbound import DutyRowsAsk
 from dashboard.live.livestate import LiveState
 from dashboard.state import State
@@ -417,3 +420,21 @@ def test_kept_answers_are_the_archives_as_it_is_now(world, monkeypatch):
     assert later[0].get("archived", 0) == 0
     assert 0 < later[1]["archived"] < first[1]["archived"]
     assert scans == ["text", "text"]
+
+
+def test_a_restart_from_a_checkpoint_takes_back_no_closed_incident(world, bus: Bus):
+    """Incidents closed days ago but due since yesterday left memory with their contribution
+    kept: a checkpoint holds it, so a restart from one must not take them back from the
+    archive (they would count twice); a fold without one does (the test above)."""
+    state, live, archive, cold, now = world
+    evict(live, archive, now, HOT_DAYS)
+    city = state.geo.city.code
+    due = rebuild_ids(archive, now) - open_ids(archive) - state.incidents.keys()
+    assert due, "no closed incident due since yesterday left memory: the case is missing"
+    blob = checkpoint.dump(state, live.actions, bus.prefix)
+    fresh, book = State(state.geo), ActionBook()
+    fresh.recall = cold.recall
+    checkpoint.load(blob, fresh, book, bus.prefix)
+    Keeper(LiveState(fresh), bus, archive, 0, HOT_DAYS, 7).after_rebuild(restored=True)
+    assert not due & fresh.incidents.keys()
+    assert fresh.metrics.figures(city, now) == state.metrics.figures(city, now)

@@ -200,14 +200,16 @@ class Keeper:
             self.run_once(datetime.now(CHINA_TZ))
             self._stop.wait(self.every_s)
 
-    def after_rebuild(self) -> None:
+    def after_rebuild(self, restored: bool = False) -> None:
         """Before the state is ready: open incidents whose every step the log has dropped come
         back whole from the archive (a rebuild with no checkpoint, on a log trimmed to its
-        days), with the closed ones due since yesterday (today's and yesterday's figures count
-        them), and what may leave memory leaves, so the first checkpoint and every page see
-        the bounded set. The archive's catch-up (slow on a long log) waits for ``run``."""
+        days), and what may leave memory leaves, so the first checkpoint and every page see
+        the bounded set. Folded without a checkpoint (``restored`` False), the closed ones due
+        since yesterday come back too: today's and yesterday's figures count them, and a
+        checkpoint has them counted already. The archive's catch-up waits for ``run``."""
         now = datetime.now(CHINA_TZ)
-        back = self.live.state.bring_back(rebuild_ids(self.archive, now))
+        wanted = open_ids(self.archive) if restored else rebuild_ids(self.archive, now)
+        back = self.live.state.bring_back(wanted)
         gone = evict(self.live, self.archive, now, self.hot_days)
         self.health.evicted += gone
         if back or gone:

@@ -74,7 +74,7 @@ class Bridge:
         position_interval_ms: int,
         checkpoints: Checkpoints | None = None,
         checkpoint_every_s: float = 0,
-        after_rebuild: Callable[[], None] | None = None,
+        after_rebuild: Callable[[bool], None] | None = None,
     ) -> None:
         self.live = live
         self.bus = bus
@@ -116,8 +116,9 @@ class Bridge:
             restored = self.checkpoints.restore(state, book, accept=self._log_holds)
         self.health.progress = Progress()
         self.live.newest_ts = rebuild(self.bus, state, book, self.health.progress)
-        if self.after_rebuild is not None:
-            self.guarded("history", self.after_rebuild)
+        if self.after_rebuild is not None:  # told whether the checkpoint counted the past
+            after, was_restored = self.after_rebuild, restored is not None
+            self.guarded("history", lambda: after(was_restored))
         self.position = {**state.last_sid, ACTIONS: book.last_sid}
         # The detectors' first round after a fold is long (thousands of warnings, pruning):
         # paid here, before any page is answered, not in the live loop's first seconds.
