@@ -2,6 +2,8 @@
  * areas (SVG, three-colour index fill), incidents and workers (a canvas each, onemap-15-points),
  * patrol tracks (Leaflet canvas), pulses (a few DOM rings animated by the compositor).
  * No layer is ever rebuilt per message: markers move or restyle, and only new ones are added.
+ * At city scale (onemap-25-density): incident density instead of dots once there are enough
+ * of them to merge, clustered markers otherwise, and worker counts per cell instead of dots.
  */
 (function () {
   "use strict";
@@ -22,19 +24,48 @@
   var PULSES_MAX = 4;
   var TRACK_MINUTES = 30;
   var TRACK_POINTS_MAX = 120;
+  // A city map shows density once the filter holds this many incidents (fewer, as markers, do
+  // not merge into a blob), and markers again below the second figure: no flapping at the edge.
+  var DENSITY_FROM = 150;
+  var DENSITY_UNTIL = 100;
 
-  function WallMap(map) {
-    var L = window.L;
+  // options (from the wall's URL, layouts/wall.py): density ("all", "off" or platform and
+  // category codes, comma-separated), window ("open", "today", "24h"), categories ([[code,
+  // colour], ...]: a snapshot marker says its category by its colour), dueSoonMs
+  function WallMap(map, options) {
+    var L = window.L, self = this;
+    options = options || {};
     this.map = map;
+    this.panel = map.getContainer().parentNode;
+    // markers are sized in pixels; the wall scales with the screen (rem), so they must too
+    this.k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+    var font = getComputedStyle(document.documentElement).getPropertyValue("--digits").trim() || "sans-serif";
     this.canvas = L.canvas({ padding: 0.3 });
     this.areaLayer = L.layerGroup().addTo(map);
     this.labelLayer = L.layerGroup().addTo(map);
     this.trackLayer = L.layerGroup().addTo(map);
-    var PointLayer = onemap.makePointLayer();
-    this.workerLayer = new PointLayer({ radius: 1.6, colours: WORKER_COLOURS }).addTo(map);
-    map.createPane("onemap-incidents");  // above the SVG areas, whenever those are added
-    var MarkerLayer = onemap.makeMarkerLayer();
-    this.incidentLayer = new MarkerLayer({ pane: "onemap-incidents" }).addTo(map);
+    // above the SVG areas, whenever those are added: density, workers, incidents (wall.css)
+    ["onemap-density", "onemap-workers", "onemap-incidents"].forEach(function (pane) { map.createPane(pane); });
+    this.categories(options.categories || [], options.density);
+    this.dense = false;  // before the density layer's first count
+    var DensityLayer = onemap.makeDensityLayer();
+    this.density = new DensityLayer({ pane: "onemap-density", k: this.k, dueSoonMs: options.dueSoonMs,
+                                      onCount: function (n) { self.onDensityCount(n); } }).addTo(map);
+    this.density.setFilter(this.cats, options.window);
+    var WorkerLayer = onemap.makeWorkerLayer(onemap.makePointLayer());
+    this.workerLayer = new WorkerLayer({ radius: 1.6, colours: WORKER_COLOURS, pane: "onemap-workers",
+      k: this.k, font: font, avoid: function () { return self.labelBoxes; } }).addTo(map);
+    this.labelBoxes = [];  // where declutter put the labels (and the legend), container pixels
+    var MarkerLayer = onemap.makeClusterLayer(onemap.makeMarkerLayer());
+    this.incidentLayer = new MarkerLayer({ pane: "onemap-incidents", k: this.k, font: font,
+      stateOf: function (id, now) { return self.density.stateOf(id, now); },
+      avoid: function () { return self.labelBoxes.slice(); } }).addTo(map);
+    // deadlines pass and time windows slide without a message
+    setInterval(function () {
+      self.density.prune(Date.now());
+      self.density.schedule();
+      self.incidentLayer.dirty();
+    }, 60000);
     // Pulse rings animate transform and opacity only (assets/wall.css), which the compositor
     // runs without the main thread; an SVG ring's stroke animation repaints the whole SVG
     // layer, county shapes included, on every frame.
@@ -51,8 +82,6 @@
     this.pulsing = 0;
     this.tracks = {};
     this.showTracks = false;
-    // markers are sized in pixels; the wall scales with the screen (rem), so they must too
-    this.k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     // A wall whose window changes shape (assets/onemap-12-shape.js) fits its area again.
     map.on("resize", this.fit, this);
   }
@@ -67,7 +96,11 @@
     this.labels = [];
     this.showTracks = geo.level !== "city";
     this.highlight = highlight || null;
+    this.level = geo.level;
     this.workerLayer.options.radius = this.k * (geo.level === "city" ? 1.6 : geo.level === "county" ? 2.4 : 3.5);
+    this.workerLayer.setAggregate(geo.level === "city");
+    this.onDensityCount(this.density.matched);
+    this.applyMode();
     L.geoJSON(geo.shapes, {
       style: function (feature) { return self.areaStyle(feature.properties.code, highlight); },
       onEachFeature: function (feature, layer) { self.areas[feature.properties.code] = layer; },
@@ -137,6 +170,13 @@
       }
       if (element) element.style.visibility = spot ? "" : "hidden";
     });
+    // worker counts keep clear of the labels, which they would otherwise sit under
+    this.labelBoxes = taken.map(function (t) {
+      return { left: t.left - frame.left - gap, top: t.top - frame.top - gap,
+               right: t.right - frame.left + gap, bottom: t.bottom - frame.top + gap };
+    });
+    this.workerLayer.schedule();
+    this.incidentLayer.dirty();
   };
 
   WallMap.prototype.labelRank = function (i) {
@@ -178,7 +218,38 @@
     return key;
   };
 
+  // Category indexes by code and by colour; cats: the categories the URL asks for (null: all).
+  WallMap.prototype.categories = function (list, filter) {
+    var self = this, codes = filter && filter !== "all" && filter !== "off" ? filter.split(",") : null;
+    this.catIndex = {};
+    this.catOfColour = {};
+    this.cats = codes ? new Uint8Array(256) : null;
+    this.densityOn = filter !== "off";
+    list.forEach(function (c, i) {
+      self.catIndex[c[0]] = i;
+      self.catOfColour[c[1]] = i;
+      if (codes && codes.some(function (code) { return c[0] === code || c[0].slice(0, 2) === code; })) self.cats[i] = 1;
+    });
+  };
+
+  WallMap.prototype.onDensityCount = function (n) {
+    var dense = this.level === "city" && this.densityOn && n >= (this.dense ? DENSITY_UNTIL : DENSITY_FROM);
+    if (dense === this.dense) return;
+    this.dense = dense;
+    this.applyMode();
+  };
+
+  // What the map shows of incidents: density or markers (the legend follows, wall.css).
+  WallMap.prototype.applyMode = function () {
+    this.density.setShown(this.dense);
+    this.incidentLayer.setHidden(this.dense);
+    if (!this.panel) return;
+    this.panel.setAttribute("data-incidents", this.dense ? "density" : "markers");
+    this.panel.setAttribute("data-level", this.level || "");
+  };
+
   WallMap.prototype.clearLive = function () {
+    this.density.clear();
     this.incidentLayer.clear();
     this.clearPulses();
     this.workerLayer.clear();
@@ -190,8 +261,11 @@
 
   // s: a step or marker payload {id, lon, lat, status, overdue, colour}; O(1) per call
   WallMap.prototype.placeIncident = function (s, pulse) {
+    var cat = s.cat !== undefined ? this.catIndex[s.cat] : this.catOfColour[s.colour];
+    if (cat === undefined) cat = onemap.density.UNKNOWN;
+    this.density.note(s, cat);
     var layer = this.incidentLayer, known = this.incidents[s.id] !== undefined;
-    if (s.status === "closed") {
+    if (s.status === "closed" || !this.density.passes(cat)) {
       if (known) {
         layer.drop(s.id);
         delete this.incidents[s.id];

@@ -30,7 +30,7 @@
     this.staleAfterMs = 1000 * Number(root.getAttribute("data-stale-after") || 60);
     this.maxHeapMb = Number(root.getAttribute("data-max-heap-mb") || 1024);
     this.dwellMs = 1000 * Number(root.getAttribute("data-dwell") || 45);
-    this.map = map ? new onemap.WallMap(map) : null;
+    this.map = map ? new onemap.WallMap(map, mapOptions(root)) : null;
     this.ticker = new onemap.Ticker(root.querySelector(".ticker"), root.querySelector(".pinned"));
     this.panels = new onemap.Panels(root);
     this.live = new onemap.Live(this, this.scope);
@@ -39,6 +39,18 @@
     this.everLive = false;
     this.tourStops = [];
     onemap.wall = this;
+  }
+
+  // What the map counts and how (layouts/wall.py writes these from the URL; docs/wall.md).
+  function mapOptions(root) {
+    var categories = [];
+    try { categories = JSON.parse(root.getAttribute("data-categories") || "[]"); } catch (e) { /* none: all */ }
+    return {
+      density: root.getAttribute("data-density") || "all",
+      window: root.getAttribute("data-window") || "open",
+      categories: categories,
+      dueSoonMs: 1000 * Number(root.getAttribute("data-due-soon-s") || 7200),
+    };
   }
 
   Object.defineProperty(Wall.prototype, "socket", { get: function () { return this.live.socket; } });

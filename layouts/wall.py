@@ -4,7 +4,9 @@ The layout is a static frame: panels, an empty map and empty charts. Everything 
 over Socket.IO and is applied in place by ``assets/onemap-*.js`` (areas, index colours, markers,
 workers, ticker, KPIs, charts), so nothing is re-rendered by the server per message. The
 requested area (``?area=<code>``) is where the wall starts; ``?tour=1`` makes it cycle through
-the counties and back to the city on its own.
+the counties and back to the city on its own. ``?density=`` and ``?window=`` say which
+incidents the map counts (platforms or categories, and a time window; docs/wall.md): at city
+scale it draws their density, elsewhere their markers.
 
 One page fits walls of any shape (docs/operations.md, "Wall shapes"): ``?layout=`` picks the
 arrangement, ``standard`` (16:9, 3x3 grids of 16:9 screens) or ``wide`` (32:9, 48:9: panels
@@ -15,6 +17,8 @@ screen's height (wall.css), so a 4K or 3x3 wall is the 1080p design, larger.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 
 import dash_leaflet as dl
@@ -25,7 +29,8 @@ from dashboard.config import Settings
 from dashboard.views.chart_theme import empty_figure
 from dashboard.views.geo_api import focus_of
 from dashboard.views.kpis import CAPTIONS
-from feeds.catalogue import LEVELS, PLATFORMS
+from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS
+from feeds.deadlines import DUE_SOON
 from feeds.geo import load_geography
 from feeds.schema import CHINA_TZ
 from layouts import ids, vendor
@@ -47,6 +52,30 @@ LAYOUTS = ("auto", "standard", "wide")
 WEEKDAYS = "一二三四五六日"
 INDEX_COLOURS = [("green", "良好"), ("yellow", "关注"), ("red", "预警")]
 GRAPH_CONFIG: dcc.Graph.Config = {"staticPlot": True, "displayModeBar": False, "responsive": True}
+# ?window= besides hours ("1h" to "24h"): open incidents (the default), or reported today
+WINDOWS = {"open": "在办", "today": "今日"}
+HOURS = re.compile(r"([1-9]|1[0-9]|2[0-4])h")
+# the two ends of the density key (its ramp: wall.css .legend-ramp)
+DENSITY_LEGEND = ("少", "多")
+
+
+def density_query(density: str | None, window: str | None) -> tuple[str, str, str]:
+    """``?density=`` and ``?window=`` as the page takes them: (codes, window, filter caption).
+
+    codes: "all", "off" (markers at every scale) or known platform and category codes,
+    comma-separated; window: a key of WINDOWS or hours ("24h"). Anything else is the default,
+    so a mistyped link still shows a wall."""
+    asked = [c.strip() for c in (density or "").lower().split(",")]
+    codes = [c for c in asked if c in PLATFORMS or c in CATEGORIES]
+    names = [PLATFORMS[c] if c in PLATFORMS else CATEGORIES[c].name for c in codes]
+    caption = "、".join(names[:2]) + (f" 等{len(names)}项" if len(names) > 2 else "")
+    chosen = ",".join(codes) or ("off" if asked == ["off"] else "all")
+    window = window or "open"
+    return chosen, window if window in WINDOWS or HOURS.fullmatch(window) else "open", caption
+
+
+def window_name(window: str) -> str:
+    return WINDOWS.get(window) or f"近{window[:-1]}小时"
 
 
 def use_plotly_basic() -> None:
@@ -73,7 +102,12 @@ use_plotly_basic()
 
 
 def layout(
-    area: str | None = None, tour: str | None = None, layout: str | None = None, **_query: str
+    area: str | None = None,
+    tour: str | None = None,
+    layout: str | None = None,
+    density: str | None = None,
+    window: str | None = None,
+    **_query: str,
 ) -> html.Div:
     geo = load_geography()
     settings: Settings = flask.current_app.config["ONEMAP_SETTINGS"]
@@ -83,11 +117,16 @@ def layout(
     scope, highlight = focus_of(geo, area)
     shown = geo.area(scope)
     assert shown is not None  # focus_of answers a known area (the city if asked for none)
+    codes, window, caption = density_query(density, window)
+    legend = _legend(window_name(window), caption)
     return html.Div(
         [
             _header(shown.name),
             _kpis(),
-            html.Main([_left(), _map(settings.tile_url), _right()], className="wall-body"),
+            html.Main(
+                [_left(), _map(settings.tile_url, legend, shown.level), _right()],
+                className="wall-body",
+            ),
             _outage(),
         ],
         id=ids.WALL_ROOT,
@@ -103,6 +142,10 @@ def layout(
             stale_after=str(settings.stale_after_s),
             dwell=str(settings.tour_dwell_s),
             max_heap_mb=str(settings.max_heap_mb),
+            density=codes,
+            window=window,
+            categories=json.dumps([[c.code, c.colour] for c in CATEGORIES.values()]),
+            due_soon_s=str(int(DUE_SOON.total_seconds())),
         ),
     )
 
@@ -220,7 +263,7 @@ def _left() -> html.Div:
     )
 
 
-def _map(tile_url: str) -> html.Div:
+def _map(tile_url: str, legend: html.Div, level: str) -> html.Div:
     geo = load_geography()
     tiles = [dl.TileLayer(url=tile_url, opacity=0.35)] if tile_url else []
     return html.Div(
@@ -241,13 +284,18 @@ def _map(tile_url: str) -> html.Div:
             ),
             html.Div(id=ids.WALL_BREADCRUMB, className="map-breadcrumb"),
             html.Div(id=ids.WALL_TOUR, className="map-tour"),
-            _legend(),
+            legend,
         ],
         className="wall-map-panel",
+        **data(level=level, incidents="markers"),  # kept current by onemap-20-map.js
     )
 
 
-def _legend() -> html.Div:
+def _legend(window: str, caption: str) -> html.Div:
+    """The map's key. Rows for one scale only are classed only-density / only-markers (the
+    incidents as density or as markers) and only-city / not-city (workers counted or dotted);
+    wall.css shows those that apply."""
+    low, high = DENSITY_LEGEND
     return html.Div(
         [
             html.Div("治理指数", className="legend-title"),
@@ -258,25 +306,49 @@ def _legend() -> html.Div:
                 )
                 for key, name in INDEX_COLOURS
             ],
-            html.Div("事件平台", className="legend-title"),
+            html.Div(f"事件密度 · {window}", className="legend-title only-density"),
+            html.Div(
+                [html.Span(low), html.Span(className="legend-ramp"), html.Span(high)],
+                className="legend-row legend-wide legend-density only-density",
+            ),
+            html.Div("事件平台", className="legend-title only-markers"),
             *[
                 html.Div(
                     [html.Span(className=f"legend-dot platform-{key}"), name],
-                    className="legend-row",
+                    className="legend-row only-markers",
                 )
                 for key, name in PLATFORMS.items()
             ],
             html.Div(
-                [html.Span(className="legend-dot legend-overdue"), "超期"], className="legend-row"
+                [html.Span(className="legend-dot legend-overdue"), "超期"],
+                className="legend-row only-markers",
             ),
-            html.Div("网格员", className="legend-title"),
+            html.Div("聚合 · 数字为件数", className="legend-title only-markers"),
+            html.Div(
+                [
+                    html.Span(className="legend-cluster cluster-2"),
+                    "超期",
+                    html.Span(className="legend-cluster cluster-1"),
+                    "临期",
+                    html.Span(className="legend-cluster cluster-0"),
+                    "在办",
+                ],
+                className="legend-row legend-wide legend-clusters only-markers",
+            ),
+            *([html.Div(f"仅 {caption}", className="legend-filter")] if caption else []),
+            html.Div("网格员 · 在岗人数", className="legend-title only-city"),
+            html.Div(
+                [html.Span("12", className="legend-badge"), "按片区合计"],
+                className="legend-row legend-wide only-city",
+            ),
+            html.Div("网格员", className="legend-title not-city"),
             html.Div(
                 [
                     html.Span([html.Span(className="legend-worker status-0"), "巡查"]),
                     html.Span([html.Span(className="legend-worker status-1"), "处置"]),
                     html.Span([html.Span(className="legend-worker status-2"), "空闲"]),
                 ],
-                className="legend-row legend-workers",
+                className="legend-row legend-workers not-city",
             ),
         ],
         className="wall-legend",
