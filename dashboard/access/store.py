@@ -18,6 +18,7 @@ same Redis (``dashboard.access.throttle``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -36,9 +37,14 @@ ROLES = ("wall", "duty", "leader", "admin")
 NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()  # argon2id with the RFC 9106 low-memory parameters
-# Verified against when a name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 ANONYMOUS_WINDOW_S = 60  # anonymous failures are counted per event and address in this window
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when a name is unknown, so a wrong name costs as long as a wrong
+    password; made at the first sign-in (130 ms of argon2: at import, a tenth of a start)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +163,7 @@ class UserStore:
         """The account if the password is right; None otherwise, in about the same time."""
         raw = _text(self.client.hgetall(self._key("user", name))) if NAME.match(name) else {}
         try:
-            _hasher.verify(raw.get("hash") or _DUMMY_HASH, password)
+            _hasher.verify(raw.get("hash") or _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         if not raw:
