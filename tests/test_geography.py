@@ -351,3 +351,25 @@ def test_towns_geojson_env_replaces_town_polygons(tmp_path: Path,
         assert len(geo.grids) == len(Geography(DEFAULT_DATA_DIR).grids)
     finally:
         load_geography.cache_clear()
+
+
+def test_the_grids_label_points_file_is_made_from_the_grids_it_ships_with(tmp_path):
+    """grid_points.json saves every start 10,907 polygons: it must be of this grids.geojson
+    (else it is ignored and the points derived), and say what deriving them says."""
+    import json
+    import shutil
+
+    from feeds.geo import DEFAULT_DATA_DIR, POINTS_FILE, Geography, derive_points, points_digest
+
+    shipped = json.loads((DEFAULT_DATA_DIR / POINTS_FILE).read_text(encoding="utf-8"))
+    assert shipped["source"] == points_digest(DEFAULT_DATA_DIR), "python -m feeds.geo.points"
+    grids = json.loads((DEFAULT_DATA_DIR / "grids.geojson").read_text(encoding="utf-8"))
+    derived, _shapes = derive_points(grids["features"])
+    assert shipped["points"] == derived
+    # a points file of other grids is ignored: the points are derived again
+    for name in DEFAULT_DATA_DIR.iterdir():
+        shutil.copy(name, tmp_path / name.name)
+    stale = dict(shipped, source="0" * 64, points={c: [0.0, 0.0] for c in shipped["points"]})
+    (tmp_path / POINTS_FILE).write_text(json.dumps(stale), encoding="utf-8")
+    geo = Geography(tmp_path)
+    assert all([g.lon, g.lat] == derived[code] for code, g in geo.grids.items())
