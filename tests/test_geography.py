@@ -359,7 +359,8 @@ def test_the_grids_label_points_file_is_made_from_the_grids_it_ships_with(tmp_pa
     import json
     import shutil
 
-    from feeds.geo import DEFAULT_DATA_DIR, POINTS_FILE, Geography, derive_points, points_digest
+    from feeds.geo import DEFAULT_DATA_DIR, Geography
+    from feeds.geo.points import POINTS_FILE, derive_points, points_digest
 
     shipped = json.loads((DEFAULT_DATA_DIR / POINTS_FILE).read_text(encoding="utf-8"))
     assert shipped["source"] == points_digest(DEFAULT_DATA_DIR), "python -m feeds.geo.points"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import hashlib
 import json
 import math
 import os
@@ -26,12 +25,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np  # already loaded by shapely
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.polygon import orient
 
 from feeds.geo.codes import CITY_CODE, SCOPE_LEVELS, chain, contains, prefix, scopes_of
+from feeds.geo.points import GRIDS_FILE, derive_points, made_points
 
 __all__ = [
     "Area", "Geography", "load_geography", "CITY_CODE", "LEVELS", "chain", "contains",
@@ -52,8 +51,6 @@ _PLURAL = {"cities": "city", "counties": "county", "towns": "town", "villages": 
 _Zone = tuple[shapely.Geometry, tuple[float, ...]]
 # A GeoJSON object as json reads it: the format, not the type checker, fixes its shape.
 JSON = dict[str, Any]
-GRIDS_FILE = "grids.geojson"
-POINTS_FILE = "grid_points.json"  # the grids' label points, made by feeds.geo.points
 _LEVEL_FILES = {"city": "city.geojson", "county": "counties.geojson", "town": "towns.geojson",
                 "grid": GRIDS_FILE}
 
@@ -74,42 +71,6 @@ def _read_features(path: Path) -> list[JSON]:
     with path.open(encoding="utf-8") as fh:
         features: list[JSON] = json.load(fh)["features"]
     return features
-
-
-def points_digest(data_dir: Path) -> str:
-    """What grid_points.json was made from: the digest of grids.geojson."""
-    return hashlib.sha256((data_dir / GRIDS_FILE).read_bytes()).hexdigest()
-
-
-def _made_points(data_dir: Path) -> dict[str, list[float]] | None:
-    """The grids' label points from grid_points.json, if it was made from this grids.geojson."""
-    try:
-        with (data_dir / POINTS_FILE).open(encoding="utf-8") as fh:
-            made = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(made, dict) or made.get("source") != points_digest(data_dir):
-        return None
-    points = made.get("points")
-    return points if isinstance(points, dict) else None
-
-
-def derive_points(
-    feats: list[JSON],
-) -> tuple[dict[str, list[float]], dict[str, shapely.Geometry]]:
-    """Each grid's label point (vectorised: the centroid when it lies inside the grid, else a
-    point on its surface), and the polygons built to find them."""
-    geoms = np.array([shape(f["geometry"]) for f in feats], dtype=object)
-    centroids = shapely.centroid(geoms)
-    points = np.where(shapely.contains(geoms, centroids), centroids,
-                      shapely.point_on_surface(geoms))
-    xs, ys = shapely.get_x(points), shapely.get_y(points)
-    codes = [f["properties"]["code"] for f in feats]
-    made = {
-        code: [round(float(x), 5), round(float(y), 5)]
-        for code, x, y in zip(codes, xs, ys, strict=True)
-    }
-    return made, dict(zip(codes, geoms, strict=True))
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
@@ -210,7 +171,7 @@ class Geography:
         feats = [f for f in self._features["grid"] if "lon" not in f["properties"]]
         if not feats:
             return
-        made = _made_points(self.data_dir)
+        made = made_points(self.data_dir)
         if made is None or not all(f["properties"]["code"] in made for f in feats):
             made, shapes = derive_points(feats)
             self._shapes.update(shapes)
