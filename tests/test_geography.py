@@ -363,7 +363,7 @@ def test_the_grids_label_points_file_is_made_from_the_grids_it_ships_with(tmp_pa
     from feeds.geo.points import POINTS_FILE, derive_points, points_digest
 
     shipped = json.loads((DEFAULT_DATA_DIR / POINTS_FILE).read_text(encoding="utf-8"))
-    assert shipped["source"] == points_digest(DEFAULT_DATA_DIR), "python -m feeds.geo.points"
+    assert shipped["source"] == points_digest(DEFAULT_DATA_DIR), "python -m feeds.geo.make_points"
     grids = json.loads((DEFAULT_DATA_DIR / "grids.geojson").read_text(encoding="utf-8"))
     derived, _shapes = derive_points(grids["features"])
     assert shipped["points"] == derived

@@ -166,7 +166,7 @@ class Geography:
 
     def _grid_points(self) -> None:
         """grids.geojson has no label points (size); they are in grid_points.json, made from
-        this very grids.geojson (its digest says so) by ``python -m feeds.geo.points``, else
+        this very grids.geojson (its digest says so) by ``python -m feeds.geo.make_points``, else
         derived here (0.35 s of every start: 10,907 polygons built to find them)."""
         feats = [f for f in self._features["grid"] if "lon" not in f["properties"]]
         if not feats:

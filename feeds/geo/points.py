@@ -1,5 +1,5 @@
 """The grids' label points: grids.geojson has none, and deriving them builds 10,907 polygons
-(0.35 s of every start). ``python -m feeds.geo.points [DATA_DIR]`` writes grid_points.json
+(0.35 s of every start). ``python -m feeds.geo.make_points [DATA_DIR]`` writes grid_points.json
 with the digest of the grids.geojson they come from; ``feeds.geo.Geography`` reads it when the
 digest matches, else derives them (and keeps the polygons it built)."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +64,3 @@ def write_points(data_dir: Path) -> Path:
     target.write_text(json.dumps(body, separators=(",", ":")) + "\n", encoding="utf-8")
     return target
 
-
-if __name__ == "__main__":
-    default = Path(__file__).resolve().parent / "data"
-    written = write_points(Path(sys.argv[1]) if len(sys.argv) > 1 else default)
-    sys.stdout.write(f"wrote {written} ({written.stat().st_size:,} bytes)\n")
