@@ -33,6 +33,10 @@
     return ctx;
   }
 
+  // shared with the density and cluster layers (onemap-25-density.js)
+  onemap.project = project;
+  onemap.clearCanvas = clearCanvas;
+
   onemap.makePointLayer = function () {
     var L = window.L;
     return L.Layer.extend({

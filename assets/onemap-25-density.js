@@ -37,10 +37,7 @@
   var STATE_TEXT = ["#ffffff", "#1a1000", "#ffffff"];
 
   // Web Mercator pixels at zoom 0, as onemap-15-points.js keeps its points.
-  function project(lon, lat) {
-    var s = Math.sin((Math.max(-85.05, Math.min(85.05, lat)) * Math.PI) / 180);
-    return [((lon + 180) / 360) * 256, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * 256];
-  }
+  function project(lon, lat) { return onemap.project(lon, lat); }
 
   // The map's transform from zoom-0 pixels to the container's pixels.
   function viewOf(map) {
@@ -50,21 +47,9 @@
              w: size.x, h: size.y };
   }
 
-  // A canvas over the map's visible area at the screen's pixel ratio, cleared (as in
-  // onemap-15-points.js, which keeps its own private).
+  // A canvas over the map's visible area, cleared: onemap-15-points.js's.
   function clearCanvas(map, canvas, v) {
-    window.L.DomUtil.setPosition(canvas, map.containerPointToLayerPoint([0, 0]));
-    var ratio = window.devicePixelRatio || 1;
-    if (canvas.width !== v.w * ratio || canvas.height !== v.h * ratio) {
-      canvas.width = v.w * ratio;
-      canvas.height = v.h * ratio;
-      canvas.style.width = v.w + "px";
-      canvas.style.height = v.h + "px";
-    }
-    var ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, v.w, v.h);
-    return ctx;
+    return onemap.clearCanvas(map, canvas, { x: v.w, y: v.h });
   }
 
   function rampTable() {
