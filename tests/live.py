@@ -25,19 +25,12 @@ from pathlib import Path
 import redis
 
 from dashboard.access.store import UserStore
+from dashboard.briefing.pdf import BROWSER_ARGS
+from dashboard.briefing.pdf import CHROMIUM as CHROMIUM  # the browser tests drive it too
 from feeds.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("ONEMAP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+CHROMIUM_ARGS = list(BROWSER_ARGS)  # the briefing's printer's own (dashboard/briefing/pdf.py)
 
 
 PASSWORD = "correct horse battery"  # long enough for the password rule

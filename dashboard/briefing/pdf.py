@@ -14,8 +14,9 @@ from pathlib import Path
 
 CHROMIUM = os.environ.get("ONEMAP_CHROMIUM", "/usr/bin/chromium")
 TIMEOUT_S = 90.0
-FLAGS = (
-    "--headless",
+# Debian's Chromium on a server with no display and no internet, as the tests drive it too
+# (tests/live.py): no sandbox, no GPU, nothing fetched in the background.
+BROWSER_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -23,6 +24,10 @@ FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+)
+FLAGS = (
+    "--headless",
+    *BROWSER_ARGS,
     "--disable-extensions",
     "--no-pdf-header-footer",
     "--run-all-compositor-stages-before-draw",
