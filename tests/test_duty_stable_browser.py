@@ -156,9 +156,9 @@ def test_the_row_under_the_pointer_stays_while_50_steps_a_second_arrive(browser,
             "id => onemap.duty.api.getRowNode(id).data.level === '村社'", arg=escalate[0]["id"]
         )
 
-        page.click(".duty-updates")
+        page.click(".duty-updates", timeout=90_000)  # 500 held steps, on a loaded CI machine
         page.wait_for_function(
-            "() => document.getElementById('duty-root').dataset.waiting === '0'", timeout=10_000
+            "() => document.getElementById('duty-root').dataset.waiting === '0'", timeout=60_000
         )
         most_overdue = fresh[-1]["id"]  # the latest deadline is the earliest: the most overdue
         page.wait_for_function(
@@ -195,7 +195,7 @@ def test_the_keyboard_focus_stays_on_its_incident_across_a_refresh(browser, desk
         assert page.evaluate(FOCUSED) == target
         assert _first_row(page).startswith(("S", "N")) and _first_row(page) != fresh[-1]["id"]
 
-        page.click(".duty-updates")
+        page.click(".duty-updates", timeout=90_000)  # a loaded CI machine
         page.wait_for_function(
             ON_TOP,
             arg=fresh[-1]["id"],
