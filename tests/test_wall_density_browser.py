@@ -2,8 +2,14 @@
 
 One real server for the module, fed before the pages open: 320 open incidents of one category
 (市容环境, platform 综合执法) in one town of 鄞州 (下应), one of them overdue; 160 more in a town
-of 慈溪 (浒山), reported three hours ago; 40 workers on duty in 下应. The density, clusters and
-counts are read from the page (the layers' own figures and the canvases' pixels), never timed.
+of 慈溪 (浒山), reported three hours ago; in a town of 北仑 (大榭), 4 open incidents of 市政设施
+(platform 便民服务) a few metres apart, due within the hour, and 5 more reported and closed
+earlier today; 40 workers on duty in 下应. The density, clusters and counts are read from the
+page (the layers' own figures and the canvases' pixels), never timed.
+
+A page is sent only the last 5 steps of its area (``ONEMAP_TICKER_SIZE``): what it knows of the
+others' report times, deadlines and closed incidents comes from the snapshot's markers and
+closed rows alone (docs/wall.md, "What the page knows").
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 TOWN = "330212001"  # 下应, 鄞州: the recent incidents and the workers
 OLD_TOWN = "330282004"  # 浒山, 慈溪: incidents reported three hours ago
 COUNTY = "330212"
+AMBER_TOWN = "330206001"  # 大榭, 北仑: due soon, and closed today
+AMBER_COUNTY = "330206"
 RECENT, OLD, WORKERS = 320, 160, 40
+AMBER, CLOSED = 4, 5  # 市政设施 (bm01): due within the hour; reported and closed today
+TICKER = 5  # steps a snapshot carries: none of 北仑's reports
 FAR = (29.2, 121.45)  # lat, lon in 宁海's south: no incident within 40 km
 
 
@@ -45,9 +55,31 @@ def _incidents(geo, town: str, count: int, start: int, age: timedelta, **extra) 
     return out
 
 
+def _earlier_today(share: float) -> datetime:
+    """A moment between China's midnight and now: ``share`` of the way."""
+    now = datetime.now(UTC).astimezone(CHINA_TZ)
+    return now - (1 - share) * (now - now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+
+def _beilun(geo) -> list[dict]:
+    """北仑's: AMBER open ones due within the hour, side by side (one cluster at county zoom),
+    then CLOSED reported and closed earlier today, each with its closing step."""
+    now = datetime.now(UTC).astimezone(CHINA_TZ)
+    reported, closed = _earlier_today(0.3), _earlier_today(0.6)
+    amber = _incidents(geo, AMBER_TOWN, AMBER, 5000, now - reported, category="bm01")
+    for n, incident in enumerate(amber):
+        incident.update(lon=amber[0]["lon"] + 0.0001 * n, lat=amber[0]["lat"],
+                        deadline=(now + timedelta(hours=1)).isoformat())  # fmt: skip
+    shut = _incidents(geo, AMBER_TOWN, CLOSED, 6000, now - reported, category="bm01")
+    closing = [{**i, "seq": 2, "type": "closed", "ts": closed.isoformat()} for i in shut]
+    return amber + shut + closing
+
+
 @pytest.fixture(scope="module")
 def density_server(redis_server, geo, tmp_path_factory):
     bus = Bus(redis_server.client(), prefix="density")
+    beilun = _beilun(geo)
+    bus.publish_many(decode_trusted(line(m)) for m in beilun)  # first: no snapshot step of them
     old = _incidents(geo, OLD_TOWN, OLD, 0, timedelta(hours=3))
     recent = _incidents(geo, TOWN, RECENT, 1000, timedelta(minutes=2))
     late = datetime.now(UTC).astimezone(CHINA_TZ) - timedelta(hours=3)
@@ -60,8 +92,9 @@ def density_server(redis_server, geo, tmp_path_factory):
         for n in range(WORKERS)
     ]  # fmt: skip
     bus.publish_many(decode_trusted(line(w)) for w in workers)
-    with dashboard(redis_server.url, "density", tmp_path_factory.mktemp("density")) as server:
-        server.recent, server.old = recent, old
+    tmp = tmp_path_factory.mktemp("density")
+    with dashboard(redis_server.url, "density", tmp, ONEMAP_TICKER_SIZE=str(TICKER)) as server:
+        server.recent, server.old, server.beilun = recent, old, beilun
         yield server
 
 
@@ -105,7 +138,7 @@ def _centre(incidents: list[dict]) -> tuple[float, float]:
 def test_wall_density_is_drawn_where_the_incidents_are_and_nowhere_far(page, density_server):
     _open(page, density_server)
     _settled(page, "density")
-    assert page.evaluate("window.onemap.wall.map.density.matched") == RECENT + OLD
+    assert page.evaluate("window.onemap.wall.map.density.matched") == RECENT + OLD + AMBER
     lat, lon = _centre(density_server.recent)
     assert page.evaluate(ALPHA_AT, ["density", lat, lon, 3]) > 100
     assert page.evaluate(ALPHA_AT, ["density", *_centre(density_server.old), 3]) > 100
@@ -131,11 +164,11 @@ def test_wall_density_counts_what_the_url_asks_for(page, density_server):
     _open(page, density_server, "?density=zf02")
     _settled(page, "density")
     assert page.evaluate("window.onemap.wall.map.density.matched") == RECENT + OLD
-    # the last hour: the recent reports the page knows the time of, not those of three hours
-    # ago (the snapshot's steps carry the times of the last 200 reports)
+    # the last hour: the recent reports, not those of three hours ago (the overdue one among
+    # them); the report times come from the snapshot's markers
     _open(page, density_server, "?density=zf&window=1h")
     _settled(page, "density")
-    assert 150 <= page.evaluate("window.onemap.wall.map.density.matched") <= RECENT - 1
+    assert page.evaluate("window.onemap.wall.map.density.matched") == RECENT - 1
     assert page.evaluate(ALPHA_AT, ["density", lat, lon, 3]) > 100
     assert page.evaluate(ALPHA_AT, ["density", *old, 12]) == 0
     assert "近1小时" in page.locator(".wall-legend").inner_text()
@@ -187,3 +220,43 @@ def test_wall_city_counts_the_workers_instead_of_dotting_them(page, density_serv
     page.wait_for_function(WORKERS_IN, arg=WORKERS)
     assert page.evaluate("window.onemap.wall.map.workerLayer.badges") is None  # dots
     assert page.evaluate(PAINTED, "workerLayer") > 0
+
+
+MATCHED = "window.onemap.wall.map.density.matched"
+
+
+def test_wall_density_window_counts_incidents_closed_earlier_today(page, density_server):
+    closed = {i["id"] for i in density_server.beilun[AMBER : AMBER + CLOSED]}
+    # the last 24 hours: every incident reported in them, the closed ones too
+    _open(page, density_server, "?window=24h")
+    _settled(page, "density")
+    assert page.evaluate(MATCHED) == RECENT + OLD + AMBER + CLOSED
+    assert "近24小时" in page.locator(".wall-legend").inner_text()
+    # 便民服务's alone: few enough for markers; the closed ones counted, never drawn
+    _open(page, density_server, "?density=bm&window=24h")
+    _settled(page, "markers")
+    assert page.evaluate(MATCHED) == AMBER + CLOSED
+    markers = set(page.evaluate("Object.keys(window.onemap.wall.map.incidents)"))
+    assert len(markers) == AMBER and not markers & closed
+    # open incidents (the default): the closed ones are not counted
+    _open(page, density_server, "?density=bm")
+    _settled(page, "markers")
+    assert page.evaluate(MATCHED) == AMBER
+    # a county wall counts its own closed incidents, never another county's
+    _open(page, density_server, f"?area={COUNTY}&window=24h")
+    _settled(page, "markers")
+    assert page.evaluate(MATCHED) == RECENT
+    _open(page, density_server, f"?area={AMBER_COUNTY}&window=today")
+    _settled(page, "markers")
+    assert page.evaluate(MATCHED) == AMBER + CLOSED
+    assert page.js_errors == []
+
+
+def test_wall_cluster_is_amber_from_the_snapshot_alone(page, density_server):
+    """Due within 2 hours, no step of them since the page opened nor in its snapshot: the
+    markers' deadlines colour the cluster."""
+    _open(page, density_server, f"?area={AMBER_COUNTY}")
+    _settled(page, "markers")
+    drawn = page.evaluate(CLUSTERS)
+    assert drawn == {"singles": 0, "clusters": [[AMBER, 1]]}
+    assert page.js_errors == []

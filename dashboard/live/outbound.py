@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
 from dashboard.access.privacy import mask_text
-from dashboard.state import Applied, Incident
+from dashboard.state import OPEN, Applied, Incident
 from feeds.catalogue import CATEGORIES, LEVELS, STEP_TYPES
 from feeds.geo import Geography
 from feeds.schema import PositionMessage
@@ -21,6 +21,11 @@ STATUS_CODES = {"patrolling": 0, "handling": 1, "idle": 2, "offline": 3}
 # A worker's position as a row, not an object: a city wall receives up to 10,000 of them a
 # frame. [worker id, lon, lat, status code (STATUS_CODES)].
 PositionRow = tuple[str, float, float, int]
+
+# A closed incident that a wall's density counts in its time window (a snapshot asked with one
+# carries a day's thousands): a row, never drawn as a marker. [id, lon, lat, category code,
+# report time (ISO, its report step's ``ts``)].
+ClosedRow = tuple[str, float, float, str, str]
 
 
 class StepPayload(TypedDict):
@@ -55,6 +60,9 @@ class IncidentMarker(TypedDict):
     colour: str
     status: str
     overdue: bool
+    cat: str  # the category code (the page's density and its ``density=`` filter)
+    reported: str | None  # the report's ``ts``; None: not known (a trimmed log's incident)
+    deadline: str | None  # the one ``overdue`` is computed from (ISO); None once closed
 
 
 class Beat(TypedDict):
@@ -95,6 +103,7 @@ class HelloReply(TypedDict):
     steps: NotRequired[list[StepPayload]]
     positions: NotRequired[list[PositionRow]]
     incidents: NotRequired[list[IncidentMarker]]
+    closed: NotRequired[list[ClosedRow]]  # asked with a window: its closed incidents
     panels: NotRequired[dict[str, Any]]
     warnings: NotRequired[list[dict[str, object]]]  # still pinned: each with ``pinFor`` s
     following: NotRequired[dict[str, Any] | None]
@@ -140,15 +149,38 @@ def _overdue(applied: Applied, now: datetime) -> bool:
 
 
 def incident_marker(incident: Incident, now: datetime) -> IncidentMarker:
-    """What the map needs to draw an open incident that the page has no step of yet."""
+    """What the map needs to draw an open incident that the page has no step of yet, and to
+    count it in the density's time windows and colour its cluster (due soon: ``deadline``)."""
+    is_open = incident.status == OPEN
     return {
         "id": incident.id,
         "lon": round(incident.lon, 5),
         "lat": round(incident.lat, 5),
         "colour": CATEGORIES[incident.category].colour,
         "status": incident.status,
-        "overdue": incident.status == "open" and incident.deadline < now,
+        "overdue": is_open and incident.deadline < now,
+        "cat": incident.category,
+        "reported": reported_at(incident),
+        "deadline": incident.deadline.isoformat() if is_open else None,
     }
+
+
+def closed_row(incident: Incident, reported: str) -> ClosedRow:
+    """A closed incident for the density of a time window (``reported``: ``reported_at``)."""
+    return (
+        incident.id,
+        round(incident.lon, 5),
+        round(incident.lat, 5),
+        incident.category,
+        reported,
+    )
+
+
+def reported_at(incident: Incident) -> str | None:
+    """When the incident was reported (its first step's ``ts``, as its step payload says it);
+    ``None`` when the state knows it only from a later step (the log was trimmed past it)."""
+    first = incident.first
+    return first.ts.isoformat() if first is not None and first.type == "reported" else None
 
 
 def position_row(p: PositionMessage) -> PositionRow:
