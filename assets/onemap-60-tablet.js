@@ -562,6 +562,7 @@
       steps.appendChild(el("li", "", onemap.clock(s.ts) + " " + s.step + " · " + (s.level || "") + "级" + by));
     });
     body.appendChild(steps);
+    if (i.places && onemap.placesNode) body.appendChild(onemap.placesNode(i, "card"));  // onemap-22-layers
     var acts = el("ol", "card-actions");
     (i.actions || []).forEach(function (a) { acts.appendChild(actionRow(a)); });
     body.appendChild(acts);

@@ -24,6 +24,7 @@ from feeds.catalogue import CATEGORIES, LEVELS, PLATFORMS, SOURCES
 from feeds.geo import Geography, contains, load_geography
 from feeds.schema import CHINA_TZ
 from layouts import ids
+from layouts.basemap import tile_layers
 from layouts.history import history_note
 from layouts.typed import data, register_page
 
@@ -74,7 +75,7 @@ def layout(**query: str) -> html.Div:
             _filters(geo, who.scope, f),
             html.Div(id=ids.DUTY_EXPLAIN, className="duty-explain", hidden=True),
             html.Main(
-                [_table(), _map(geo, settings.tile_url), _detail()],
+                [_table(), _map(geo, settings), _detail()],
                 className="duty-body",
             ),
             dcc.Store(id=ids.DUTY_SINK),
@@ -305,8 +306,8 @@ def _grid() -> dag.AgGrid:
     )
 
 
-def _map(geo: Geography, tile_url: str) -> html.Section:
-    tiles = [dl.TileLayer(url=tile_url)] if tile_url else []
+def _map(geo: Geography, settings: Settings) -> html.Section:
+    tiles = tile_layers(settings)  # docs/maps.md
     return html.Section(
         [
             dl.Map(

@@ -31,6 +31,7 @@ from dashboard.views.kpis import CAPTIONS
 from dashboard.views.walls import drivable
 from feeds.geo import Geography, load_geography
 from layouts import ids
+from layouts.basemap import tile_layers
 from layouts.history import history_note
 from layouts.typed import data, register_page
 
@@ -61,7 +62,7 @@ def layout(area: str | None = None, **_query: str) -> html.Div:
             html.Div(id=ids.TABLET_STALE, className="tablet-stale", hidden=True, role="alert"),
             html.Div(id=ids.TABLET_INBOX, className="tablet-inbox", hidden=True, role="status"),
             _kpis(),
-            _map(geo),
+            _map(geo, settings),
             _tabs(),
             _risks(),
             _trends(),
@@ -201,11 +202,11 @@ def _caption(key: str) -> list[html.Span]:
     return [html.Span(text, className="tkpi-caption", **data(text=text, base=base))]
 
 
-def _map(geo: Geography) -> html.Section:
+def _map(geo: Geography, settings: Settings) -> html.Section:
     return html.Section(
         [
             dl.Map(
-                [],
+                tile_layers(settings),  # docs/maps.md
                 id=ids.TABLET_MAP,
                 center=[geo.city.lat, geo.city.lon],
                 zoom=8,

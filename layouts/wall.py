@@ -34,6 +34,7 @@ from feeds.deadlines import DUE_SOON
 from feeds.geo import load_geography
 from feeds.schema import CHINA_TZ
 from layouts import ids, vendor
+from layouts.basemap import tile_layers
 from layouts.history import history_note
 from layouts.typed import Children, data, register_page
 
@@ -124,7 +125,7 @@ def layout(
             _header(shown.name),
             _kpis(),
             html.Main(
-                [_left(), _map(settings.tile_url, legend, shown.level), _right()],
+                [_left(), _map(settings, legend, shown.level), _right()],
                 className="wall-body",
             ),
             _outage(),
@@ -263,9 +264,9 @@ def _left() -> html.Div:
     )
 
 
-def _map(tile_url: str, legend: html.Div, level: str) -> html.Div:
+def _map(settings: Settings, legend: html.Div, level: str) -> html.Div:
     geo = load_geography()
-    tiles = [dl.TileLayer(url=tile_url, opacity=0.35)] if tile_url else []
+    tiles = tile_layers(settings, opacity=0.35)  # faint on the dark wall (docs/maps.md)
     return html.Div(
         [
             dl.Map(

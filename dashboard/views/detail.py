@@ -22,6 +22,7 @@ from dashboard.live.livestate import LiveState
 from dashboard.views.contact import Contacts
 from dashboard.views.dossier import dossier_finish, dossier_locked
 from dashboard.views.lifecycle import loop_options
+from dashboard.views.places import Places
 from feeds.geo import contains
 
 
@@ -32,11 +33,13 @@ class Details:
         live: LiveState,
         cold: ColdStore | None = None,
         contacts: Contacts | None = None,
+        places: Places | None = None,
     ) -> None:
         self.access = access
         self.live = live
         self.cold = cold  # incidents that have left memory, read from the archive
         self.contacts = contacts  # workers' names beside their ids
+        self.places = places  # the city's own layers: the places near it (docs/maps.md)
 
     def get(self, who: Principal | None, incident_id: str, via: str) -> dict[str, Any] | None:
         found = None
@@ -76,6 +79,8 @@ class Details:
             found["archived"] = True  # read from the archive: it has left memory
         if self.contacts is not None:
             self.contacts.name_workers(found, incident.reporter, who.sees_pii)
+        if self.places is not None and self.places.layers:
+            found["places"] = self.places.near(incident.lon, incident.lat)
         return found
 
     def install(self, server: Flask, api: SocketApi) -> None:

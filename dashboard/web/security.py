@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # typeshed's WSGI protocols exist for the type checker only
     from _typeshed import OptExcInfo
@@ -46,9 +45,9 @@ class DashScriptHashes:
     so the list cannot be frozen at start-up.
     """
 
-    def __init__(self, dash_app: Any, tile_url: str = "") -> None:
+    def __init__(self, dash_app: Any, image_origins: Iterable[str] = ()) -> None:
         self.dash_app = dash_app
-        self.images = [tile_origin(tile_url)] if tile_url else []
+        self.images = list(image_origins)  # the base map's (dashboard/views/basemap.py)
         self._seen = -1
         self._policy = ""
 
@@ -60,12 +59,6 @@ class DashScriptHashes:
             self._policy = content_security_policy(self.dash_app.csp_hashes(), self.images)
             self._seen = count
         return self._policy
-
-
-def tile_origin(tile_url: str) -> str:
-    """The origin of a tile URL template ("https://tiles.example/{z}/{x}/{y}.png")."""
-    parts = urlsplit(tile_url.replace("{s}", "*"))  # Leaflet subdomains: a CSP wildcard
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
 
 
 class SecurityHeaders:
@@ -85,9 +78,7 @@ class SecurityHeaders:
         if hsts:
             self.fixed.append(("Strict-Transport-Security", "max-age=31536000"))
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
 
         def start(

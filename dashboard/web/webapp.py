@@ -105,10 +105,13 @@ TABLET_SCRIPTS = (
     "/_dash-component-suites/dash_leaflet/",
     "/assets/vendor/socket.io",
     "/assets/onemap-10-core.js",
+    "/assets/onemap-21-basemap.js",  # base map and the city's own layers (docs/maps.md)
+    "/assets/onemap-22-layers.js",
     "/assets/onemap-58-briefing.js",
     "/assets/onemap-60-tablet.js",
+    "/assets/onemap-93-replay-desk.js",  # 复盘's dialog
 )
-TABLET_CSS = ("/assets/tablet.css",)
+TABLET_CSS = ("/assets/tablet.css", "/assets/replay.css", "/assets/places.css")
 WALL_PATH = "/wall"
 # What the wall never runs: the duty desk's data grid (352 KiB) and the other views' own code.
 WALL_DROPS = (
