@@ -31,6 +31,11 @@
   };
   onemap.hookLeaflet();
 
+  // The time the views count against: now, or the replayed moment while a wall replays
+  // (onemap-92-replay.js sets clockSource), so density windows and overdue rings follow it.
+  onemap.clockSource = null;
+  onemap.now = function () { return onemap.clockSource ? onemap.clockSource() : Date.now(); };
+
   onemap.el = function (tag, cls, text) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
@@ -95,6 +100,9 @@
     this.scope = scope;
     // Where a wall started: walls take commands (cast, follow) for it; other views take none.
     this.home = view && view.root && view.root.getAttribute("data-view") === "wall" ? scope : null;
+    // A wall's density window ("today", "24h"; null: open incidents only): a snapshot asked
+    // with one also carries the incidents reported in it and closed since (docs/wall.md).
+    this.densityWindow = null;
     this.lastSid = null;
     this.connected = false;
     this.lastBeat = 0;
@@ -163,7 +171,8 @@
   Live.prototype.hello = function () {
     var self = this, scope = this.scope;
     this.pending = this.pending || [];
-    this.socket.emit("hello", { scope: scope, after: this.lastSid, home: this.home, lite: !!this.lite }, function (reply) {
+    var ask = { scope: scope, after: this.lastSid, home: this.home, lite: !!this.lite, window: this.densityWindow };
+    this.socket.emit("hello", ask, function (reply) {
       self.welcome(scope, reply);
     });
   };

@@ -785,6 +785,7 @@
     });
     if (!d.nearby.length) near.appendChild(el("li", "muted", "暂无在线网格员位置"));
     aside.appendChild(near);
+    if (d.places && onemap.placesNode) aside.appendChild(onemap.placesNode(d, "detail"));  // onemap-22-layers
 
     this.listSection(aside, "关联上报（已融合）", d.related, "无");
     this.listSection(aside, "同网格近期事件", d.gridHistory, "无");
@@ -1049,6 +1050,7 @@
         .bindTooltip(w.worker + " · " + w.metres + "米", { permanent: i === 0, direction: "top" }).addTo(map);
     });
     map.fitBounds(L.latLngBounds(points).pad(0.4), { maxZoom: 16, animate: false });
+    if (onemap.redrawTrack) onemap.redrawTrack(this, map); // a worker's 轨迹, if one is shown
   };
 
   // ---------------------------------------------------------------------------------------

@@ -151,7 +151,10 @@
       });
     });
     box.appendChild(ask);
-    return box;
+    var outer = el("span", "contact-row");
+    outer.appendChild(box);
+    if (onemap.trackNode) outer.appendChild(onemap.trackNode(duty, worker, incident));
+    return outer;
   };
 
   // A desk step's line in the timeline: who took it, for whom, why.

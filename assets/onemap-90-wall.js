@@ -30,10 +30,12 @@
     this.staleAfterMs = 1000 * Number(root.getAttribute("data-stale-after") || 60);
     this.maxHeapMb = Number(root.getAttribute("data-max-heap-mb") || 1024);
     this.dwellMs = 1000 * Number(root.getAttribute("data-dwell") || 45);
-    this.map = map ? new onemap.WallMap(map, mapOptions(root)) : null;
+    var options = mapOptions(root);
+    this.map = map ? new onemap.WallMap(map, options) : null;
     this.ticker = new onemap.Ticker(root.querySelector(".ticker"), root.querySelector(".pinned"));
     this.panels = new onemap.Panels(root);
     this.live = new onemap.Live(this, this.scope);
+    if (this.map && options.density !== "off") this.live.densityWindow = options.window;
     this.unhealthySince = null;
     this.startedAt = Date.now();
     this.everLive = false;
@@ -98,6 +100,8 @@
     if (this.map) {
       this.map.clearLive();
       (reply.incidents || []).forEach(function (i) { this.map.placeIncident(i, false); }, this);
+      // asked with a time window: its closed incidents, for the density's count only
+      if (reply.closed) this.map.density.noteClosed(reply.closed, this.map.catIndex);
     }
     this.ticker.clear();
   };

@@ -1,7 +1,8 @@
 /* Wall commands from operators: "cast" an incident (zoom to it, show its card for a while),
  * "follow" a leader's tablet (show the area it shows until released), "release" (by the leader,
  * or by the server when the tablet has gone or the follow has lasted its longest: the wall then
- * says so for a few seconds).
+ * says so for a few seconds), "replay" a past moment and "live" again (复盘, a duty officer's:
+ * assets/onemap-92-replay.js does the replaying).
  *
  * Commands arrive on the wall's socket (the room of its registered wall, which they name)
  * through the Live view's optional onCommand. While a cast or a follow holds the wall, its
@@ -35,9 +36,11 @@
     this.following = null;
     this.card = null;
     var self = this, goTo = wall.goTo;
-    // The tour calls goTo on a timer; it must not pull the wall away from a cast or a follow.
+    // The tour calls goTo on a timer; it must not pull the wall away from a cast, a follow or
+    // a replay (which lets the wall's first goTo through: its map is drawn by it).
     wall.goTo = function (code, highlight, then) {
-      if ((self.following || self.castTimer) && !self.forcing) { if (then) then(); return; }
+      var held = self.following || self.castTimer || (wall.replay && wall.replay.active && wall.geo);
+      if (held && !self.forcing) { if (then) then(); return; }
       return goTo.call(wall, code, highlight, then);
     };
     this.force = function (code, then) {
@@ -49,6 +52,9 @@
   Commands.prototype.handle = function (cmd) {
     if (!cmd || !cmd.verb) return;
     if (cmd.verb === "release") { this.release(cmd); return; }
+    var replay = this.wall.replay;
+    if (cmd.verb === "replay" || cmd.verb === "live") { if (replay) replay.command(cmd); return; }
+    if (replay && replay.active) replay.toLive("");  // a cast or a follow is about now
     this.wall.root.setAttribute("data-command", cmd.verb);
     if (cmd.verb === "cast") this.cast(cmd);
     else if (cmd.verb === "follow") this.follow(cmd);
@@ -184,6 +190,7 @@
   var current = onemap.wall || null;
   function attach(wall) {
     if (!wall || wall.commands) return;
+    if (onemap.Replay && !wall.replay) wall.replay = new onemap.Replay(wall);
     wall.commands = new Commands(wall);
     wall.onCommand = function (cmd) { wall.commands.handle(cmd); };
   }

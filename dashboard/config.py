@@ -72,6 +72,23 @@ class Settings:
     checkpoint_every_s: int = _setting(
         300, "Write the folded state to the data dir this often, and at SIGTERM (0: never)."
     )
+    replay_hours: int = _setting(
+        72, "How far back a replay (复盘) reaches; shelved checkpoints and tracks are kept as long."
+    )
+    replay_every_s: int = _setting(
+        900,
+        "Shelve a checkpoint for replay this often (a seek folds at most this much log; 0: "
+        "none, a seek folds the log from its start). Needs ONEMAP_CHECKPOINT_EVERY_S.",
+    )
+    track_every_s: int = _setting(
+        30, "Worker fixes kept for replay and tracks: one per worker this often (and on a move)."
+    )
+    track_flush_s: int = _setting(
+        30, "Kept worker fixes are written to the archive this often (a replay reaches them then)."
+    )
+    replay_sessions: int = _setting(
+        3, "Replays one server process holds at once (each holds a whole state in memory)."
+    )
     embedded_redis_port: int = _setting(
         6380, "Port of the embedded redis-server (`onemap demo`, `onemap redis`)."
     )
@@ -87,7 +104,32 @@ class Settings:
         1800, "A follow ends this many s after the leader began it, whatever the tablet does."
     )
     max_heap_mb: int = _setting(1024, "A wall reloads itself when its JS heap grows past this.")
-    tile_url: str = _setting("", "Intranet map tile URL template ({z}/{x}/{y}); empty: no tiles.")
+    # The base map and the city's own layers (docs/maps.md).
+    tile_url: str = _setting(
+        "",
+        "Base map: an XYZ template ({z}/{x}/{y}), a WMTS GetTile template or address, or a WMS "
+        "address; several, space-separated, drawn bottom first. Empty: no tiles.",
+    )
+    tile_service: str = _setting("xyz", "How ONEMAP_TILE_URL is read: xyz, wmts or wms.")
+    tile_layers: str = _setting(
+        "", "WMTS or WMS layer names, comma-separated (WMTS: one base layer each, bottom first)."
+    )
+    tile_params: str = _setting(
+        "", "Query parameters added to every tile request (`tk=KEY&TILEMATRIXSET=w`)."
+    )
+    tile_subdomains: str = _setting("abc", "What {s} in ONEMAP_TILE_URL takes (天地图: 01234567).")
+    tile_crs: str = _setting(
+        "wgs84", "The tiles' datum: wgs84 (also CGCS2000) or gcj02 (shifted onto WGS84 data)."
+    )
+    layers_dir: str = _setting(
+        "", "Folder of the city's own map layers, one GeoJSON file each; empty: none."
+    )
+    layers_on: str = _setting(
+        "", "Layers (file stems, comma-separated, or `all`) ticked when a desk or tablet opens."
+    )
+    layers_near_m: int = _setting(
+        500, "An incident's detail lists its layers' places within this many metres."
+    )
     position_interval_ms: int = _setting(500, "At most one position frame per room this often.")
     send_queue_max: int = _setting(
         256, "Packets that may wait for one screen; a screen further behind is dropped."
@@ -146,6 +188,14 @@ class Settings:
             raise SettingError(
                 f"ONEMAP_LOG_DAYS ({self.log_days}) must be at least ONEMAP_HOT_DAYS "
                 f"({self.hot_days}): a restart with no checkpoint folds only the log"
+            )
+        if self.tile_service not in ("xyz", "wmts", "wms"):
+            raise SettingError(
+                f"ONEMAP_TILE_SERVICE must be xyz, wmts or wms (is {self.tile_service!r})"
+            )
+        if self.tile_crs not in ("wgs84", "cgcs2000", "gcj02"):
+            raise SettingError(
+                f"ONEMAP_TILE_CRS must be wgs84, cgcs2000 or gcj02 (is {self.tile_crs!r})"
             )
 
     @property

@@ -266,6 +266,17 @@ class Bus(LogReader, DeadLetters):
             pipe.exists(f"{self.prefix}:lease:{lease}")
         return {lease for lease, n in zip(ordered, pipe.execute(), strict=True) if n}
 
+    def hold(self, job: str, holder: str, ttl_s: int) -> bool:
+        """Whether ``holder`` does ``job`` (one process of several): it takes the job when
+        nobody holds it, keeps it while it renews within ``ttl_s``."""
+        key = f"{self.prefix}:holder:{job}"
+        if self.client.set(key, holder, nx=True, ex=ttl_s):
+            return True
+        if as_text(self.client.get(key) or b"") != holder:
+            return False
+        self.client.expire(key, ttl_s)  # a lapse between the two: the next call takes it again
+        return True
+
     # -- intake: validate, then publish or dead-letter ---------------------------------------
     def ingest(
         self, raw: bytes, geo: Geography, limits: Limits = DEFAULT_LIMITS

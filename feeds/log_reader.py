@@ -265,6 +265,11 @@ class LogReader:
             rows = streams[0][1] if streams else []
         return [(sid, decode_warning(fields[b"m"])) for sid, fields in entries_of(rows)]
 
+    def warnings_between(self, after_ms: int, upto_ms: int) -> list[WarningMessage]:
+        """The warnings the log received after ``after_ms`` up to ``upto_ms`` (a replay's)."""
+        rows = self.client.xrange(self.keys[WARNINGS], min=str(after_ms + 1), max=str(upto_ms))
+        return [decode_warning(fields[b"m"]) for _, fields in entries_of(rows)]
+
 
 def sid_key(sid: str) -> tuple[int, int]:
     """A stream id ("1700000000000-3") as a number pair: ids compare as those, not as text."""

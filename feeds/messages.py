@@ -27,7 +27,7 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 StepType = Literal[
     "reported", "dispatched", "accepted", "escalated", "handled", "feedback", "closed", "reopened",
     "transferred", "returned",
-]
+]  # fmt: skip
 # ``command_center`` is OneMap's own duty desk: producers may not send it (feeds.schema).
 Source = Literal["grid_worker", "hotline_12345", "app", "wechat", "inspection", "command_center"]
 Severity = Literal["normal", "major", "urgent"]
@@ -126,7 +126,8 @@ class WarningMessage(
 ActionVerb = Literal[
     "acknowledge", "note", "supervise", "cast", "instruct", "follow", "release", "send_view",
     "dispatch", "transfer", "return", "escalate", "close", "reopen", "hand_over", "take_over",
-]
+    "replay", "live",
+]  # fmt: skip
 # The verbs that are steps of an incident's closed loop, taken from the duty desk: each is
 # published as an ``EventMessage`` (source ``command_center``) and audited as an action naming
 # the step's ``seq`` (dashboard.views.lifecycle).
@@ -155,7 +156,9 @@ class ActionMessage(
     follow a release ends, when the server ends it (so it cannot end a newer follow), or the
     hand-over a take_over acknowledges. A shift hand-over (hand_over) applies to the officer's
     jurisdiction (``area``), carries the officer's notes as ``text`` and its brief's counts as
-    ``counts``; its take_over names the outgoing officer as ``target``.
+    ``counts``; its take_over names the outgoing officer as ``target``. A replay (复盘) puts
+    ``walls`` into replay of the moment ``at`` played at ``speed`` (0 paused, 1 to 60 times real
+    time) for at most ``seconds``; ``live`` returns them to live (docs/wall.md, "Replay").
     """
 
     id: Identifier
@@ -174,6 +177,8 @@ class ActionMessage(
     step: int | None = None  # a lifecycle verb: the seq of the incident's step it published
     # hand_over: its brief's counts (在办, 超期, 督办 ...: dashboard.views.handover_brief)
     counts: dict[str, int] | None = None
+    at: AwareDatetime | None = None  # replay: the moment the walls show
+    speed: Annotated[int, msgspec.Meta(ge=0, le=60)] | None = None  # replay: times real time
 
 
 _action_decoder = msgspec.json.Decoder(ActionMessage)

@@ -20,6 +20,7 @@ from dashboard.access.producers import ProducerStore
 from dashboard.access.store import UserStore
 from dashboard.briefing.install import install as install_briefing
 from dashboard.cold import arrow_on_system_allocator
+from dashboard.cold.tracks import TrackReader
 from dashboard.config import Settings
 from dashboard.live.hub import LiveHub
 from dashboard.notify import ack as notify_ack
@@ -28,6 +29,7 @@ from dashboard.notify.store import NotifyStore
 from dashboard.state import State
 from dashboard.views import geo_api, risks
 from dashboard.views.act import Actions
+from dashboard.views.basemap import image_origins
 from dashboard.views.contact import Contacts
 from dashboard.views.desk import DutyDesk
 from dashboard.views.detail import Details
@@ -35,6 +37,8 @@ from dashboard.views.handover import Handover
 from dashboard.views.ingest_api import IngestApi, limits_of, memory_s
 from dashboard.views.lifecycle import Lifecycle
 from dashboard.views.open311 import Open311
+from dashboard.views.patrol_track import PatrolTracks
+from dashboard.views.places import Places
 from dashboard.views.trends import Trends
 from dashboard.web import webapp
 from dashboard.web.security import DashScriptHashes, SecurityHeaders
@@ -116,7 +120,10 @@ def create_app(settings: Settings) -> OneMap:
     live, api = hub.live, hub.api
     contacts = Contacts(access, live, Directory(client, settings.prefix))
     contacts.install(api)
-    Details(access, live, hub.cold, contacts).install(server, api)
+    PatrolTracks(access, live, TrackReader(settings.archive_dir)).install(api)
+    places = Places.load(settings.layers_dir, settings.layers_near_m, settings.layers_on)
+    places.install(server)  # the city's own map layers (docs/maps.md)
+    Details(access, live, hub.cold, contacts, places).install(server, api)
     Actions(access, bus, live, hub.follows).install(api)
     Lifecycle(access, bus, live, hub.cold, limits_of(settings), memory_s(settings)).install(api)
     DutyDesk(access, live, hub.cold, settings.hot_days).install(server, api)
@@ -135,7 +142,7 @@ def create_app(settings: Settings) -> OneMap:
     _routes(server, probe, onemap)
     install_briefing(onemap)  # 日报: /reports, its downloads, the morning run
     # The headers outermost, so Socket.IO's own responses and error pages carry them too.
-    policy = DashScriptHashes(dash_app, settings.tile_url).policy
+    policy = DashScriptHashes(dash_app, image_origins(settings)).policy
     wrapped = SecurityHeaders(
         webapp.GzipStatic(server.wsgi_app), policy, hsts=settings.cookie_secure
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from feeds.catalogue import CATEGORIES, DEPARTMENTS
 from feeds.directory import Directory, WorkerCard
 from feeds.geo import contains, load_geography
-from feeds.schema import decode_trusted
+from feeds.schema import PositionMessage, decode_trusted
 from tests.factories import event_dict, line
 
 PASSWORD = "matrix-password-1"
@@ -43,7 +44,7 @@ WALL_SCOPES = {"city": CITY, "county": YINZHOU, "town": TOWN, "beside": YUYAO}
 LEADER_LIST_ROLES = {"duty", "admin"}  # who may send a view to a leader
 LOOP_ROLES = {"duty", "admin"}  # who runs the closed loop from the desk (docs/duty.md)
 HANDOVER_ROLES = {"duty", "admin"}  # who hands a shift over and takes it (docs/handover.md)
-SCOPED = ("hello", "risks", "trends")
+SCOPED = ("hello", "risks", "trends", "replay")
 TARGETS = {
     "own": lambda holder: holder,
     "below": lambda holder: TOWN,  # inside every holder's jurisdiction (the town's own)
@@ -135,7 +136,8 @@ def test_a_scoped_event_answers_inside_the_jurisdiction_only(
 ):
     holder = HOLDER_SCOPES[level]
     scope = TARGETS[target](holder)
-    payload = {"scope": scope, **({"days": 7} if event == "trends" else {})}
+    extra = {"trends": {"days": 7}, "replay": {"op": "stop"}}.get(event, {})
+    payload = {"scope": scope, **extra}
     reply = _ask(matrix_app, role, level, event, payload)
     if target == "unknown":
         expected = "unknown scope"
@@ -242,6 +244,34 @@ def test_a_workers_number_is_for_detail_roles_inside_the_jurisdiction(
     else:
         assert _outcome(reply) == "ok"
         assert reply["phone"] == ("13812345678" if role == "duty" else "138****5678")
+
+
+@pytest.mark.parametrize("where", ["in", "out"])
+@pytest.mark.parametrize("level", HOLDER_SCOPES)
+@pytest.mark.parametrize("role", ROLES)
+def test_a_workers_track_is_for_detail_roles_inside_the_jurisdiction(
+    matrix_app, role, level, where
+):
+    """docs/duty.md: a worker's patrol track, for a worker last seen in the jurisdiction."""
+    app, _clients = matrix_app
+    town = TOWN if where == "in" else FAR_TOWN
+    grid = next(g for g in sorted(GEO.grids) if contains(town, g))
+    worker = f"MT-{where}"
+    centre = GEO.grids[grid]
+    fix = PositionMessage(
+        worker=worker, ts=datetime.now(UTC), lon=centre.lon, lat=centre.lat, grid=grid,
+        status="patrolling",
+    )  # fmt: skip
+    with app.hub.live.read() as state:
+        state.apply_position("1-1", fix)
+    reply = _ask(matrix_app, role, level, "track", {"worker": worker})
+    if role not in DETAIL_ROLES:
+        assert _outcome(reply) == "not allowed"
+    elif not _inside(level, where):
+        assert _outcome(reply) == "worker not found"
+    else:
+        assert _outcome(reply) == "ok"
+        assert reply["points"][-1][:2] == [round(centre.lon, 5), round(centre.lat, 5)]
 
 
 @pytest.mark.parametrize("level", HOLDER_SCOPES)
@@ -390,6 +420,7 @@ def test_a_request_of_the_wrong_shape_is_malformed_and_says_where(matrix_app, ev
 def test_every_registered_event_is_in_this_matrix(matrix_app):
     app, _clients = matrix_app
     covered = {*SCOPED, "duty_rows", "incident", "act", "handle", "contact", "leaders", "walls"}
+    covered |= {"track"}  # docs/duty.md, "A worker's patrol track"
     covered |= {"handover_brief", "hand_over", "take_over"}  # docs/handover.md
     assert set(app.hub.api.rules) == covered, "a new socket event needs its row in the matrix"
 

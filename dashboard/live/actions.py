@@ -37,6 +37,8 @@ VERB_NAMES = {
     "reopen": "重新打开",
     "hand_over": "交班",
     "take_over": "接班",
+    "replay": "回放",
+    "live": "回到实时",
 }
 PER_INCIDENT = 200  # actions kept per incident in memory (the stream keeps them all)
 
@@ -165,4 +167,6 @@ def command_payload(action: ActionMessage, state: State, now: datetime) -> dict[
         "ends": action.ends,  # a release the server made: the follow it ends, and why (text)
         "text": mask_text(action.text) if action.verb == "release" else "",
         "ts": action.ts.isoformat(),
+        "at": action.at.isoformat() if action.at else None,  # replay: the moment, and how fast
+        "speed": action.speed,
     }

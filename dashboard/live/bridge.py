@@ -23,6 +23,8 @@ processes, must not multiply these.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,7 @@ import redis
 from flask_socketio import SocketIO
 
 from dashboard.analytics.outbox import payload as warning_payload
+from dashboard.cold.tracks import TrackWriter
 from dashboard.live.actions import action_payload, command_payload
 from dashboard.live.checkpoint import Checkpoints, Header
 from dashboard.live.fanout import by_scope, command_rooms, to_rooms
@@ -44,7 +47,7 @@ from dashboard.live.throttle import Every
 from dashboard.state import Applied
 from feeds.bus import ACTIONS, EVENTS, Bus, decode_entry
 from feeds.outage import RETRYABLE, Outage
-from feeds.schema import ActionMessage, EventMessage, PositionMessage, Rejection
+from feeds.schema import CHINA_TZ, ActionMessage, EventMessage, PositionMessage, Rejection
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Bridge:
         checkpoints: Checkpoints | None = None,
         checkpoint_every_s: float = 0,
         after_rebuild: Callable[[bool], None] | None = None,
+        tracks: TrackWriter | None = None,
     ) -> None:
         self.live = live
         self.bus = bus
@@ -92,6 +96,8 @@ class Bridge:
         self.guarded = Guarded(self.health, log, "live bridge")
         # the history job's part of a rebuild (dashboard.cold.keeper): before ready
         self.after_rebuild = after_rebuild
+        self.tracks = tracks  # the fixes kept for replay (dashboard.cold.tracks)
+        self.holder = f"{socket.gethostname()}-{os.getpid()}"
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -190,8 +196,11 @@ class Bridge:
             if step is not None:
                 applied.append(step)
                 self.health.last_step = time.monotonic()
-        elif self.live.state.apply_position(sid, message):
-            self.moved[message.worker] = message
+        else:
+            if self.tracks is not None:
+                self.tracks.offer(sid, message)
+            if self.live.state.apply_position(sid, message):
+                self.moved[message.worker] = message
 
     def _skipped(self, stream: str, sid: str, raw: bytes, exc: Exception) -> None:
         """Log, count and dead-letter an entry the bridge could not apply."""
@@ -230,10 +239,19 @@ class Bridge:
             self.guarded("positions", self.positions)
         if self.warn_every.due(now):
             self.guarded("warnings", self.warnings)
+        if self.tracks is not None and self.tracks.due(now):
+            self.guarded("tracks", self.flush_tracks)
         if self.checkpoints is not None:
             self.checkpoints.reap()
             if self.checkpoint_every is not None and self.checkpoint_every.due(now):
                 self.guarded("checkpoint", self.checkpoint)
+
+    def flush_tracks(self) -> None:
+        """Write the kept fixes, if this process is the one of the replicas that writes them."""
+        assert self.tracks is not None
+        ttl = max(10, int(3 * self.tracks.flush_s))
+        self.tracks.flush(allowed=self.bus.hold("tracks", self.holder, ttl))
+        self.tracks.prune(datetime.now(CHINA_TZ).date())
 
     def checkpoint(self) -> None:
         """A checkpoint from a forked child: the fork is the only part under the lock."""

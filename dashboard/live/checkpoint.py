@@ -44,6 +44,7 @@ from pathlib import Path
 from threading import Lock
 
 from dashboard.live.actions import ActionBook
+from dashboard.live.shelf import Shelf
 from dashboard.state import State
 from feeds.geo import Geography
 
@@ -183,9 +184,12 @@ def load(
 class Checkpoints:
     """The checkpoint file of one key prefix in one data dir: write, and read at start."""
 
-    def __init__(self, directory: str | os.PathLike[str], prefix: str) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], prefix: str, shelf: Shelf | None = None
+    ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
+        self.shelf = shelf  # replay's series of past checkpoints (dashboard.live.shelf)
         self.path = self.directory / f"{prefix}.checkpoint"
         self.child: int | None = None  # a forked writer still running
         self.written = 0
@@ -195,11 +199,17 @@ class Checkpoints:
         the state is then consistent). False if the previous child is still writing."""
         if self.child is not None and not self.reap():
             return False
+        shelf = self.shelf if self.shelf is not None and self.shelf.due() else None
+        if shelf is not None:
+            shelf.taken()
         pid = os.fork()
         if pid == 0:  # the child: no logging, no locks, no threads; just write and go
             status = 1
             try:
-                self._replace(dump(state, book, self.prefix))
+                blob = dump(state, book, self.prefix)
+                self._replace(blob)
+                if shelf is not None:
+                    shelf.put(blob, state.last_sid["events"])
                 status = 0
             finally:
                 os._exit(status)

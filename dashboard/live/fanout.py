@@ -37,12 +37,12 @@ def to_rooms(event: str, key: str, grouped: Mapping[str, Sequence[object]]) -> l
 
 
 def command_rooms(action: ActionMessage) -> list[str]:
-    """Where a command goes: a view sent to a person; a cast, follow or release to the walls it
-    names (checked when it was asked for: dashboard.views.walls), and a release also to the
-    person whose follow it ends (their tablet stops following)."""
+    """Where a command goes: a view sent to a person; a cast, follow, release, replay or live to
+    the walls it names (checked when it was asked for: dashboard.views.walls), and a release
+    also to the person whose follow it ends (their tablet stops following)."""
     if action.verb == "send_view" and action.target:
         return [user_room(action.target)]
-    if action.verb in ("cast", "follow", "release"):
+    if action.verb in ("cast", "follow", "release", "replay", "live"):
         rooms = [wall_room(wall) for wall in action.walls]
         if action.verb == "release" and action.target:
             rooms.append(user_room(action.target))

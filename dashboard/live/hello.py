@@ -16,25 +16,28 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from dashboard.analytics.outbox import payload as warning_payload
 from dashboard.live.livestate import LiveState
 from dashboard.live.outbound import (
+    ClosedRow,
     HelloReply,
     IncidentMarker,
     Kpis,
     StepPayload,
+    closed_row,
     incident_marker,
     position_row,
+    reported_at,
     step_payload,
 )
 from dashboard.state import OPEN, Applied, Incident, sid_key
 from dashboard.views import panels
 from feeds.bus import EVENTS, Bus, Entry, decode_entry
 from feeds.geo import contains
-from feeds.schema import EventMessage, WarningMessage
+from feeds.schema import CHINA_TZ, EventMessage, WarningMessage
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ LITE_STEPS = 30  # a lite snapshot's latest steps (the tablet's feed)
 WARNING_PIN_S = 600  # how long a wall pins a warning (WARNING_PIN_MS in onemap-30-ticker.js)
 SLICE = 2_000  # entries or incidents handled per hold of the state's lock
 STREAM_ID = re.compile(r"\d{1,15}-\d{1,15}")
+# A wall's density window (docs/wall.md, ``?window=``) besides "open": reported today, or in the
+# last 1 to 24 hours (layouts/wall.py takes the same values from the URL)
+WINDOW_HOURS = re.compile(r"([1-9]|1[0-9]|2[0-4])h")
 
 Item = TypeVar("Item")
 
@@ -63,20 +69,24 @@ class Greeter:
         self.bus = bus
         self.ticker_size = ticker_size
         self.kpis = kpis
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # a replay sets its moment
 
-    def reply(self, scope: str, after: str | None, lite: bool) -> HelloReply:
+    def reply(
+        self, scope: str, after: str | None, lite: bool, window: str | None = None
+    ) -> HelloReply:
         if after and STREAM_ID.fullmatch(after):  # anything else: a snapshot, not an error
             caught = self.catch_up(scope, after)
             if caught is not None:
                 return caught
-        return self.snapshot(scope, lite)
+        return self.snapshot(scope, lite, window)
 
     # -- what a page needs to start ----------------------------------------------------------
-    def snapshot(self, scope: str, lite: bool = False) -> HelloReply:
+    def snapshot(self, scope: str, lite: bool = False, window: str | None = None) -> HelloReply:
         """``lite`` (a tablet on a mobile link): no worker positions, no incident markers, the
-        last ``LITE_STEPS`` steps only."""
+        last ``LITE_STEPS`` steps only. ``window`` (a wall's density, ``window_start``): the
+        reply's ``closed`` also holds the incidents reported in it and closed since."""
         geo = self.state.geo
-        now = datetime.now(UTC)
+        now = self.clock()
         with self.lock:
             last = self.state.last_sid[EVENTS]
             recent = list(self.state.recent)
@@ -89,8 +99,9 @@ class Greeter:
         with self.lock:  # a payload reads the incident's current status
             steps = [step_payload(a, geo) for a in mine[-keep:]]
         positions = [position_row(p) for p in workers if contains(scope, p.grid)]
-        markers = [] if lite else self._open_markers(scope, now)
-        return {
+        since = None if lite else window_start(window, now)
+        markers, closed = ([], []) if lite else self._markers(scope, now, since)
+        reply: HelloReply = {
             "ok": True,
             "mode": "snapshot",
             "scope": scope,
@@ -102,19 +113,31 @@ class Greeter:
             "warnings": pinned_warnings(warned, scope, now, geo.label),
             **kpis,  # type: ignore[typeddict-item]  # Kpis' keys are HelloReply's too (mypy#11108)
         }
+        if since is not None:
+            reply["closed"] = closed
+        return reply
 
-    def _open_markers(self, scope: str, now: datetime) -> list[IncidentMarker]:
+    def _markers(
+        self, scope: str, now: datetime, since: datetime | None
+    ) -> tuple[list[IncidentMarker], list[ClosedRow]]:
+        """The open incidents of ``scope``; with ``since``, also its closed ones reported since
+        then, as many as memory holds (docs/wall.md, "What the page knows")."""
         with self.lock:
             incidents = list(self.state.incidents.values())
-        markers = []
+        markers: list[IncidentMarker] = []
+        closed: list[ClosedRow] = []
         for chunk in _slices(incidents, SLICE):
             with self.lock:  # status is read from the incident's steps, which the bridge adds to
-                markers += [
-                    incident_marker(i, now)
-                    for i in chunk
-                    if i.status == OPEN and contains(scope, i.area.town)
-                ]
-        return markers
+                for i in chunk:
+                    if not contains(scope, i.area.town):
+                        continue
+                    if i.status == OPEN:
+                        markers.append(incident_marker(i, now))
+                    elif since is not None and (first := i.first) and first.ts >= since:
+                        reported = reported_at(i)
+                        if reported is not None:
+                            closed.append(closed_row(i, reported))
+        return markers, closed
 
     # -- what a reconnecting page missed ------------------------------------------------------
     def catch_up(self, scope: str, after: str) -> HelloReply | None:
@@ -149,6 +172,16 @@ class Greeter:
     def _still_in_log(self, after: str) -> bool:
         first = self.bus.first_id(EVENTS)
         return first is None or sid_key(first) <= sid_key(after) or after == "0-0"
+
+
+def window_start(window: str | None, now: datetime) -> datetime | None:
+    """From when a wall's density ``window`` counts reports: midnight in China for "today",
+    ``now`` less N hours for "Nh" (1 to 24); ``None`` for "open" or anything else."""
+    if window == "today":
+        return now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    if window and WINDOW_HOURS.fullmatch(window):
+        return now - timedelta(hours=int(window[:-1]))
+    return None
 
 
 def pinned_warnings(

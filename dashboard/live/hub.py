@@ -10,10 +10,14 @@ Checkpoints the folded state on disk, for a quick restart        dashboard.live.
 Keeper     archive the log's days, trim it, let old incidents go  dashboard.cold.keeper
 ColdStore  incidents that left memory: searched, recalled         dashboard.cold.store
 SocketApi  every inbound event decoded and checked in one place  dashboard.live.inbound
+Replays    a past moment, rebuilt and played forward (复盘)        dashboard.live.replay
+TrackWriter worker fixes kept, thinned, for replay and tracks     dashboard.cold.tracks
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
 
 from flask_socketio import SocketIO
@@ -21,6 +25,7 @@ from flask_socketio import SocketIO
 from dashboard.access.auth import SocketGuard
 from dashboard.cold.keeper import ArchiveProcess, Keeper
 from dashboard.cold.store import ColdStore
+from dashboard.cold.tracks import TrackReader, TrackWriter
 from dashboard.config import Settings
 from dashboard.live.backlog import Backlog
 from dashboard.live.bridge import Bridge, Sender
@@ -32,10 +37,15 @@ from dashboard.live.hello import Greeter
 from dashboard.live.inbound import Audit, SocketApi
 from dashboard.live.livestate import LiveState
 from dashboard.live.pages import Pages
+from dashboard.live.replay import Replays
+from dashboard.live.rewind import Rewinder
 from dashboard.live.rooms import Rooms
+from dashboard.live.shelf import Shelf
 from dashboard.state import State
 from feeds.archive import Archive
 from feeds.bus import Bus
+
+log = logging.getLogger(__name__)
 
 STOP_WRITE_S = 6.0  # of a 10 s stop budget (systemd's, a test's): the rest is for exiting
 
@@ -75,7 +85,17 @@ class LiveHub:
         send = Sender(socketio)
         self.figures = Figures(socketio, self.live, self.rooms, send, self.health)
         every = settings.checkpoint_every_s
-        self.checkpoints = Checkpoints(settings.checkpoint_dir, settings.prefix) if every else None
+        shelf = None
+        if every and settings.replay_every_s:
+            hours = settings.replay_hours
+            shelf = Shelf(settings.checkpoint_dir, settings.prefix, settings.replay_every_s, hours)
+        self.checkpoints = (
+            Checkpoints(settings.checkpoint_dir, settings.prefix, shelf) if every else None
+        )
+        keep_days = settings.replay_hours // 24 + 1
+        self.tracks = TrackWriter(
+            settings.archive_dir, settings.track_every_s, keep_days, settings.track_flush_s
+        )
         self.bridge = Bridge(
             self.live,
             bus,
@@ -86,6 +106,7 @@ class LiveHub:
             self.checkpoints,
             every,
             self.keeper.after_rebuild,
+            self.tracks,
         )
         self.heartbeat = Heartbeat(socketio, self.figures, self.rooms, send, self.backlog)
         self.greeter = Greeter(self.live, bus, settings.ticker_size, self.figures.kpis)
@@ -95,17 +116,38 @@ class LiveHub:
         self.pages = Pages(
             socketio, self.live, self.rooms, guard, self.greeter, self.health, self.follows
         )
+        rewinder = Rewinder(
+            bus,
+            shelf,
+            TrackReader(settings.archive_dir),
+            functools.partial(self._fresh_state, state),
+            settings.prefix,
+            settings.replay_hours,
+        )
+        self.replays = Replays(rewinder, settings.ticker_size, settings.replay_sessions)
+        self.pages.gone.append(self.replays.forget)
         # other jobs of a running server (the morning's briefings): started with the rest, so
         # an app built but not served (a test's, a command's) runs none of them
         self.jobs: list[Callable[[], None]] = []
 
     def install(self) -> None:
         self.pages.install(self.api)
+        self.replays.install(self.api)
+
+    def _fresh_state(self, like: State) -> State:
+        """An empty state like the live one, for a replay to fold into."""
+        fresh = State(like.geo, recent_size=like.recent.maxlen or 500)
+        fresh.recall = self.cold.recall_or_none
+        return fresh
 
     def stop(self) -> None:
         """A clean stop (SIGTERM): the state written now, so the next start folds nothing;
         waited for at most STOP_WRITE_S, so the stop ends in time."""
         self.keeper.stop()
+        try:  # the last half-minute of fixes kept for replay
+            self.bridge.flush_tracks()
+        except Exception:  # Redis gone at the stop: they are lost, the stop goes on
+            log.warning("the last worker fixes were not kept for replay", exc_info=True)
         if self.checkpoints is not None and self.live.ready.is_set():
             live = self.live
             self.checkpoints.write_within(live.state, live.actions, live.lock, STOP_WRITE_S)

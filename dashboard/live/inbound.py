@@ -34,6 +34,7 @@ class HelloAsk(msgspec.Struct, kw_only=True):
     after: str | None = None  # the last stream id the page applied: catch up from there
     lite: bool = False  # a tablet: no worker positions, no incident markers
     home: str | None = None  # a wall page's home scope: a kiosk's page then takes commands
+    window: str | None = None  # a wall's density window ("today", "1h".."24h"): closed ones too
 
 
 class IncidentAsk(msgspec.Struct, kw_only=True):
@@ -67,6 +68,8 @@ class ActAsk(msgspec.Struct, kw_only=True):
     seconds: int | None = None
     walls: list[str] | None = None  # cast, follow, release: the walls (kiosk ids) it drives
     resume: bool = False  # follow: a tablet picking up its own follow, not taking a wall anew
+    at: str | None = None  # replay: the moment the walls replay (ISO 8601; no offset: China time)
+    speed: int | None = None  # replay: 0 (paused) or 1-60 times real time
 
 
 class LeadersAsk(msgspec.Struct, kw_only=True):
@@ -74,7 +77,7 @@ class LeadersAsk(msgspec.Struct, kw_only=True):
 
 
 class WallsAsk(msgspec.Struct, kw_only=True):
-    verb: str = "cast"  # cast or follow: the walls the asker may drive with it
+    verb: str = "cast"  # cast, follow or replay: the walls the asker may drive with it
     incident: str | None = None  # only walls that can show it (its town)
     area: str | None = None  # or this area
 

@@ -10,6 +10,7 @@ second.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,7 @@ class Pages:
         self.rooms = rooms
         self.guard = guard
         self.greeter = greeter
+        self.gone: list[Callable[[str], None]] = []  # others' per-socket state, let go with it
 
     def install(self, api: SocketApi) -> None:
         self.socketio.on_event("connect", self.on_connect)
@@ -64,6 +66,8 @@ class Pages:
         self.guard.forget(sid)
         self.rooms.forget(sid)
         self.follows.forget(sid)  # a tablet's follows: released after the grace, if not resumed
+        for forget in self.gone:
+            forget(sid)
 
     def on_hello(self, caller: Caller, asked: HelloAsk) -> dict[str, Any]:
         """Returns the snapshot or catch-up, or why not (``retry``: ask again in that many s)."""
@@ -81,7 +85,8 @@ class Pages:
             # and the reply covers what was applied before (the page buffers until the reply).
             self.rooms.watch(sid, caller.scope, asked.lite)
             self.rooms.enter(sid, user_room(caller.who.name))  # views sent to this person
-            reply: dict[str, Any] = dict(self.greeter.reply(caller.scope, asked.after, asked.lite))
+            answer = self.greeter.reply(caller.scope, asked.after, asked.lite, asked.window)
+            reply: dict[str, Any] = dict(answer)
             reply["following"] = self._join_wall(caller, asked.home or "")
             return reply
         except Gone:  # disconnected while its hello was answered: nobody to answer

@@ -1,7 +1,9 @@
-"""Operators' actions asked for: acknowledge, note, 督办, cast to wall, 批示, follow, send a view.
+"""Operators' actions asked for: acknowledge, note, 督办, cast to wall, 批示, follow, send a view,
+put walls into replay (复盘) and back to live.
 
 A person acts through the socket event ``act``. The request is checked here (role, scope,
-text, and for a cast, follow or release the walls it names: dashboard.views.walls) and, if
+text, and for a cast, follow, release, replay or live the walls it names:
+dashboard.views.walls) and, if
 allowed, becomes an ``ActionMessage`` published to the audited actions stream; nothing is
 changed in place (dashboard.live.actions folds the stream back and pushes what each action
 means). Every ``act`` that reaches the handler is audited, granted or refused, with the walls it
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
 import redis
@@ -37,7 +39,7 @@ from dashboard.live.livestate import LiveState
 from dashboard.views.walls import KIOSK_ID, MAX_WALLS, drivable, may_drive, usable, wall_row
 from feeds.bus import Bus
 from feeds.geo import contains
-from feeds.schema import MAX_ACTION_TEXT, ActionMessage, ActionVerb
+from feeds.schema import CHINA_TZ, MAX_ACTION_TEXT, ActionMessage, ActionVerb
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,20 @@ VERB_ROLES: dict[ActionVerb, frozenset[str]] = {
     "follow": frozenset({"leader", "admin"}),
     "release": frozenset({"leader", "admin"}),
     "send_view": frozenset({"duty", "admin"}),
+    "replay": frozenset({"duty", "admin"}),
+    "live": frozenset({"duty", "admin"}),
 }
 NEEDS_INCIDENT = frozenset({"acknowledge", "note", "supervise", "cast", "instruct"})
-DRIVES = frozenset({"cast", "follow", "release"})  # verbs that take walls over: they name them
+# verbs that take walls over: they name them
+DRIVES = frozenset({"cast", "follow", "release", "replay", "live"})
+WALL_AREA = frozenset({"replay", "live"})  # apply to the (first) wall's own jurisdiction
 NEEDS_TEXT = frozenset({"note", "instruct"})
 CAST_SECONDS = (10, 600, 60)  # min, max, default: how long a wall shows a cast incident
+# A commanded replay ends by itself after this (the walls return to live): no wall is left in
+# the past because an officer forgot it (docs/wall.md, "Replay").
+REPLAY_MAX_S = 2 * 3600
+MAX_SPEED = 60  # a replay plays at 0 (paused) to 60 times real time
+CLOCK_SKEW = timedelta(seconds=5)  # a desk's clock a little ahead is not "the future"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +180,8 @@ class Actions:
             if isinstance(picked, Refusal):
                 return picked
             walls = picked
-            area = area or (walls[0].scope if verb == "release" else "")
+            if verb in WALL_AREA or (verb == "release" and not area):
+                area = walls[0].scope
             target = self._follower(walls) if verb == "release" else None
         else:
             named = self._target(verb, asked.target or "")
@@ -191,6 +203,10 @@ class Actions:
             low, high, default = CAST_SECONDS
             asked_for = asked.seconds if asked.seconds is not None else default
             seconds = min(high, max(low, asked_for))
+        replay = _replay(asked) if verb == "replay" else None
+        if isinstance(replay, Refusal):
+            return replay
+        seconds = REPLAY_MAX_S if replay else seconds
         return ActionMessage(
             id=secrets.token_hex(8),
             ts=datetime.now(UTC),
@@ -204,6 +220,8 @@ class Actions:
             seconds=seconds,
             walls=tuple(k.id for k in walls),
             display=who.display or who.name,
+            at=replay[0] if replay else None,
+            speed=replay[1] if replay else None,
         )
 
     def _town_of(self, who: Principal, incident_id: str) -> str | None:
@@ -259,6 +277,23 @@ def _named_walls(asked: ActAsk) -> list[str]:
         return []
     named = asked.walls if asked.walls is not None else [asked.target] if asked.target else []
     return list(dict.fromkeys(w[:64] for w in named))
+
+
+def _replay(asked: ActAsk) -> tuple[datetime, int] | Refusal:
+    """A replay's moment (not in the future; without an offset: China time) and speed."""
+    if not asked.at:
+        return Refusal("choose a time")
+    try:
+        at = datetime.fromisoformat(asked.at[:40])
+    except ValueError:
+        return Refusal("not a time")
+    at = at if at.tzinfo else at.replace(tzinfo=CHINA_TZ)
+    if at > datetime.now(UTC) + CLOCK_SKEW:
+        return Refusal("time in the future")
+    speed = asked.speed if asked.speed is not None else 0
+    if not 0 <= speed <= MAX_SPEED:
+        return Refusal(f"speed must be 0 to {MAX_SPEED}")
+    return at, speed
 
 
 def _clean(value: str | None) -> str:
