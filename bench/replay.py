@@ -7,7 +7,8 @@ One run, in-process, a real Redis:
 * before each sought moment, a shelved checkpoint 15 minutes earlier (``ONEMAP_REPLAY_EVERY_S``
   at its default: the worst case folds a whole interval), holding every worker's position;
 * the workers' kept fixes over those 15 minutes (10,000 workers, one fix per 30 s, a part
-  written every 30 s as the live writer does).
+  written every 30 s as the live writer does), each around its own grid, one in ten crossing
+  into the next grid: 1,000 new grid visits for the patrol figures to fold.
 
 For each moment: **seek** = the state rebuilt (``Rewinder.rewind``: shelf, log tail, fixes) and
 the city wall's snapshot of it built and encoded; **baseline** = the same moment by folding the
@@ -21,6 +22,7 @@ positions, figures; the panels every 3 s) is what limits how smoothly a wall pla
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import statistics
@@ -33,10 +35,8 @@ from bench.common import banner, table
 from dashboard.cold.tracks import TrackReader, TrackWriter
 from dashboard.live.actions import ActionBook
 from dashboard.live.checkpoint import dump
-from dashboard.live.hello import Greeter
-from dashboard.live.livestate import LiveState
 from dashboard.live.replay import Replays, Session
-from dashboard.live.rewind import Changes, Rewinder, ms_moment
+from dashboard.live.rewind import Changes, Rewinder, collector_paused, ms_moment
 from dashboard.live.shelf import Shelf
 from dashboard.state import State
 from feeds.bus import EVENTS, Bus
@@ -72,15 +72,19 @@ def write_log(bus: Bus, geo: Geography, hours: int, per_day: float) -> tuple[int
     return first, last
 
 
-def fixes(geo: Geography, workers: int, start_ms: int, end_ms: int, seed: int):
-    """Each worker's fix every FIX_EVERY_S in [start, end], walking within its town."""
-    rng = random.Random(seed)
+def fixes(geo: Geography, workers: int, start_ms: int, end_ms: int, wander: bool, seed: int):
+    """Each worker's fix every FIX_EVERY_S in [start, end], around its own grid (grid workers
+    patrol their grid); ``wander``: one worker in ten crosses into the next grid halfway, a new
+    visit (each one costs the patrol figures the most to fold)."""
+    homes_rng, rng = random.Random(1), random.Random(seed)
     grids = sorted(geo.grids)
-    homes = [grids[rng.randrange(len(grids))] for _ in range(workers)]
-    seq = 0
+    homes = [homes_rng.randrange(len(grids)) for _ in range(workers)]
+    seq, middle = 0, (start_ms + end_ms) // 2
     for ms in range(start_ms, end_ms + 1, FIX_EVERY_S * 1000):
         ts = ms_moment(ms)
-        for w, grid in enumerate(homes):
+        for w, home in enumerate(homes):
+            moved = wander and w % 10 == 0 and ms >= middle
+            grid = grids[(home + 1) % len(grids)] if moved else grids[home]
             g = geo.grids[grid]
             seq += 1
             yield f"{ms}-{seq}", PositionMessage(
@@ -101,12 +105,12 @@ def prepare(bus, geo, root: Path, moments: list[int], workers: int) -> Shelf:
         state.fold_log([[(s.encode(), raw) for s, raw in rows]])
         after = state.last_sid[EVENTS]
         first = shelved - FIX_EVERY_S * 1000
-        for sid, fix in fixes(geo, workers, first, shelved, seed=at):
+        for sid, fix in fixes(geo, workers, first, shelved, wander=False, seed=at):
             state.apply_position(sid, fix)
         state.last_sid["positions"] = f"{shelved}-999999999"
         shelf.put(dump(state, ActionBook(), PREFIX), after)
         flushed = shelved
-        for sid, fix in fixes(geo, workers, shelved + 1000, at, seed=at + 1):
+        for sid, fix in fixes(geo, workers, shelved + 1000, at, wander=True, seed=at + 1):
             ms = int(sid.partition("-")[0])
             if ms - flushed >= FIX_EVERY_S * 1000:
                 writer.flush()
@@ -117,25 +121,25 @@ def prepare(bus, geo, root: Path, moments: list[int], workers: int) -> Shelf:
 
 
 def timed(work):
+    gc.collect()  # the last one's garbage is not this one's cost
     started = time.perf_counter()
     result = work()
     return time.perf_counter() - started, result
 
 
-def seek(replays: Replays, rewinder: Rewinder, at_ms: int, scope: str):
-    rewound = rewinder.rewind(at_ms)
-    moment = ms_moment(at_ms)
-    greeter = Greeter(LiveState(rewound.state), rewinder.bus, 200, replays._kpis(rewound))
-    greeter.clock = lambda: moment
-    payload = json.dumps(greeter.snapshot(scope), ensure_ascii=False, default=str)
-    return rewound, len(payload)
+def seek(replays: Replays, at_ms: int, scope: str):
+    """What a seek does: the state rebuilt and its snapshot built, then encoded as sent."""
+    rewound, reply = replays.rebuild(at_ms, scope, lite=False)
+    return rewound, len(json.dumps(reply, ensure_ascii=False, default=str))
 
 
 def baseline(bus, geo, at_ms: int) -> int:
-    state = State(geo, recent_size=500)
-    rows = bus.range_raw(EVENTS, "0-0", str(at_ms), 10**8)
-    state.fold_log([[(s.encode(), raw) for s, raw in rows]])
-    return len(state.incidents)
+    """The whole log folded up to the moment, the collector held off as the seek holds it."""
+    with collector_paused():
+        state = State(geo, recent_size=500)
+        rows = bus.range_raw(EVENTS, "0-0", str(at_ms), 10**8)
+        state.fold_log([[(s.encode(), raw) for s, raw in rows]])
+        return len(state.incidents)
 
 
 def play(replays: Replays, rewound, scope: str, seconds: float) -> list[float]:
@@ -178,9 +182,7 @@ def main() -> None:
         city = geo.city.code
         rows, plays = [], []
         for at_ms in moments:
-            seek_s, (rewound, size) = timed(
-                lambda at_ms=at_ms: seek(replays, rewinder, at_ms, city)
-            )
+            seek_s, (rewound, size) = timed(lambda at_ms=at_ms: seek(replays, at_ms, city))
             base_s, incidents = timed(lambda at_ms=at_ms: baseline(bus, geo, at_ms))
             hours = (last - at_ms) / 3_600_000
             rows.append(

@@ -10,7 +10,8 @@ into the log with stream ids at their own times before the server starts (a busy
 kept fixes the live server writes (dashboard/cold/tracks.py), which a log written this way
 does not have. While it plays, frames are counted with requestAnimationFrame over ``seconds``;
 the replayed time's progress, the steps applied and the page's time per advance come from
-``onemap.replayStats``. Target: ≥ 10 frames/s at ×60 (issue 21).
+``onemap.replayStats``. The baseline, in the same run: the same wall live over the same log.
+Target: ≥ 10 frames/s at ×60 (issue 21).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             with chromium() as browser:
                 context = wall.context(browser)
                 page = context.new_page()
+                # the baseline, in the same run: the same wall live, over the same log
+                page.goto(f"{server.url}/wall")
+                page.wait_for_selector("#wall-root[data-live='1']", timeout=120_000)
+                page.wait_for_timeout(2000)
+                live = page.evaluate(FPS, args.seconds * 1000)
                 page.goto(f"{server.url}/wall?at={at.replace('+', '%2B')}&speed=60")
                 page.wait_for_function(
                     "() => window.onemap.replayStats && window.onemap.replayStats.seeks > 0"
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "log_steps": steps,
         "hours": args.hours,
         "fps": round(frames["fps"], 1),
+        "live_fps": round(live["fps"], 1),
         "worst_frame_ms": round(frames["worstFrameMs"], 1),
         "advances": after["advances"] - before["advances"],
         "steps_applied": after["steps"] - before["steps"],
@@ -99,6 +106,8 @@ def report(result: dict[str, Any]) -> None:
     banner(f"Wall replay at ×60 ({result['log_steps']:,} steps in {result['hours']} h of log)")
     rows = [
         ["frames/s", result["fps"], f"≥ {TARGET_FPS:.0f}"],
+        ["live wall frames/s (baseline)", result["live_fps"], ""],
+        ["replay ÷ live", round(result["fps"] / max(result["live_fps"], 0.1), 2), ""],
         ["worst frame (ms)", result["worst_frame_ms"], ""],
         [f"advances in {result['seconds']} s", result["advances"], ""],
         ["steps applied", result["steps_applied"], ""],

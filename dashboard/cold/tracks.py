@@ -203,23 +203,20 @@ class TrackReader:
         files = self._files(after_ms, upto_ms)
         if not files:
             return []
+        # grouped, not ranked: a hash aggregate per worker and per visit, no sort of the span
         query = f"""
             WITH fixes AS (
-              SELECT DISTINCT * FROM read_parquet({files!r})
+              SELECT * FROM read_parquet({files!r})
               WHERE (sid_ms > $ms OR (sid_ms = $ms AND sid_seq > $seq)) AND sid_ms <= $upto
-            ), ranked AS (
-              SELECT *,
-                row_number() OVER (PARTITION BY worker ORDER BY ts DESC, sid_ms DESC,
-                  sid_seq DESC) AS newest,
-                row_number() OVER (PARTITION BY worker, grid,
-                  CAST(timezone('Asia/Shanghai', ts) AS DATE), status = 'offline'
-                  ORDER BY ts, sid_ms, sid_seq) AS first
-              FROM fixes
-            )
-            SELECT sid_ms, sid_seq, worker, epoch_ms(ts), lon, lat, grid, status, battery,
-              accuracy FROM ranked
-            WHERE newest = 1 OR (first = 1 AND status <> 'offline')
-            ORDER BY sid_ms, sid_seq
+            ), newest AS (
+              SELECT arg_max(f, (f.ts, f.sid_ms, f.sid_seq)) AS r FROM fixes f GROUP BY f.worker
+            ), firsts AS (
+              SELECT arg_min(f, (f.ts, f.sid_ms, f.sid_seq)) AS r FROM fixes f
+              WHERE f.status <> 'offline'
+              GROUP BY f.worker, f.grid, CAST(timezone('Asia/Shanghai', f.ts) AS DATE)
+            ), chosen AS (SELECT r FROM newest UNION SELECT r FROM firsts)
+            SELECT r.sid_ms, r.sid_seq, r.worker, epoch_ms(r.ts), r.lon, r.lat, r.grid, r.status,
+              r.battery, r.accuracy FROM chosen ORDER BY r.sid_ms, r.sid_seq
         """
         params = {"ms": after_ms, "seq": after_seq, "upto": upto_ms}
         with DUCK.cursor() as con:
