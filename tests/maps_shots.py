@@ -21,10 +21,10 @@ from feeds.geo import load_geography
 from feeds.redis_server import start_redis
 from feeds.schema import decode_trusted
 from tests.factories import line
-from tests.live import CHROMIUM, CHROMIUM_ARGS, CITY, PASSWORD, ROOT, dashboard, sign_in_wall
+from tests.live import CITY, PASSWORD, ROOT, dashboard, sign_in_wall
 from tests.test_maps_browser import LAT, LAYERS, LON, _incident
 from tests.tile_server import TileServer
-from tests.wall_shots import DRAWN, SETTLE_S, simulate
+from tests.wall_shots import shot_browser, simulate, wall_picture
 
 PREFIX = "shots"
 
@@ -41,36 +41,12 @@ def _env(tiles: TileServer) -> dict[str, str]:
 
 
 def shoot(server, incident_id: str, folder: Path) -> list[Path]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                viewport={"width": 1920, "height": 1080},
-                locale="zh-CN",
-                timezone_id="Asia/Shanghai",
-            )
-            page = context.new_page()
-            sign_in_wall(page, server)
-            page.goto(f"{server.url}/wall?layers=all")
-            page.wait_for_selector("#wall-root[data-live='1']", timeout=60_000)
-            page.wait_for_function(DRAWN, timeout=60_000)
-            time.sleep(SETTLE_S)
-            wall = folder / "wall-wmts-1920x1080.png"
-            page.screenshot(path=str(wall))
-            context.close()
-            # the desk wider: its detail pane covers the map's right 480 px
-            context = browser.new_context(
-                viewport={"width": 2560, "height": 1440},
-                locale="zh-CN",
-                timezone_id="Asia/Shanghai",
-            )
-            page = context.new_page()
-            desk = _desk(page, server, incident_id, folder)
-            context.close()
-        finally:
-            browser.close()
+    with shot_browser() as new_page:
+        page = new_page()
+        sign_in_wall(page, server)
+        wall = wall_picture(page, server.url, folder / "wall-wmts-1920x1080.png", "?layers=all")
+        # the desk wider: its detail pane covers the map's right 480 px
+        desk = _desk(new_page(2560, 1440), server, incident_id, folder)
     return [wall, desk]
 
 

@@ -26,6 +26,8 @@ from feeds.messages import WorkerStatus
 from feeds.schema import CHINA_TZ, EventMessage, PositionMessage
 from feeds.sim import Model, SimConfig
 
+pytestmark = pytest.mark.parallel  # its own Redis keys, no timings: beside the slow ones
+
 GEO = load_geography()
 CONFIG = SimConfig(seed=21, workers=60, duplicate_rate=0.02, reorder_rate=0.03)
 CHUNKS = 4

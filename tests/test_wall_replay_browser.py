@@ -25,7 +25,7 @@ from tests.live import CITY, PASSWORD, dashboard, sign_in, sign_in_wall
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("ONEMAP_SHOTS", "")  # a folder: the pictures for docs/ are taken there
-FIRST, SECOND = 3, 4  # reports 20 and 10 minutes ago
+FIRST, SECOND = 3, 4  # reports 35 and 25 minutes ago: a replay at ×60 has half a minute to play
 TIME_OF = "() => (document.querySelector('.replay-time') || {}).textContent"
 REPORTED = "() => document.querySelector('.kpi[data-kpi=reported] .kpi-value').textContent"
 
@@ -54,8 +54,8 @@ def _past(bus: Bus, geo, minutes_ago: float, count: int, tag: str) -> datetime:
 @pytest.fixture
 def past(bus, geo):
     """The log's past, written before the server starts (it folds the log on its start)."""
-    first = _past(bus, geo, 20, FIRST, "early")
-    second = _past(bus, geo, 10, SECOND, "late")
+    first = _past(bus, geo, 35, FIRST, "early")
+    second = _past(bus, geo, 25, SECOND, "late")
     return first, second
 
 

@@ -10,41 +10,20 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from feeds.redis_server import start_redis
-from tests.live import CHROMIUM, CHROMIUM_ARGS, ROOT, dashboard, sign_in_wall
-from tests.wall_shots import DRAWN, SETTLE_S, simulate
+from tests.live import ROOT, dashboard, sign_in_wall
+from tests.wall_shots import shot_browser, simulate, wall_picture
 
 VIEWS = [("", "wall-density-1920x1080.png"), ("?area=330212", "wall-density-county-1920x1080.png")]
 
 
 def shoot(server, folder: Path) -> list[Path]:
-    from playwright.sync_api import sync_playwright
-
-    written = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                viewport={"width": 1920, "height": 1080},
-                locale="zh-CN",
-                timezone_id="Asia/Shanghai",
-            )
-            page = context.new_page()
-            sign_in_wall(page, server)
-            for query, name in VIEWS:
-                page.goto(f"{server.url}/wall{query}")
-                page.wait_for_selector("#wall-root[data-live='1']", timeout=60_000)
-                page.wait_for_function(DRAWN, timeout=60_000)
-                time.sleep(SETTLE_S)
-                page.screenshot(path=str(folder / name))
-                written.append(folder / name)
-            context.close()
-        finally:
-            browser.close()
-    return written
+    with shot_browser() as new_page:
+        page = new_page()
+        sign_in_wall(page, server)
+        return [wall_picture(page, server.url, folder / name, query) for query, name in VIEWS]
 
 
 def main(folder: Path) -> None:

@@ -12,7 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from feeds.redis_server import start_redis
 from tests.live import CHROMIUM, CHROMIUM_ARGS, ROOT, dashboard, sign_in_wall
@@ -41,31 +44,46 @@ def simulate(redis_url: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def shoot(url: str, server, folder: Path) -> list[Path]:
+@contextmanager
+def shot_browser() -> Iterator[Callable[..., Any]]:
+    """Chromium for the pictures: yields ``new_page(width, height)``, a page in a window of its
+    own, in China's language and time zone (closed with the browser)."""
     from playwright.sync_api import sync_playwright
 
-    written = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        def new_page(width: int = 1920, height: int = 1080) -> Any:
+            viewport = {"width": width, "height": height}
+            context = browser.new_context(
+                viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai"
+            )
+            return context.new_page()
+
         try:
-            for width, height in SHAPES:
-                context = browser.new_context(
-                    viewport={"width": width, "height": height},
-                    locale="zh-CN",
-                    timezone_id="Asia/Shanghai",
-                )
-                page = context.new_page()
-                sign_in_wall(page, server)
-                page.goto(f"{url}/wall")
-                page.wait_for_selector("#wall-root[data-live='1']", timeout=60_000)
-                page.wait_for_function(DRAWN, timeout=60_000)
-                time.sleep(SETTLE_S)
-                target = folder / f"wall-{width}x{height}.png"
-                page.screenshot(path=str(target))
-                written.append(target)
-                context.close()
+            yield new_page
         finally:
             browser.close()
+
+
+def wall_picture(page: Any, url: str, target: Path, query: str = "") -> Path:
+    """The wall at ``url`` (the page signed in as a wall) once live, drawn and settled."""
+    page.goto(f"{url}/wall{query}")
+    page.wait_for_selector("#wall-root[data-live='1']", timeout=60_000)
+    page.wait_for_function(DRAWN, timeout=60_000)
+    time.sleep(SETTLE_S)
+    page.screenshot(path=str(target))
+    return target
+
+
+def shoot(url: str, server, folder: Path) -> list[Path]:
+    written = []
+    with shot_browser() as new_page:
+        for width, height in SHAPES:
+            page = new_page(width, height)
+            sign_in_wall(page, server)
+            written.append(wall_picture(page, url, folder / f"wall-{width}x{height}.png"))
+            page.context.close()
     return written
 
 
