@@ -31,6 +31,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
+
 from bench.common import banner, table
 from dashboard.cold.tracks import TrackReader, TrackWriter
 from dashboard.live.actions import ActionBook
@@ -181,16 +183,23 @@ def main() -> None:
         replays = Replays(rewinder, 200, 3)
         city = geo.city.code
         rows, plays = [], []
+        process = psutil.Process()
         for at_ms in moments:
+            rewound = None
+            gc.collect()
+            rss = process.memory_info().rss
             seek_s, (rewound, size) = timed(lambda at_ms=at_ms: seek(replays, at_ms, city))
+            gc.collect()
+            held = (process.memory_info().rss - rss) / 2**20
             base_s, incidents = timed(lambda at_ms=at_ms: baseline(bus, geo, at_ms))
             hours = (last - at_ms) / 3_600_000
             rows.append(
                 (f"{hours:.0f} h ago", incidents, f"{size / 1e6:.1f} MB",
-                 f"{seek_s:.2f} s", f"{base_s:.2f} s", f"{seek_s / base_s:.2f}×")
+                 f"{seek_s:.2f} s", f"{base_s:.2f} s", f"{seek_s / base_s:.2f}×",
+                 f"{held:.0f} MiB")
             )  # fmt: skip
             plays += play(replays, rewound, city, seconds=10)
-        print(table(rows, ["moment", "incidents", "snapshot", "seek", "baseline", "ratio"]))
+        print(table(rows, ["moment", "incidents", "snapshot", "seek", "baseline", "ratio", "held"]))
         p50, p95 = statistics.median(plays), sorted(plays)[int(0.95 * len(plays))]
         print(
             f"   playing at ×60 (30 s of log per 0.5 s step, city wall): step p50 "
