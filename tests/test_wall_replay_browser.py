@@ -284,6 +284,8 @@ def test_the_tablets_replay_button_opens_a_touch_sized_dialog_without_walls_for_
             "(nodes) => nodes.map((n) => n.getBoundingClientRect().height)"
         )
         assert heights and min(heights) >= 44
+        if SHOTS:
+            tablet.screenshot(path=f"{SHOTS}/tablet-replay.png")
         tablet.keyboard.press("Escape")
         assert tablet.locator(".replay-overlay").count() == 0
         assert tablet.js_errors == []
