@@ -1049,6 +1049,15 @@
       L.circleMarker([lat, lon], { radius: 6, color: "#2bd67b", weight: 2, fillOpacity: 0.7 })
         .bindTooltip(w.worker + " · " + w.metres + "米", { permanent: i === 0, direction: "top" }).addTo(map);
     });
+    // the city's own places listed under 附近重点场所, at their nearest point (docs/maps.md)
+    ((d.places && d.places.items) || []).forEach(function (p) {
+      if (!p.at) return;
+      var at = [p.at[1], p.at[0]];
+      points.push(at);
+      var label = el("span", "", p.name + " · " + (p.inside ? "区域内" : p.metres + "米"));
+      L.circleMarker(at, { radius: 5, color: p.color, weight: 2, dashArray: "2 2", fillColor: p.color, fillOpacity: 0.3, className: "mini-place" })
+        .bindTooltip(label, { direction: "top" }).addTo(map);
+    });
     map.fitBounds(L.latLngBounds(points).pad(0.4), { maxZoom: 16, animate: false });
     if (onemap.redrawTrack) onemap.redrawTrack(this, map); // a worker's 轨迹, if one is shown
   };

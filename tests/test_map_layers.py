@@ -87,6 +87,44 @@ def test_distance_to_a_point_line_or_area(geometry, metres, inside):
     assert within is inside
 
 
+@pytest.mark.parametrize(
+    ("geometry", "east", "north"),
+    [
+        ({"type": "Point", "coordinates": at(30, 40)}, 30, 40),
+        # a line from 200 m west to 200 m east, 150 m north: its point straight north
+        ({"type": "LineString", "coordinates": [at(-200, 150), at(200, 150)]}, 0, 150),
+        # past a line's end: the end
+        ({"type": "LineString", "coordinates": [at(100, 0), at(300, 0)]}, 100, 0),
+        # an area's nearest edge, the west one, level with the incident
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [at(100, -50), at(300, -50), at(300, 50), at(100, 50), at(100, -50)]
+                ],
+            },
+            100,
+            0,
+        ),
+        # inside an area: the incident's own position
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [[at(-50, -50), at(50, -50), at(50, 50), at(-50, 50), at(-50, -50)]],
+            },
+            0,
+            0,
+        ),
+    ],
+)
+def test_the_nearest_point_of_a_place_is_where_the_map_marks_it(geometry, east, north):
+    metres, _inside, (lon, lat) = shape_of(geometry).nearest(LON, LAT)
+    kx, ky = scales(LAT)
+    assert (lon - LON) * kx == pytest.approx(east, abs=0.5)
+    assert (lat - LAT) * ky == pytest.approx(north, abs=0.5)
+    assert metres == pytest.approx((east**2 + north**2) ** 0.5, abs=0.5)
+
+
 def test_an_incident_in_a_hole_of_an_area_is_outside_it():
     outer = [at(-500, -500), at(500, -500), at(500, 500), at(-500, 500), at(-500, -500)]
     hole = [at(-100, -100), at(100, -100), at(100, 100), at(-100, 100), at(-100, -100)]

@@ -177,6 +177,11 @@ def test_desk_detail_lists_the_places_near_the_incident_and_the_map_shows_a_laye
         ("示例加油站", "危化品企业", "350 米"),
         ("下应示例中学", "学校", "450 米"),
     ]
+    # and on the detail's map, each at its nearest point
+    page.wait_for_function(
+        "() => document.querySelectorAll('#duty-detail .detail-minimap path.mini-place').length"
+        " === 5"
+    )
     # the layer control: off by default; ticking 学校 draws its three places
     page.click("#duty-map .layers-toggle")
     boxes = page.locator("#duty-map .layers-list input[type=checkbox]")

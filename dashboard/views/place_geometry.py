@@ -55,22 +55,31 @@ class Shape:
 
     def metres(self, lon: float, lat: float) -> tuple[float, bool]:
         """(distance in metres, inside) from a WGS84 position."""
+        metres, inside, _ = self.nearest(lon, lat)
+        return metres, inside
+
+    def nearest(self, lon: float, lat: float) -> tuple[float, bool, Position]:
+        """(distance in metres, inside, the shape's nearest WGS84 position) from a position;
+        inside an area, the position itself."""
         kx, ky = scales(lat)
 
         def xy(p: Position) -> Position:
             return (p[0] - lon) * kx, (p[1] - lat) * ky
 
         if self.kind == "point":
-            return min(math.hypot(*xy(p)) for p in self.points), False
-        if self.kind == "line":
-            return min(_path_metres([xy(p) for p in line]) for line in self.lines), False
-        best = math.inf
-        for polygon in self.areas:
-            rings = [[xy(p) for p in ring] for ring in polygon]
-            if _inside(rings[0]) and not any(_inside(hole) for hole in rings[1:]):
-                return 0.0, True
-            best = min(best, *(_path_metres(ring) for ring in rings))
-        return best, False
+            found = min((xy(p) for p in self.points), key=lambda q: math.hypot(*q))
+        elif self.kind == "line":
+            paths = ([xy(p) for p in line] for line in self.lines)
+            found = min(map(_path_nearest, paths), key=lambda q: math.hypot(*q))
+        else:
+            candidates = []
+            for polygon in self.areas:
+                rings = [[xy(p) for p in ring] for ring in polygon]
+                if _inside(rings[0]) and not any(_inside(hole) for hole in rings[1:]):
+                    return 0.0, True, (lon, lat)
+                candidates += [_path_nearest(ring) for ring in rings]
+            found = min(candidates, key=lambda q: math.hypot(*q))
+        return math.hypot(*found), False, (lon + found[0] / kx, lat + found[1] / ky)
 
 
 def shape_of(geometry: Any) -> Shape:
@@ -126,19 +135,20 @@ def _polygon(value: Any) -> list[Ring]:
     return rings
 
 
-def _path_metres(path: list[Position]) -> float:
-    """Distance from the origin to a path of projected positions (one position: to it)."""
+def _path_nearest(path: list[Position]) -> Position:
+    """The point of a path of projected positions nearest the origin (one position: it)."""
     if len(path) == 1:
-        return math.hypot(*path[0])
-    return min(_segment(a, b) for a, b in zip(path, path[1:], strict=False))
+        return path[0]
+    nearest = (_segment(a, b) for a, b in zip(path, path[1:], strict=False))
+    return min(nearest, key=lambda q: math.hypot(*q))
 
 
-def _segment(a: Position, b: Position) -> float:
+def _segment(a: Position, b: Position) -> Position:
     (ax, ay), (bx, by) = a, b
     dx, dy = bx - ax, by - ay
     length2 = dx * dx + dy * dy
     t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
-    return math.hypot(ax + t * dx, ay + t * dy)
+    return ax + t * dx, ay + t * dy
 
 
 def _inside(ring: list[Position]) -> bool:

@@ -138,9 +138,9 @@ class Places:
             hits = []
             for place in layer.places:
                 if place.shape.near_box(lon, lat, dlon, dlat):
-                    metres, inside = place.shape.metres(lon, lat)
+                    metres, inside, at = place.shape.nearest(lon, lat)
                     if metres <= self.near_m:
-                        hits.append((metres, inside, place))
+                        hits.append((metres, inside, at, place))
             nearest = heapq.nsmallest(PER_LAYER, hits, key=lambda hit: hit[0])
             more += len(hits) - len(nearest)
             found += [
@@ -152,8 +152,9 @@ class Places:
                     "metres": round(metres),
                     "inside": inside,
                     "color": layer.style["color"],
+                    "at": [round(at[0], 6), round(at[1], 6)],  # its nearest point: the map's
                 }
-                for metres, inside, place in nearest
+                for metres, inside, at, place in nearest
             ]
         found.sort(key=lambda p: (p["metres"], p["layerName"], p["name"]))
         return {"within": self.near_m, "items": found, "more": more}
