@@ -88,8 +88,9 @@ VIEW_TILES = """() => {
 
 def test_wall_draws_the_wmts_base_map_tiles_its_view_needs(page, mapped, tiles):
     _wall(page, mapped)
-    page.wait_for_function(
-        "() => document.querySelectorAll('#wall-map img.leaflet-tile-loaded').length >= 4"
+    page.wait_for_function(  # beside other browsers on two cores: tiles may take their time
+        "() => document.querySelectorAll('#wall-map img.leaflet-tile-loaded').length >= 4",
+        timeout=30_000,
     )
     page.wait_for_timeout(500)  # the map has fitted its area: no tile is still on its way
     view = page.evaluate(VIEW_TILES)
@@ -180,7 +181,8 @@ def test_desk_detail_lists_the_places_near_the_incident_and_the_map_shows_a_laye
     # and on the detail's map, each at its nearest point
     page.wait_for_function(
         "() => document.querySelectorAll('#duty-detail .detail-minimap path.mini-place').length"
-        " === 5"
+        " === 5",
+        timeout=30_000,
     )
     # the layer control: off by default; ticking 学校 draws its three places
     page.click("#duty-map .layers-toggle")
@@ -204,7 +206,8 @@ def test_a_wall_link_shows_the_layers_it_names_with_a_key(page, mapped):
     page.wait_for_url(re.compile(r"/wall\?layers="))  # the token gone, the layers kept
     page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
     page.wait_for_function(
-        "() => (document.getElementById('wall-map').dataset.layers || '').split(',').length === 2"
+        "() => (document.getElementById('wall-map').dataset.layers || '').split(',').length === 2",
+        timeout=30_000,
     )
     # in the folder's order, whatever the link's
     assert page.get_attribute("#wall-map", "data-layers") == "rivers,schools"
@@ -272,7 +275,8 @@ def _pixels(lon: float, lat: float, zoom: float) -> tuple[float, float]:
 def test_gcj02_wms_tiles_are_shifted_by_the_offset_at_the_maps_centre(page, gcj, tiles):
     _wall(page, gcj, "?area=330212")
     page.wait_for_function(
-        "() => document.querySelectorAll('#wall-map img.leaflet-tile-loaded').length >= 2"
+        "() => document.querySelectorAll('#wall-map img.leaflet-tile-loaded').length >= 2",
+        timeout=30_000,
     )
     asked = tiles.tiles("/wms")
     assert {(r["LAYERS"], r["SRS"], r["FORMAT"], r["WIDTH"]) for r in asked} == {

@@ -24,7 +24,8 @@ from feeds.geo import contains, load_geography
 from feeds.schema import EventMessage
 from tests.live import dashboard
 from tests.screens import kiosk_cookie
-from tests.test_replay import _fresh_fold, _messages, _publish
+from tests.test_replay import _fresh_fold as _fold
+from tests.test_replay import _messages, _publish
 
 pytestmark = pytest.mark.fault  # a server with its own timings: runs beside the other slow ones
 
@@ -34,6 +35,17 @@ FAST = {
     "ONEMAP_REPLAY_EVERY_S": "1",
     "ONEMAP_TRACK_FLUSH_S": "1",
 }
+
+
+_FOLDS: dict[tuple[str, int], object] = {}
+
+
+def _fresh_fold(bus, at_ms):
+    """The reference state at ``at_ms`` (a log only grows: one fold per moment and log)."""
+    key = (bus.prefix, at_ms)
+    if key not in _FOLDS:
+        _FOLDS[key] = _fold(bus, at_ms)
+    return _FOLDS[key]
 
 
 def _json(value):

@@ -23,7 +23,8 @@ from feeds.schema import CHINA_TZ, decode_trusted, encode
 from tests.factories import event_dict, line
 from tests.live import CITY, PASSWORD, dashboard, sign_in, sign_in_wall
 
-pytestmark = pytest.mark.browser
+# beside the slow ones: the page's own clock paces the replay, so load slows it, never breaks it
+pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 SHOTS = os.environ.get("ONEMAP_SHOTS", "")  # a folder: the pictures for docs/ are taken there
 FIRST, SECOND = 3, 4  # reports 35 and 25 minutes ago: a replay at ×60 has half a minute to play
 TIME_OF = "() => (document.querySelector('.replay-time') || {}).textContent"
@@ -245,7 +246,8 @@ def test_the_desks_replay_dialog_drives_a_kiosk_wall_and_previews_in_a_new_tab(
         desk.click(".replay-dlg-pause")
         page.wait_for_selector("#wall-root[data-replay='paused']", timeout=15_000)
         shown = page.evaluate(TIME_OF)
-        assert _clock(moment) <= shown <= _clock(moment + timedelta(minutes=2))
+        # paused where ×10 had got to: 12 s of wall time are 2 minutes (5: a loaded machine)
+        assert _clock(moment) <= shown <= _clock(moment + timedelta(minutes=5))
         desk.locator(".replay-dlg-status", has_text="已暂停").wait_for()
         if SHOTS:
             desk.screenshot(path=f"{SHOTS}/duty-replay.png")
