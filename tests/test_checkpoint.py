@@ -70,6 +70,7 @@ def assert_same_state(state: State, reference: State) -> None:
     assert state.metrics.outbox.raised == reference.metrics.outbox.raised
 
 
+@pytest.mark.parallel  # pure correctness, 15 s of one core: beside the slow ones
 @settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -24,6 +24,9 @@ AFTERNOON = DAY + timedelta(hours=16)
 LATE = DAY + timedelta(hours=23, minutes=59, seconds=59)
 CHAOS = SimConfig(seed=21, workers=40, duplicate_rate=0.03, reorder_rate=0.05)
 
+# pure correctness over a real Redis, no timings: beside the slow ones, off the serial path
+pytestmark = pytest.mark.parallel
+
 
 @pytest.fixture(scope="module")
 def day(geo) -> tuple[list[Message], list[Message]]:

@@ -29,13 +29,13 @@ from feeds.sim import Model, SimConfig
 pytestmark = pytest.mark.parallel  # its own Redis keys, no timings: beside the slow ones
 
 GEO = load_geography()
-CONFIG = SimConfig(seed=21, workers=60, duplicate_rate=0.02, reorder_rate=0.03)
+CONFIG = SimConfig(seed=21, workers=30, duplicate_rate=0.02, reorder_rate=0.03)
 CHUNKS = 4
 
 
 def _messages() -> list[EventMessage | PositionMessage]:
     now = datetime.now(UTC)
-    model = Model(GEO, CONFIG, now - timedelta(hours=3))
+    model = Model(GEO, CONFIG, now - timedelta(hours=2))
     return list(model.messages(now))
 
 

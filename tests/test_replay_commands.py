@@ -9,6 +9,7 @@ the sender's jurisdiction; and a replay's moment must not lie in the future, its
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,14 +88,10 @@ def _wait_commands(wall: Client, count: int) -> list[dict]:
         ("duty-yz", "yinzhou", {"verb": "replay", "at": "future"}, "time in the future"),
     ],
 )
-def test_a_replay_is_refused_for_the_wrong_role_wall_speed_or_time(server, who, wall, asked, error):
-    server.add_user("duty-yz", "duty", YINZHOU, cli=False)
-    server.add_user("leader-city", "leader", CITY, cli=False)
-    walls = {
-        "city": server.add_kiosk(CITY, "市大屏", cli=False)[0],
-        "yinzhou": server.add_kiosk(YINZHOU, "鄞州大屏", cli=False)[0],
-        "yuyao": server.add_kiosk(YUYAO, "余姚大屏", cli=False)[0],
-    }
+def test_a_replay_is_refused_for_the_wrong_role_wall_speed_or_time(
+    refusing, who, wall, asked, error
+):
+    server, walls = refusing
     sender = Client(server.url, sign_in(server, who), CITY if who == "leader-city" else YINZHOU)
     try:
         request = {"at": _ago(10), **asked, "walls": [walls[wall]] if wall in walls else []}
@@ -104,6 +101,21 @@ def test_a_replay_is_refused_for_the_wrong_role_wall_speed_or_time(server, who, 
         assert reply == {"ok": False, "error": error}
     finally:
         sender.close()
+
+
+@pytest.fixture(scope="module")
+def refusing(redis_server, tmp_path_factory):
+    """One server for every refusal (none changes anything): its officers and walls."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    with dashboard(redis_server.url, prefix, tmp_path_factory.mktemp("refusing")) as server:
+        server.add_user("duty-yz", "duty", YINZHOU, cli=False)
+        server.add_user("leader-city", "leader", CITY, cli=False)
+        walls = {
+            "city": server.add_kiosk(CITY, "市大屏", cli=False)[0],
+            "yinzhou": server.add_kiosk(YINZHOU, "鄞州大屏", cli=False)[0],
+            "yuyao": server.add_kiosk(YUYAO, "余姚大屏", cli=False)[0],
+        }
+        yield server, walls
 
 
 def test_the_replay_wall_picker_lists_the_walls_a_duty_officer_may_drive(server):
