@@ -64,8 +64,10 @@ class Dashboard:
         """Through `onemap user add`, or straight into the same store when the test has many
         accounts to make (each CLI run loads the geography to check the scope)."""
         if cli:
-            self.cli(["user", "add", name, "--role", role, "--scope", scope, "--password-stdin"],
-                     stdin=password.encode() + b"\n")
+            self.cli(
+                ["user", "add", name, "--role", role, "--scope", scope, "--password-stdin"],
+                stdin=password.encode() + b"\n",
+            )
         else:
             self.store().add_user(name, role, scope, password)
 
@@ -96,6 +98,15 @@ def sign_in_wall(page, server: Dashboard) -> None:
     """Open the city wall link once: the browser context then holds a wall session."""
     page.goto(server.url + server.wall_link())
     page.wait_for_url(re.compile(r"/wall$"))
+
+
+def sign_in_page(page, url: str, name: str, password: str = PASSWORD) -> None:
+    """Sign a browser page in through the form, as a person does; it lands on the wall."""
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/wall"))
 
 
 def sign_in(server: Dashboard, name: str, password: str = PASSWORD) -> str:

@@ -10,7 +10,6 @@ them, whose detail lists the places near it).
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from feeds.geo import load_geography
 from feeds.redis_server import start_redis
 from feeds.schema import decode_trusted
 from tests.factories import line
-from tests.live import CITY, PASSWORD, ROOT, dashboard, sign_in_wall
+from tests.live import CITY, ROOT, dashboard, sign_in_page, sign_in_wall
 from tests.test_maps_browser import LAT, LAYERS, LON, _incident
 from tests.tile_server import TileServer
 from tests.wall_shots import shot_browser, simulate, wall_picture
@@ -51,11 +50,7 @@ def shoot(server, incident_id: str, folder: Path) -> list[Path]:
 
 
 def _desk(page, server, incident_id: str, folder: Path) -> Path:
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=username]", "duty-shots")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/wall"))
+    sign_in_page(page, server.url, "duty-shots")
     page.goto(f"{server.url}/duty?open={incident_id}")
     page.wait_for_selector("#duty-detail .detail-places .place-row", timeout=60_000)
     page.click("#duty-map .layers-toggle")

@@ -21,7 +21,7 @@ from feeds.bus import Bus
 from feeds.geo.build import wgs_to_gcj
 from feeds.schema import decode_trusted
 from tests.factories import event_dict, line
-from tests.live import CITY, PASSWORD, dashboard, fetch, sign_in, sign_in_wall
+from tests.live import CITY, PASSWORD, dashboard, fetch, sign_in, sign_in_page, sign_in_wall
 from tests.test_map_layers import EVILTRANSFORM
 from tests.tile_server import TileServer, wms_tile
 
@@ -149,11 +149,7 @@ def test_layers_are_for_signed_in_screens_only_and_the_broken_file_is_skipped(ma
 
 
 def _desk(page, server, query: str = "") -> None:
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=username]", "duty-maps")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/wall"))
+    sign_in_page(page, server.url, "duty-maps")
     page.goto(f"{server.url}/duty{query}")
     page.wait_for_selector("#duty-root[data-total]", state="attached", timeout=30_000)
 

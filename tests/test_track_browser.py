@@ -16,7 +16,7 @@ from feeds.bus import Bus
 from feeds.schema import CHINA_TZ, decode_trusted
 from tests.conftest import sized_page
 from tests.factories import event_dict, line, position_dict
-from tests.live import PASSWORD, dashboard
+from tests.live import dashboard, sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.parallel]
 YINZHOU = "330212"
@@ -57,10 +57,7 @@ def desk(redis_server, geo, tmp_path_factory):
 def test_the_desk_draws_a_workers_patrol_track_on_the_incidents_map(browser, desk):
     incident_id = desk.incident["id"]
     with sized_page(browser) as page:
-        page.goto(f"{desk.url}/login?next=/duty?open={incident_id}")
-        page.fill("input[name=username]", "duty-yz")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in_page(page, desk.url, "duty-yz")
         page.goto(f"{desk.url}/duty?open={incident_id}")
         page.wait_for_selector(f"#duty-detail[data-incident='{incident_id}']", timeout=30_000)
         ask = page.locator(f".detail-near .track-ask[data-worker='{desk.worker}']")

@@ -21,7 +21,7 @@ import socketio
 from feeds.bus import EVENTS, Bus
 from feeds.schema import CHINA_TZ, decode_trusted, encode
 from tests.factories import event_dict, line
-from tests.live import CITY, PASSWORD, dashboard, sign_in, sign_in_wall
+from tests.live import CITY, PASSWORD, dashboard, sign_in, sign_in_page, sign_in_wall
 
 # beside the slow ones: the page's own clock paces the replay, so load slows it, never breaks it
 pytestmark = [pytest.mark.browser, pytest.mark.parallel]
@@ -226,11 +226,7 @@ def test_the_desks_replay_dialog_drives_a_kiosk_wall_and_previews_in_a_new_tab(
     page.wait_for_selector("#wall-root[data-live='1']", timeout=30_000)
     server.store().add_user("duty-desk", "duty", CITY, PASSWORD, "张值班")
     with sized_page(browser, 1600, 900) as desk:
-        desk.goto(f"{server.url}/login")
-        desk.fill("input[name=username]", "duty-desk")
-        desk.fill("input[name=password]", PASSWORD)
-        desk.click("button[type=submit]")
-        desk.wait_for_url(re.compile(r"/wall"))
+        sign_in_page(desk, server.url, "duty-desk")
         desk.goto(f"{server.url}/duty")
         desk.click(".duty-header-tools .replay-open", timeout=30_000)
         desk.wait_for_selector(".replay-dialog .replay-dlg-wall")
@@ -273,11 +269,7 @@ def test_the_tablets_replay_button_opens_a_touch_sized_dialog_without_walls_for_
 
     server.store().add_user("leader-tab", "leader", CITY, PASSWORD, "李市长")
     with sized_page(browser, 768, 1024) as tablet:
-        tablet.goto(f"{server.url}/login")
-        tablet.fill("input[name=username]", "leader-tab")
-        tablet.fill("input[name=password]", PASSWORD)
-        tablet.click("button[type=submit]")
-        tablet.wait_for_url(re.compile(r"/wall"))
+        sign_in_page(tablet, server.url, "leader-tab")
         tablet.goto(f"{server.url}/tablet")
         tablet.click(".tablet-tools .replay-open", timeout=30_000)
         tablet.wait_for_selector(".replay-overlay.is-tablet .replay-dialog")
