@@ -138,7 +138,9 @@ def test_tablet_offline_shows_stale_banner_and_catches_up(tablet, tablet_server,
     tablet.tap("button.tab-feed")
     tablet.locator(".feed-item", has_text=title).wait_for(timeout=10_000)
     assert tablet.evaluate("window.onemap.stats.caughtUp") > caught_before
-    assert tablet.locator("#tablet-age").get_attribute("data-state") == "ok"
+    # "ok" needs a beat heard in the last 6 s; on a loaded machine one can come late, so the
+    # age box may blink stale again: what must hold is that it settles back to live
+    tablet.wait_for_selector("#tablet-age[data-state='ok']", timeout=20_000)
     assert tablet.js_errors == []
 
 
