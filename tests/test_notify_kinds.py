@@ -77,16 +77,23 @@ def test_escalation_to_level_three_is_told_once_in_scope(redis_server, bus, geo,
                 publish_event(
                     bus, geo, index, id="LV-1", seq=seq, type=kind, level=level, title=MASKED_TITLE
                 )
-            inside.wait(1)
+            # a hotline case sent straight to the street office: it reached level 3 when reported
+            publish_event(bus, geo, index, id="LV-2", seq=1, type="reported", level=3)
+            # first seen at its third step (the log trimmed before it): it did not reach 3 now
+            publish_event(bus, geo, index, id="LV-3", seq=3, type="accepted", level=3)
+            inside.wait(2)
             _read_through(bus, store, EVENTS)
-        assert len(inside.got) == 1 and outside.got == []
-        told = inside.got[0].json()
-        assert (told["kind"], told["kindName"], told["incident"]) == ("level", "升级", "LV-1")
+        assert len(inside.got) == 2 and outside.got == []
+        got = {g.json()["incident"]: g for g in inside.got}
+        assert sorted(got) == ["LV-1", "LV-2"]
+        told = got["LV-1"].json()
+        assert (told["kind"], told["kindName"]) == ("level", "升级")
         assert told["level"] == 3  # the step that reached min_level, not the one past it
-        text = inside.got[0].body.decode()
+        assert got["LV-2"].json()["level"] == 3
+        text = got["LV-1"].body.decode()
         assert PHONE not in text and NAME not in text and "138****5678" in text
         _second_pass(url, bus, store, EVENTS, tmp_path)
-        assert len(inside.got) == 1 and outside.got == []
+        assert len(inside.got) == 2 and outside.got == []
 
 
 def _index_in(geo, county: str) -> int:

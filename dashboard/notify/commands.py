@@ -55,7 +55,13 @@ def add_notify_commands(
         default="",
         help="webhook HMAC key ('generate': a new one); DingTalk signing secret",
     )
-    add.add_argument("--min-level", type=int, default=3, help="kind level: reaching this level")
+    add.add_argument(
+        "--min-level",
+        type=int,
+        default=3,
+        choices=range(2, 6),
+        help="kind level: reaching this level (2 village … 5 city)",
+    )
     add.add_argument("--phone", default="", help="sms: the {phone} of the templates")
     add.add_argument("--body", default="", help="sms: body template (empty: GET the URL)")
     add.add_argument("--quiet", default="", help="quiet hours, China time: 22:00-07:00")

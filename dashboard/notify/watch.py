@@ -167,8 +167,10 @@ class Watcher:
         fresh = m.id not in self.incidents
         before = 0 if fresh else self.incidents[m.id].level
         self._fold(m)
-        if fresh or m.level <= before:
-            return []
+        if fresh and m.seq != 1:
+            return []  # first seen mid-life (its start trimmed from the log): not reached now
+        if m.level <= max(before, 1):
+            return []  # a report at level 1, or a step that goes no higher than before
         t = self.incidents[m.id]
         return [
             Alert(
@@ -181,7 +183,7 @@ class Watcher:
                 detail=t.detail,
                 incident=m.id,
                 level=m.level,
-                prev_level=before,
+                prev_level=before or None,  # None: reported straight to this level
                 severity=t.severity,
             )
         ]
