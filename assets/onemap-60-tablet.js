@@ -310,6 +310,7 @@
 
   Tablet.prototype.onKpis = function (data) {
     var kpis = (this.kpis = data.kpis || {});
+    if (data.yesterday) this.yesterday = data.yesterday;  // the same time yesterday
     this.root.querySelectorAll(".tkpi[data-kpi]").forEach(function (tile) {
       var key = tile.getAttribute("data-kpi");
       if (key in kpis) tile.querySelector(".tkpi-value").textContent = format(key, kpis[key]);
@@ -854,15 +855,26 @@
           (i === rows.length - 1 ? " tg-today" : "") }));
       }
       if (d.closed !== null) points.push([x + slot / 2, y(d.closed)]);
+      // yesterday's bar carries where it stood at this hour: today is a day in progress, and
+      // its short bar is read against that mark, not against yesterday's whole day
+      var then = self.yesterday && self.yesterday.reported;
+      if (i === rows.length - 2 && typeof then === "number" && d.reported !== null) {
+        chart.appendChild(svg("line", { x1: x + slot * 0.1, x2: x + slot * 0.9, y1: y(then), y2: y(then),
+          class: "tg-then" }));
+      }
       if ((rows.length - 1 - i) % every === 0) {
         chart.appendChild(svg("text", { x: x + slot / 2, y: h - 6, class: "tg-axis", "text-anchor": "middle" },
           i === rows.length - 1 ? "今天" : shortDate(d.day)));
       }
     });
-    if (points.length > 1) {
-      chart.appendChild(svg("polyline", { points: points.map(function (p) { return p.join(","); }).join(" "),
-        class: "tg-line" }));
-    }
+    // the closed line's last leg runs into a day not over: dashed, so it does not read as a fall
+    var last = rows[rows.length - 1], partial = last && last.closed !== null ? 1 : 0;
+    var whole = points.slice(0, points.length - partial), line = function (pts, cls) {
+      chart.appendChild(svg("polyline", { points: pts.map(function (p) { return p.join(","); }).join(" "),
+        class: cls }));
+    };
+    if (whole.length > 1) line(whole, "tg-line");
+    if (partial && points.length > 1) line(points.slice(-2), "tg-line tg-partial");
     points.forEach(function (p) { chart.appendChild(svg("circle", { cx: p[0], cy: p[1], r: 2.5, class: "tg-dot" })); });
     box.textContent = "";
     box.appendChild(chart);
@@ -893,8 +905,13 @@
       text = (this.picked === rows.length - 1 ? "今天" : shortDate(d.day)) + "：" +
         (d.reported === null ? "无数据" : "上报 " + format("n", d.reported) + " · 办结 " + format("n", d.closed));
     } else {
-      text = "近" + rows.length + "天 上报 " + format("n", sum("reported")) + " · 办结 " + format("n", sum("closed")) +
-        " · 点击图表看当日";
+      var today = rows[rows.length - 1], then = (this.yesterday || {}).reported;
+      text = "近" + rows.length + "天 上报 " + format("n", sum("reported")) + " · 办结 " + format("n", sum("closed"));
+      if (today && today.reported !== null) {
+        text += " ｜ 今天截至" + onemap.clock(new Date(onemap.now()).toISOString()).slice(0, 5) +
+          " 上报 " + format("n", today.reported) +
+          (typeof then === "number" ? "，昨日此时 " + format("n", then) : "");
+      }
     }
     note.textContent = text;
   };

@@ -274,8 +274,9 @@ def _risks() -> html.Section:
 
 
 def _trends() -> html.Section:
+    keys = (("lg-bar", "上报"), ("lg-line", "办结"), ("lg-then", "昨日此时"))
     legend = html.Span(
-        [html.I(className="lg-bar"), "上报", html.I(className="lg-line"), "办结"],
+        [part for key, text in keys for part in (html.I(className=key), text)],
         className="trend-legend",
     )
     return _panel(

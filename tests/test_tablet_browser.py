@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 
 import pytest
 
 from feeds.schema import CHINA_TZ
-from tests.factories import event_dict, line
+from tests.factories import a_grid, event_dict, line
 from tests.live import PASSWORD, dashboard, run_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.parallel]
@@ -22,7 +23,7 @@ YINZHOU = "330212"
 
 
 @pytest.fixture(scope="module")
-def tablet_server(redis_server, tmp_path_factory):
+def tablet_server(redis_server, tmp_path_factory, geo):
     prefix = f"t{uuid.uuid4().hex[:10]}"
     tmp = tmp_path_factory.mktemp("tablet")
     # plain-HTTP test server: the session cookie must travel without TLS
@@ -31,7 +32,27 @@ def tablet_server(redis_server, tmp_path_factory):
     ) as server:
         server.add_user("boss", "leader", "330200")
         server.add_kiosk("330200", "指挥中心主屏", cli=False)  # a wall the boss can lead
+        _yesterdays_incident(server, geo)  # before any page asks for trends (kept 120 s)
         yield server
+
+
+YESTERDAY_AT = time_of_day(0, 5)  # in yesterday's first 10 minutes: the day is known whole
+
+
+def _yesterdays_incident(server, geo) -> None:
+    """One incident of 象山 (no other test looks there) reported yesterday at 00:05 and closed
+    a quarter of an hour later: yesterday's bar, and its figure at this hour."""
+    reported = datetime.combine(datetime.now(CHINA_TZ).date() - timedelta(days=1), YESTERDAY_AT)
+    reported = reported.replace(tzinfo=CHINA_TZ)
+    index = next(i for i in range(5000) if a_grid(geo, i).startswith("330225"))
+    steps = (("reported", reported), ("closed", reported + timedelta(minutes=15)))
+    incident = f"TB-Y{uuid.uuid4().hex[:6]}"
+    for seq, (kind, at) in enumerate(steps, start=1):
+        deadline = (reported + timedelta(days=1)).isoformat()
+        fields = {"seq": seq, "type": kind, "ts": at.isoformat(), "deadline": deadline}
+        message = event_dict(geo, index, id=incident, **fields)
+        result = run_cli(["publish"], server.redis_url, server.prefix, line(message) + b"\n")
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(params=sorted(SIZES))
@@ -247,4 +268,30 @@ def test_tablet_ranking_shows_the_weakest_first_and_every_area_on_request(tablet
     tablet.tap("#tablet-ranking .rank-more")
     places = tablet.locator("#tablet-ranking .rank-no").all_inner_texts()
     assert places == [str(n) for n in range(1, 26)]
+    assert tablet.js_errors == []
+
+
+def test_tablet_trend_reads_today_as_a_day_in_progress(tablet):
+    """Today's bar is outlined and the closed line's leg into it dashed (a day not over, not a
+    fall); yesterday's bar carries a mark where it stood at this hour, the figure the KPI
+    tiles compare with (the last 10-minute mark 24 h ago): 1 from 00:10 on (the fixture's
+    incident of 00:05), and the note says it beside today's count so far."""
+    if tablet.locator(".tab-trends").is_visible():  # portrait: the chart is behind its tab
+        tablet.tap(".tablet-tab[data-tab='trends']")
+    chart = tablet.locator("#tablet-trend svg")
+    chart.locator(".tg-then").wait_for(state="attached", timeout=30_000)
+    bars = chart.locator("rect.tg-bar")
+    today, yesterday = bars.nth(bars.count() - 1), bars.nth(bars.count() - 2)
+    assert "tg-today" in (today.get_attribute("class") or "")
+    assert "tg-today" not in (yesterday.get_attribute("class") or "")
+    assert chart.locator("polyline.tg-partial").count() == 1
+    then = datetime.now(CHINA_TZ) - timedelta(days=1)
+    mark = then.replace(minute=then.minute // 10 * 10, second=0, microsecond=0)
+    expected = 1 if mark.time() >= YESTERDAY_AT else 0
+    line = chart.locator(".tg-then")
+    if expected:  # the mark stands at the top of yesterday's bar: it counted 1 all day
+        assert abs(float(line.get_attribute("y1")) - float(yesterday.get_attribute("y"))) < 0.5
+    note = tablet.locator("#tablet-trend-note").inner_text()
+    shown = tablet.evaluate("window.onemap.tablet.kpis.reported")
+    assert f"上报 {shown:,}，昨日此时 {expected}" in note and "今天截至" in note, note
     assert tablet.js_errors == []
