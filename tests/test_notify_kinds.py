@@ -81,11 +81,14 @@ def test_escalation_to_level_three_is_told_once_in_scope(redis_server, bus, geo,
             publish_event(bus, geo, index, id="LV-2", seq=1, type="reported", level=3)
             # first seen at its third step (the log trimmed before it): it did not reach 3 now
             publish_event(bus, geo, index, id="LV-3", seq=3, type="accepted", level=3)
-            inside.wait(2)
+            # out of order: its escalation to 3 arrives before its report
+            publish_event(bus, geo, index, id="LV-4", seq=2, type="escalated", level=3)
+            publish_event(bus, geo, index, id="LV-4", seq=1, type="reported", level=1)
+            inside.wait(3)
             _read_through(bus, store, EVENTS)
-        assert len(inside.got) == 2 and outside.got == []
+        assert len(inside.got) == 3 and outside.got == []
         got = {g.json()["incident"]: g for g in inside.got}
-        assert sorted(got) == ["LV-1", "LV-2"]
+        assert sorted(got) == ["LV-1", "LV-2", "LV-4"]
         told = got["LV-1"].json()
         assert (told["kind"], told["kindName"]) == ("level", "升级")
         assert told["level"] == 3  # the step that reached min_level, not the one past it
@@ -93,7 +96,7 @@ def test_escalation_to_level_three_is_told_once_in_scope(redis_server, bus, geo,
         text = got["LV-1"].body.decode()
         assert PHONE not in text and NAME not in text and "138****5678" in text
         _second_pass(url, bus, store, EVENTS, tmp_path)
-        assert len(inside.got) == 2 and outside.got == []
+        assert len(inside.got) == 3 and outside.got == []
 
 
 def _index_in(geo, county: str) -> int:

@@ -167,8 +167,10 @@ class Watcher:
         fresh = m.id not in self.incidents
         before = 0 if fresh else self.incidents[m.id].level
         self._fold(m)
-        if fresh and m.seq != 1:
-            return []  # first seen mid-life (its start trimmed from the log): not reached now
+        if fresh and m.seq != 1 and m.type != "escalated":
+            # first seen mid-life: its start trimmed from the log (reached its level long ago)
+            # or still to come (steps out of order); only an escalation says it rose now
+            return []
         if m.level <= max(before, 1):
             return []  # a report at level 1, or a step that goes no higher than before
         t = self.incidents[m.id]
