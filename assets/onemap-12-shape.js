@@ -11,6 +11,7 @@
 
   var onemap = (window.onemap = window.onemap || {});
   var WIDE_FROM = 3;  // width / height
+  var SEAMS = ["2x2", "3x3"];
 
   onemap.wallShape = function (root, width, height) {
     var asked = root.getAttribute("data-layout");
@@ -26,6 +27,10 @@
     shaped = root;
     var shape = onemap.wallShape(root, window.innerWidth, window.innerHeight);
     if (root.getAttribute("data-shape") !== shape) root.setAttribute("data-shape", shape);
+    // a spliced grid of screens (?seams=2x2 or 3x3, from the kiosk link): wall.css keeps every
+    // block off the seams between them
+    var seams = new URLSearchParams(window.location.search).get("seams");
+    if (SEAMS.indexOf(seams) >= 0 && root.getAttribute("data-seams") !== seams) root.setAttribute("data-seams", seams);
   }
 
   // Mutation callbacks run before the page paints: the wall never shows in the wrong shape.

@@ -116,7 +116,9 @@
 
   Ticker.prototype.countPins = function () {
     var total = this.pinCount + this.warningCount;
-    var shown = this.warningCount ? PINNED_MAX - 1 : PINNED_MAX; // a warning takes two lines
+    // wall.css may show fewer (--pinned-max: a 3x3 wall's short top panel holds one)
+    var most = parseInt(getComputedStyle(this.pinned).getPropertyValue("--pinned-max"), 10) || PINNED_MAX;
+    var shown = Math.max(1, this.warningCount ? most - 1 : most); // a warning takes two lines
     var more = total > shown ? String(total - shown) : "";
     if (this.pinned.getAttribute("data-more") !== more) this.pinned.setAttribute("data-more", more);
   };

@@ -164,6 +164,8 @@
     return node;
   }
 
+  var SHORT_CHART_PX = 160;  // a chart less tall than this at 1080p is drawn as a short one
+
   // Plotly sizes are pixels; the wall's CSS scales with the screen (rem), so charts must too.
   var SCALED = { size: 1, l: 1, r: 1, t: 1, b: 1, pad: 1, thickness: 1, width: 1, xshift: 1, itemwidth: 1 };
   function scaled(value, k, key) {
@@ -222,6 +224,21 @@
     this.drawnFigures[id] = key;
     var k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     if (k !== 1) figure = { data: scaled(figure.data, k, null), layout: scaled(figure.layout, k, null) };
+    // Plotly counts a numeric axis's ticks by its pixels, not by the type's size, so on a large
+    // wall a chart would stack them: at most one per 40 px of 1080p height. A chart in a short
+    // panel (a 3x3 wall's top screen row) also goes without its legend (its title says what
+    // is drawn).
+    var graph = document.getElementById(id), layout = figure.layout || {};
+    var values = ((figure.data || [])[0] || {}).y || [];  // numbers up the side, not names
+    var tall = graph ? graph.clientHeight / k : 0;
+    if (tall > 0 && typeof values[0] === "number") {
+      var short = tall < SHORT_CHART_PX;
+      layout = Object.assign({}, layout, {
+        yaxis: Object.assign({}, layout.yaxis, { nticks: Math.max(3, Math.min(6, Math.floor(tall / 40))) }),
+      });
+      if (short) layout = Object.assign(layout, { showlegend: false, margin: Object.assign({}, layout.margin, { t: 10 * k }) });
+      figure = { data: figure.data, layout: layout };
+    }
     window.dash_clientside.set_props(id, { figure: figure });
     return true;
   };

@@ -2,7 +2,8 @@
 
 As the browser tests do it: a real redis-server, the real server as a subprocess, Debian's
 Chromium; the data is the simulator's (seeded, today since midnight and yesterday), so the
-pictures show an ordinary day. Each shape gets a window of its size and ``wall-WxH.png``.
+pictures show an ordinary day. Each shape gets a window of its size and ``wall-WxH.png``
+(``wall-WxH-seams.png`` with ``?seams=``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from typing import Any
 from feeds.redis_server import start_redis
 from tests.live import CHROMIUM, CHROMIUM_ARGS, ROOT, dashboard, sign_in_wall
 
-SHAPES = [(1920, 1080), (3840, 1080), (5760, 1080), (3840, 2160)]
+# (width, height, query): spliced grids of 1080p screens also with their seams kept clear
+SHAPES = [
+    (1920, 1080, ""),
+    (3840, 1080, ""),
+    (5760, 1080, ""),
+    (3840, 2160, ""),
+    (3840, 2160, "?seams=2x2"),
+    (5760, 3240, "?seams=3x3"),
+]
 SETTLE_S = 8  # the ticker fills, the charts and index arrive, the labels are placed
 DRAWN = """() => ['wall-trend', 'wall-categories', 'wall-flow'].every((id) =>
   document.querySelectorAll('#' + id + ' .main-svg .trace').length > 0)"""
@@ -79,10 +88,11 @@ def wall_picture(page: Any, url: str, target: Path, query: str = "") -> Path:
 def shoot(url: str, server, folder: Path) -> list[Path]:
     written = []
     with shot_browser() as new_page:
-        for width, height in SHAPES:
+        for width, height, query in SHAPES:
             page = new_page(width, height)
             sign_in_wall(page, server)
-            written.append(wall_picture(page, url, folder / f"wall-{width}x{height}.png"))
+            name = f"wall-{width}x{height}{'-seams' if query else ''}.png"
+            written.append(wall_picture(page, url, folder / name, query))
             page.context.close()
     return written
 
