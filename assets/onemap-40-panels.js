@@ -165,6 +165,7 @@
   }
 
   var SHORT_CHART_PX = 160;  // a chart less tall than this at 1080p is drawn as a short one
+  var TICK_PX = 30;  // 1080p pixels of a chart's height per value on its numeric axis
 
   // Plotly sizes are pixels; the wall's CSS scales with the screen (rem), so charts must too.
   var SCALED = { size: 1, l: 1, r: 1, t: 1, b: 1, pad: 1, thickness: 1, width: 1, xshift: 1, itemwidth: 1 };
@@ -225,7 +226,7 @@
     var k = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     if (k !== 1) figure = { data: scaled(figure.data, k, null), layout: scaled(figure.layout, k, null) };
     // Plotly counts a numeric axis's ticks by its pixels, not by the type's size, so on a large
-    // wall a chart would stack them: at most one per 40 px of 1080p height. A chart in a short
+    // wall a chart would stack them: at most one per TICK_PX of 1080p height. A chart in a short
     // panel (a 3x3 wall's top screen row) also goes without its legend (its title says what
     // is drawn).
     var graph = document.getElementById(id), layout = figure.layout || {};
@@ -234,7 +235,7 @@
     if (tall > 0 && typeof values[0] === "number") {
       var short = tall < SHORT_CHART_PX;
       layout = Object.assign({}, layout, {
-        yaxis: Object.assign({}, layout.yaxis, { nticks: Math.max(3, Math.min(6, Math.floor(tall / 40))) }),
+        yaxis: Object.assign({}, layout.yaxis, { nticks: Math.max(3, Math.min(6, Math.floor(tall / TICK_PX))) }),
       });
       if (short) layout = Object.assign(layout, { showlegend: false, margin: Object.assign({}, layout.margin, { t: 10 * k }) });
       figure = { data: figure.data, layout: layout };
